@@ -1,0 +1,47 @@
+# The two commands a new user runs from a fresh clone:
+#   make demo   runs an optimization end to end on the local model
+#   make test   lint, type-check and the whole test suite (the local-model group included)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= test,local
+
+.PHONY: test demo lint typecheck pytest fast dot bench venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+# graphviz's `dot` renders trace pictures; install it with the system package manager when missing.
+dot:
+	@command -v dot >/dev/null 2>&1 || bash scripts/install_dot.sh
+
+lint: venv
+	$(VENV)/bin/ruff check tracegraph optimizers tests examples benchmarks
+	$(VENV)/bin/ruff format --check tracegraph optimizers tests examples benchmarks
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv dot
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+# Everything but the real local model: quick feedback while developing.
+fast: venv dot
+	$(VENV)/bin/pytest -m "not local_model"
+
+demo: venv dot
+	$(PY) examples/numeric.py
+
+bench: venv
+	$(PY) benchmarks/core.py --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

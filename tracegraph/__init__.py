@@ -1,0 +1,1 @@
+"""tracegraph: trace plain Python into a graph, propagate feedback, let an LLM optimize."""

@@ -1,0 +1,192 @@
+"""The one node type of the graph, and the small value types that travel with it."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tracegraph.context import CURRENT_READS
+
+if TYPE_CHECKING:
+    from tracegraph.params import ParamSpec
+
+__all__ = ["Feedback", "Node", "NodeKind", "Received", "SourceLocation"]
+
+
+class NodeKind(enum.Enum):
+    """The closed vocabulary of node kinds."""
+
+    PARAMETER = "parameter"  # a trainable leaf: its value is what optimizers change
+    INPUT = "input"  # a fixed input given by the user (``tg.node``)
+    CONSTANT = "constant"  # a literal that entered an op (e.g. the ``1`` in ``y + 1``)
+    CALL = "call"  # the result of an op
+    EXCEPTION = "exception"  # an op that raised: value is an ExceptionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where in the user's code a node was made."""
+
+    file: str
+    line: int
+    function: str = ""
+    code: str = ""  # the source line itself, stripped
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+UNKNOWN_LOCATION = SourceLocation("<unknown>", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Feedback on an output: a sentence, a score, or both.
+
+    >>> Feedback.coerce("too long")
+    Feedback(text='too long', score=None)
+    >>> Feedback.coerce(0.5)
+    Feedback(text='', score=0.5)
+    """
+
+    text: str = ""
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise TypeError(f"Feedback.text must be a str, got {type(self.text).__name__}")
+        if self.score is not None and (
+            isinstance(self.score, bool)
+            or not isinstance(self.score, (int, float))
+            or math.isnan(self.score)
+        ):
+            raise TypeError(f"Feedback.score must be a number or None, got {self.score!r}")
+
+    @classmethod
+    def coerce(cls, value: Feedback | str | float | int) -> Feedback:
+        """Turn text, a number or a Feedback into a Feedback; raise TypeError otherwise."""
+        if isinstance(value, Feedback):
+            return value
+        if isinstance(value, str):
+            return cls(text=value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(score=float(value))
+        raise TypeError(
+            f"feedback must be text, a number or tg.Feedback(text=..., score=...), "
+            f"got {type(value).__name__}: {value!r}"
+        )
+
+    def __str__(self) -> str:
+        if self.score is None:
+            return self.text
+        return f"[score {self.score:g}] {self.text}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One piece of feedback that reached a node: from which output, and what it said there."""
+
+    output: Node
+    feedback: Feedback
+
+
+_ids = itertools.count()
+
+
+class Node:
+    """A value in the graph: its parents, how it was made and where.
+
+    Nodes hash and compare by identity in containers (``__hash__`` is ``object.__hash__``);
+    the ``==`` operator itself is traced (see ``tracegraph.operators``), so never test
+    membership of a node in a list: key dicts and sets by the node itself.
+    Users make nodes with ``tg.param``, ``tg.node`` and ops, not with this constructor.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_value",
+        "arg_names",
+        "feedback",
+        "kind",
+        "location",
+        "meta",
+        "name",
+        "op",
+        "parents",
+        "received",
+        "spec",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        value: Any,
+        kind: NodeKind,
+        name: str,
+        op: str | None = None,
+        parents: tuple[Node, ...] = (),
+        arg_names: tuple[str, ...] = (),
+        location: SourceLocation = UNKNOWN_LOCATION,
+        meta: dict[str, Any] | None = None,
+        spec: ParamSpec | None = None,
+    ) -> None:
+        self._value = value
+        self.kind = kind
+        self.name = name
+        self.op = op  # the op's name for CALL/EXCEPTION nodes
+        self.parents = parents
+        self.arg_names = arg_names  # one label per parent: "x", "args[1]", "<read>"
+        self.location = location
+        self.meta: dict[str, Any] = {} if meta is None else meta
+        self.spec = spec  # set for PARAMETER nodes only
+        self.feedback: list[Feedback] = []  # given to this node directly by backward
+        self.received: list[Received] = []  # reached this node through backward (parameters)
+        self.uid = next(_ids)  # creation order: a stable, deterministic sort key
+
+    __hash__ = object.__hash__
+
+    @property
+    def value(self) -> Any:
+        """The plain value. Reading it inside an op body records this node as a parent."""
+        reads = CURRENT_READS.get()
+        if reads is not None:
+            reads[id(self)] = self
+        return self._value
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind is NodeKind.PARAMETER and self.spec is not None and self.spec.trainable
+
+    def set_value(self, value: Any) -> None:
+        """Give a parameter a new value after checking it against the parameter's spec.
+
+        Raises ParameterError (and changes nothing) when the value breaks the spec.
+        """
+        from tracegraph.errors import ParameterError
+
+        if self.kind is not NodeKind.PARAMETER or self.spec is None:
+            raise ParameterError(
+                "only parameters can be assigned", self, fix="create it with tg.param(...)"
+            )
+        problems = self.spec.check(value)
+        if problems:
+            raise ParameterError(
+                f"value {value!r:.200} rejected: " + "; ".join(problems),
+                self,
+                fix=f"give a value of kind {self.spec.type.value} that meets the constraints",
+            )
+        self._value = self.spec.normalize(value)
+
+    def zero_feedback(self) -> None:
+        """Forget feedback given to or received by this node."""
+        self.feedback.clear()
+        self.received.clear()
+
+    def __repr__(self) -> str:
+        shown = repr(self._value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"Node({self.name}={shown}, {self.kind.value})"
