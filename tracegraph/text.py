@@ -1,0 +1,155 @@
+"""The text view of a graph: one stable line per node, in topological order.
+
+This is the first view of a graph (tests compare it against golden files) and the source of
+the labels the DOT view draws. File paths are shown by base name so the text does not depend
+on where the code lives; long values are cut with a visible ``...<+N chars>`` marker.
+
+>>> from tracegraph.node import Node, NodeKind
+>>> a = Node(2, NodeKind.INPUT, "a")
+>>> b = Node(4, NodeKind.CALL, "b", op="double", parents=(a,), arg_names=("x",))
+>>> print(format_graph(b))
+a: input = 2
+b = double(x=a) -> 4
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tracegraph.graph import toposort
+from tracegraph.node import Node, NodeKind, SourceLocation
+
+__all__ = ["NodeView", "display_names", "format_graph", "node_view", "short_repr"]
+
+
+def short_repr(value: Any, max_len: int) -> str:
+    """``repr(value)`` cut to ``max_len`` characters plus a marker saying how much was cut.
+
+    >>> short_repr("x" * 30, 10)
+    "'xxxxxxxxx...<+22 chars>"
+    """
+    try:
+        text = repr(value)
+    except Exception as exc:  # a user's broken __repr__ must not break the view
+        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
+    if len(text) <= max_len:
+        return text
+    return f"{text[:max_len]}...<+{len(text) - max_len} chars>"
+
+
+def short_location(location: SourceLocation) -> str:
+    """``file:line`` with the file's base name; empty when the location is unknown."""
+    if location.line <= 0 and location.file.startswith("<"):
+        return ""
+    return f"{os.path.basename(location.file)}:{location.line}"
+
+
+def display_names(order: Iterable[Node]) -> dict[Node, str]:
+    """A name per node, unique in the view: repeated names get ``~2``, ``~3``... in order."""
+    names: dict[Node, str] = {}
+    counts: dict[str, int] = {}
+    for node in order:
+        count = counts.get(node.name, 0) + 1
+        counts[node.name] = count
+        names[node] = node.name if count == 1 else f"{node.name}~{count}"
+    return names
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """The pieces every view shows of one node.
+
+    Attributes:
+        name: the display name.
+        head: ``parameter[text]``, ``input``, ``constant`` or ``op(arg=name, ...)``.
+        value: the truncated value, or ``raised Type: message`` for an exception.
+        where: ``file:line`` or empty.
+        call: True for a call or exception node (it has an op).
+        error: True for an exception node.
+    """
+
+    name: str
+    head: str
+    value: str
+    where: str
+    call: bool
+    error: bool
+
+    def line(self) -> str:
+        """The node as one line of :func:`format_graph`."""
+        if self.call:
+            text = f"{self.name} = {self.head}"
+            text += f" !! {self.value}" if self.error else f" -> {self.value}"
+        else:
+            text = f"{self.name}: {self.head} = {self.value}"
+        return f"{text}  # {self.where}" if self.where else text
+
+
+def node_view(node: Node, names: dict[Node, str], max_value: int) -> NodeView:
+    """What to show of ``node``; ``names`` must hold its parents (from :func:`display_names`)."""
+    kind = node.kind
+    if kind is NodeKind.PARAMETER:
+        spec = node.spec
+        tag = spec.type.value if spec is not None else "?"
+        head = f"parameter[{tag}{'' if node.trainable else ', fixed'}]"
+    elif kind in (NodeKind.INPUT, NodeKind.CONSTANT):
+        head = kind.value
+    else:
+        args = ", ".join(
+            f"{arg}={names.get(parent, parent.name)}"
+            for arg, parent in zip(node.arg_names, node.parents, strict=False)
+        )
+        head = f"{node.op}({args})"
+    call = kind in (NodeKind.CALL, NodeKind.EXCEPTION)
+    error = kind is NodeKind.EXCEPTION
+    value = _exception_text(node._value, max_value) if error else short_repr(node._value, max_value)
+    where = short_location(node.location)
+    return NodeView(names.get(node, node.name), head, value, where, call, error)
+
+
+def _exception_text(info: Any, max_value: int) -> str:
+    """``raised Type: message`` from an ExceptionInfo-like value (or an exception)."""
+    if isinstance(info, BaseException):
+        kind, message = type(info).__name__, str(info)
+    else:
+        kind = str(getattr(info, "type", type(info).__name__))
+        message = str(getattr(info, "message", info))
+    message = message.replace("\n", " ")
+    if len(message) > max_value:
+        message = f"{message[:max_value]}...<+{len(message) - max_value} chars>"
+    return f"raised {kind}: {message}"
+
+
+def feedback_lines(order: list[Node], names: dict[Node, str], max_value: int) -> list[str]:
+    """Trailing lines: feedback given to nodes, then feedback received by parameters."""
+    lines = []
+    for node in order:
+        for fb in node.feedback:
+            lines.append(f"feedback on {names[node]}: {short_repr(str(fb), max_value)}")
+    for node in order:
+        for rec in node.received:
+            source = names.get(rec.output, rec.output.name)
+            shown = short_repr(str(rec.feedback), max_value)
+            lines.append(f"received by {names[node]} from {source}: {shown}")
+    return lines
+
+
+def format_graph(outputs: Node | Iterable[Node], *, max_value: int = 60) -> str:
+    """The graph below ``outputs`` as text, one line per node in topological order.
+
+    Calls read ``name = op(arg=parent, ...) -> value  # file:line``; parameters
+    ``name: parameter[type] = value``; inputs and constants alike; exception nodes show
+    ``!! raised Type: message``. Feedback follows as ``feedback on ...`` / ``received by ...``
+    lines.
+
+    Args:
+        outputs: one node or several.
+        max_value: the longest value shown before it is cut.
+    """
+    order = toposort(outputs)
+    names = display_names(order)
+    lines = [node_view(node, names, max_value).line() for node in order]
+    return "\n".join(lines + feedback_lines(order, names, max_value))
