@@ -1,0 +1,198 @@
+"""Errors raised by the optimizers package, all rooted in :class:`TracegraphError`.
+
+The tree, grouped by who raises it::
+
+    TracegraphError
+    └── LLMError                      anything about talking to a model
+        ├── ClientConfigError         bad or missing configuration (model, key, endpoint)
+        ├── APIStatusError            the endpoint answered with an HTTP error
+        │   ├── RateLimited           429 (retried; carries ``retry_after``)
+        │   └── ServerError           5xx (retried)
+        ├── LLMTimeout                no answer within the timeout (retried)
+        ├── LLMConnectionError        connection refused or dropped (retried)
+        ├── ReplyParseError           the reply did not parse or validate (quotes the raw reply)
+        ├── BudgetExceeded            a Budget limit was reached before the next call
+        ├── CassetteMiss              replay met a request the cassette never recorded
+        └── ScriptExhausted           a ScriptedClient ran out of replies
+
+Every message names the model and endpoint where one is known, says what was expected and what
+came, and gives the fix. No message ever contains an API key: text from servers passes through
+:func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from tracegraph.errors import TracegraphError
+
+__all__ = [
+    "APIStatusError",
+    "BudgetExceeded",
+    "CassetteMiss",
+    "ClientConfigError",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMTimeout",
+    "RateLimited",
+    "ReplyParseError",
+    "ScriptExhausted",
+    "ServerError",
+    "redact",
+]
+
+# Key shapes worth hiding even when we were not told the key (a server echoing a header back).
+_KEY_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9_\-\.]{8,})")
+_QUOTE_LIMIT = 2000
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Return ``text`` with every given secret and anything shaped like an API key hidden.
+
+    >>> redact("key sk-abcdefghijkl1234 was refused")
+    'key [redacted] was refused'
+    >>> redact("token=hunter2hunter2", ["hunter2hunter2"])
+    'token=[redacted]'
+    """
+    for secret in secrets:
+        # Short strings are not secrets worth hiding and would shred ordinary text.
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+def quote(text: str | None, limit: int = _QUOTE_LIMIT) -> str:
+    """Quote a reply for an error message, cut to ``limit`` characters so errors stay readable."""
+    if text is None:
+        return "<no text>"
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... [{len(text) - limit} more characters]"
+
+
+class LLMError(TracegraphError):
+    """Base of every error about talking to a model.
+
+    Attributes:
+        model: the model name, when known.
+        endpoint: the base URL (without credentials), when known.
+        fix: what the user can do about it.
+    """
+
+    def __init__(
+        self, message: str, *, model: str | None = None, endpoint: str | None = None, fix: str = ""
+    ) -> None:
+        self.model = model
+        self.endpoint = endpoint
+        self.fix = fix
+        parts = [message]
+        if model or endpoint:
+            parts.append(f"  model: {model or '?'} at {endpoint or '?'}")
+        if fix:
+            parts.append(f"  fix: {fix}")
+        super().__init__("\n".join(parts))
+
+
+class ClientConfigError(LLMError):
+    """The client cannot be built or used as configured (no model, no key, bad option)."""
+
+
+class APIStatusError(LLMError):
+    """The endpoint answered with an HTTP error status.
+
+    Attributes:
+        status: the HTTP status code.
+        body: the server's error text, redacted and cut short.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        body: str = "",
+        model: str | None = None,
+        endpoint: str | None = None,
+        fix: str = "",
+    ) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(
+            f"{message} (HTTP {status}): {body}", model=model, endpoint=endpoint, fix=fix
+        )
+
+
+class RateLimited(APIStatusError):
+    """HTTP 429. ``retry_after`` is the server's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx: the server failed; worth retrying."""
+
+
+class LLMTimeout(LLMError):
+    """No complete answer arrived within the client's timeout."""
+
+
+class LLMConnectionError(LLMError):
+    """The connection was refused, reset or dropped before a complete answer arrived."""
+
+
+class ReplyParseError(LLMError):
+    """A reply could not be parsed or validated, even after the bounded re-asks.
+
+    Attributes:
+        raw: the last raw reply text, unchanged.
+        problems: one line per failed attempt saying what was wrong.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None,
+        problems: list[str] | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+        fix: str = "",
+    ) -> None:
+        self.raw = raw
+        self.problems = list(problems or [])
+        lines = [message]
+        lines += [f"  attempt {i + 1}: {p}" for i, p in enumerate(self.problems)]
+        lines.append(f"  last raw reply: {quote(raw)}")
+        super().__init__("\n".join(lines), model=model, endpoint=endpoint, fix=fix)
+
+
+class BudgetExceeded(LLMError):
+    """A :class:`~optimizers.llm.budget.Budget` limit was reached; no further call was sent.
+
+    Attributes:
+        limit: which limit: ``"calls"``, ``"tokens"``, ``"cost"`` or ``"seconds"``.
+        used: how much of it was used.
+        allowed: the limit itself.
+    """
+
+    def __init__(self, limit: str, used: float, allowed: float, **kwargs: str | None) -> None:
+        self.limit = limit
+        self.used = used
+        self.allowed = allowed
+        super().__init__(
+            f"budget exhausted: {limit} used {used:g} of {allowed:g}; the next call was not sent",
+            fix=f"raise Budget(max_{limit}=...) or stop earlier; "
+            "work done so far is kept (nothing was half-applied)",
+            **kwargs,
+        )
+
+
+class CassetteMiss(LLMError):
+    """Replay met a request that the cassette never recorded."""
+
+
+class ScriptExhausted(LLMError):
+    """A ScriptedClient was asked for more replies than it was given."""
