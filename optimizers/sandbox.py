@@ -1,0 +1,393 @@
+"""Trial runs of proposed code, in a separate process, before a code parameter is changed.
+
+A proposal for a code parameter is applied only when
+
+1. it parses, defines the same function (same name, not renamed, no decorators) at top level,
+   with a signature that accepts every call the original accepted (:func:`static_problems`);
+2. that function, called on the arguments it received in the trace, does not raise, hang or
+   exhaust memory, and the user's own check (if any) passes (:func:`trial_run`).
+
+Step 2 runs in a fresh Python process (``subprocess``, no fork of the optimizer's state) with a
+wall-clock timeout, a CPU-time limit and an address-space limit (``resource.setrlimit``): code
+written by a model never runs in the optimizer's process. This is isolation against accidents
+(loops, crashes, memory bombs), not a security sandbox: the child may use the file system and
+network like any process of the user.
+
+The user's check is a picklable callable (a module-level function) that receives the candidate
+function in the child and raises (e.g. ``assert``), or returns ``False`` or a message, to reject.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tracegraph.node import Node, NodeKind
+
+__all__ = ["TrialConfig", "code_check", "static_problems", "trial_calls", "trial_run"]
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """How proposed code is tried.
+
+    Attributes:
+        timeout: seconds for the whole trial (start, definition, every call, the user check).
+        memory_mb: extra address space the child may allocate beyond its start-up size.
+        max_calls: at most this many recorded calls are replayed.
+        check: a picklable callable run in the child on the candidate function; raise or
+            return False/a message to reject (e.g. a function running unit tests).
+    """
+
+    timeout: float = 5.0
+    memory_mb: int = 512
+    max_calls: int = 5
+    check: Callable[[Callable[..., Any]], Any] | None = None
+
+
+def _find_def(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+            return stmt
+    return None
+
+
+def _positional(a: ast.arguments) -> list[tuple[str, bool, bool]]:
+    """(name, has_default, positional_only) for each positional parameter."""
+    params = a.posonlyargs + a.args
+    first_default = len(params) - len(a.defaults)
+    n_posonly = len(a.posonlyargs)
+    return [(p.arg, i >= first_default, i < n_posonly) for i, p in enumerate(params)]
+
+
+def _signature_problems(old: ast.arguments, new: ast.arguments) -> list[str]:
+    """Ways ``new`` rejects a call that ``old`` accepted."""
+    out: list[str] = []
+    old_pos, new_pos = _positional(old), _positional(new)
+    for i, (name, had_default, was_posonly) in enumerate(old_pos):
+        if i >= len(new_pos):
+            if new.vararg is None:
+                out.append(f"parameter {name!r} was removed")
+            continue
+        new_name, has_default, is_posonly = new_pos[i]
+        if new_name != name:
+            out.append(f"parameter {i + 1} must stay named {name!r}, not {new_name!r}")
+        elif had_default and not has_default:
+            out.append(f"parameter {name!r} must keep a default value")
+        elif is_posonly and not was_posonly:
+            out.append(f"parameter {name!r} must not become positional-only")
+    for name, has_default, _ in new_pos[len(old_pos) :]:
+        if not has_default:
+            out.append(f"the new parameter {name!r} needs a default value")
+    if old.vararg is not None and new.vararg is None:
+        out.append(f"*{old.vararg.arg} was removed")
+    if old.kwarg is not None and new.kwarg is None:
+        out.append(f"**{old.kwarg.arg} was removed")
+    new_kw = {a.arg: d is not None for a, d in zip(new.kwonlyargs, new.kw_defaults, strict=True)}
+    old_kw = {a.arg: d is not None for a, d in zip(old.kwonlyargs, old.kw_defaults, strict=True)}
+    for name, had_default in old_kw.items():
+        if name not in new_kw and new.kwarg is None:
+            out.append(f"keyword-only parameter {name!r} was removed")
+        elif had_default and name in new_kw and not new_kw[name]:
+            out.append(f"keyword-only parameter {name!r} must keep a default value")
+    out += [
+        f"the new keyword-only {n!r} needs a default"
+        for n, d in new_kw.items()
+        if not d and n not in old_kw
+    ]
+    return out
+
+
+def static_problems(source: str, name: str, original: str) -> list[str]:
+    """What is wrong with ``source`` as a replacement of function ``name`` in ``original``,
+    without running anything.
+
+    >>> static_problems("def g(x):\\n    return x", "f", "def f(x):\\n    return 1")
+    ["the code must define the function 'f' at top level (do not rename it); it defines: g"]
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        line = (exc.text or "").strip()
+        return [f"the code does not parse: {exc.msg} at line {exc.lineno}: {line!r}"]
+    node = _find_def(tree, name)
+    if node is None:
+        found = [
+            s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        return [
+            f"the code must define the function {name!r} at top level (do not rename it); "
+            f"it defines: {', '.join(found) or 'no function'}"
+        ]
+    problems: list[str] = []
+    if node.decorator_list:
+        problems.append(f"remove the decorators above def {name}: give only the plain function")
+    old = _find_def(ast.parse(original), name)
+    if old is None:  # nothing to compare with (the original could not be read)
+        return problems
+    if isinstance(old, ast.AsyncFunctionDef) != isinstance(node, ast.AsyncFunctionDef):
+        kind = "async def" if isinstance(old, ast.AsyncFunctionDef) else "def"
+        problems.append(f"{name} must stay a {kind} function")
+    sig = _signature_problems(old.args, node.args)
+    if sig:
+        problems.append(
+            f"the signature must stay compatible with def {name}({ast.unparse(old.args)}): "
+            + "; ".join(sig)
+        )
+    return problems
+
+
+def trial_calls(
+    code_param: Node, calls: Sequence[Node], original: str, name: str | None = None
+) -> list[Call]:
+    """The arguments each traced call of the function received, rebuilt from its parents.
+
+    Calls whose arguments cannot be rebuilt exactly (an argument assembled from several nodes,
+    a bound method's ``self``) are left out.
+    """
+    tree = ast.parse(original)
+    fn = _find_def(tree, name or code_param.name) or next(
+        (s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+    )
+    if fn is None:
+        return []
+    out: list[Call] = []
+    for call in calls:
+        rebuilt = _rebuild(call, code_param, fn.args)
+        if rebuilt is not None:
+            out.append(rebuilt)
+    return out
+
+
+def _rebuild(call: Node, code_param: Node, a: ast.arguments) -> Call | None:
+    positional = [p.arg for p in a.posonlyargs + a.args]
+    kwonly = {p.arg for p in a.kwonlyargs}
+    star = a.vararg.arg if a.vararg else None
+    named: dict[str, Any] = {}
+    extra: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for parent, label in zip(call.parents, call.arg_names, strict=False):
+        if parent is code_param or label.startswith("<"):
+            continue  # the code itself, or a value read implicitly: not an argument
+        if label in positional or label in kwonly:
+            named[label] = parent._value
+        elif star and label.startswith(f"{star}[") and label[len(star) + 1 : -1].isdigit():
+            extra.append(parent._value)
+        elif a.kwarg is not None and label.isidentifier():
+            kwargs[label] = parent._value
+        else:
+            return None  # a nested element such as "x[0]": the container is not recorded whole
+    if any(p not in named for p in positional[: len(positional) - len(a.defaults)]):
+        return None
+    args: list[Any] = []
+    for p in positional:
+        if p not in named:
+            break
+        args.append(named.pop(p))
+    kwargs.update(named)
+    return (*args, *extra), kwargs
+
+
+def _globals_for(source: str, fn_globals: Mapping[str, Any]) -> dict[str, Any]:
+    """The original module's globals the new code names: modules by name, picklable values."""
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    modules: dict[str, str] = {}
+    values: dict[str, bytes] = {}
+    for name in sorted(names):
+        if name not in fn_globals:
+            continue
+        value = fn_globals[name]
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
+            continue
+        try:
+            values[name] = pickle.dumps(value)
+        except Exception:  # a value the child cannot have; the trial says so if used
+            continue
+    return {"modules": modules, "values": values}
+
+
+_CHILD = r"""
+import asyncio, inspect, io, json, os, pickle, sys, traceback
+out = sys.stdout
+sys.stdout = io.StringIO()
+def done(reasons):
+    out.write(json.dumps({"reasons": reasons})); out.flush(); os._exit(0)
+header = json.loads(sys.stdin.buffer.readline())
+sys.path[:] = header["sys_path"]
+try:
+    job = pickle.loads(sys.stdin.buffer.read())
+except Exception as exc:
+    done(["the trial could not start: " + f"{type(exc).__name__}: {exc}"])
+try:
+    import resource
+    with open("/proc/self/statm") as f:
+        size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = size + job["memory"]
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu = int(job["timeout"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+except (ImportError, OSError, ValueError):
+    pass
+name = job["name"]
+def where(exc):
+    for fr in reversed(traceback.extract_tb(exc.__traceback__)):
+        if fr.filename == "<proposed code>":
+            lines = job["source"].splitlines()
+            text = lines[fr.lineno - 1].strip() if 0 < fr.lineno <= len(lines) else ""
+            return f" at line {fr.lineno}: {text!r}"
+    return ""
+def say(exc):
+    msg = str(exc)[:300]
+    if isinstance(exc, MemoryError):
+        msg = f"over the trial's memory limit of {job['memory'] >> 20} MB"
+    return f"{type(exc).__name__}{': ' + msg if msg else ''}{where(exc)}"
+ns = {"__name__": "__trial__"}
+try:
+    for k, m in job["modules"].items():
+        ns[k] = __import__(m, fromlist=["_"])
+    for k, v in job["values"].items():
+        ns[k] = pickle.loads(v)
+    exec(compile(job["source"], "<proposed code>", "exec"), ns)
+except BaseException as exc:
+    done([f"defining {name} raised " + say(exc)])
+fn = ns[name]
+for args, kwargs in job["calls"]:
+    shown = ", ".join([repr(a)[:80] for a in args] + [f"{k}={v!r:.80}" for k, v in kwargs.items()])
+    try:
+        r = fn(*args, **kwargs)
+        if inspect.isawaitable(r):
+            asyncio.run(r)
+    except BaseException as exc:
+        done([f"calling {name}({shown}) on the inputs it got in the trace raised " + say(exc)])
+if job["check"] is not None:
+    try:
+        verdict = job["check"](fn)
+    except BaseException as exc:
+        done([f"the check {getattr(job['check'], '__name__', 'check')} failed: " + say(exc)])
+    if verdict is False or isinstance(verdict, str):
+        done([f"the check failed: {verdict}" if verdict else "the check returned False"])
+done([])
+"""
+
+
+def trial_run(
+    source: str,
+    name: str,
+    calls: Sequence[Call] = (),
+    *,
+    config: TrialConfig | None = None,
+    fn_globals: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Run ``source`` in a child process, call ``name`` on each of ``calls``; the reasons it failed.
+
+    Returns:
+        An empty list when the definition, every call and the user's check succeeded.
+    """
+    config = config or TrialConfig()
+    sendable = []
+    for call in calls[: config.max_calls]:
+        try:
+            pickle.dumps(call)
+            sendable.append(call)
+        except Exception:  # an input we cannot send is not the proposal's fault
+            continue
+    job = {
+        "source": source,
+        "name": name,
+        "calls": sendable,
+        "check": config.check,
+        "memory": config.memory_mb * 2**20,
+        "timeout": config.timeout,
+        **_globals_for(source, fn_globals or {}),
+    }
+    try:
+        payload = pickle.dumps(job)
+    except Exception as exc:
+        return [f"the trial could not be prepared ({type(exc).__name__}: {exc})"]
+    header = json.dumps({"sys_path": sys.path}).encode() + b"\n"
+    return _run_child(header + payload, config.timeout, name)
+
+
+def _run_child(data: bytes, timeout: float, name: str) -> list[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a timeout kills what it spawned too
+    )
+    try:
+        out, err = proc.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        proc.communicate()
+        return [
+            f"{name} did not finish within {timeout:g} s on the traced inputs (an endless loop?)"
+        ]
+    try:
+        return [str(r) for r in json.loads(out.decode())["reasons"]]
+    except (ValueError, KeyError):
+        code = proc.returncode
+        why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        tail = err.decode(errors="replace").strip()[-300:]
+        return [f"the trial of {name} crashed ({why}){': ' + tail if tail else ''}"]
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+
+
+def code_check(
+    code_param: Node, source: str, subgraph_nodes: Sequence[Node], config: TrialConfig
+) -> list[str]:
+    """Every check of a proposed source for ``code_param``: static first, then the trial run.
+
+    ``subgraph_nodes`` are searched for the calls of the function (nodes whose
+    ``meta["code_param"]`` is this parameter); their recorded inputs are replayed.
+    """
+    original = code_param._value
+    name = _function_name(original) or code_param.name
+    problems = static_problems(source, name, original)
+    if problems:
+        return problems
+    calls = [
+        n
+        for n in subgraph_nodes
+        if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and n.meta.get("code_param") is code_param
+    ]
+    replay = trial_calls(code_param, calls, original, name)
+    return trial_run(source, name, replay, config=config, fn_globals=_fn_globals(code_param))
+
+
+def _function_name(source: str) -> str | None:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    defs = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return defs[0].name if defs else None
+
+
+def _fn_globals(code_param: Node) -> Mapping[str, Any]:
+    """The globals the original function ran with, when the code parameter records them."""
+    given = code_param.meta.get("globals")
+    if isinstance(given, Mapping):
+        return given
+    fn = code_param.meta.get("function")
+    return getattr(fn, "__globals__", {}) or {}
