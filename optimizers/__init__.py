@@ -1,0 +1,77 @@
+"""optimizers: the model client layer, the optimizers and the trainer for tracegraph.
+
+>>> import optimizers
+>>> optimizers.ScriptedClient(["ok"]).complete([{"role": "user", "content": "hi"}]).text
+'ok'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from optimizers.errors import (
+    APIStatusError,
+    BudgetExceeded,
+    CassetteMiss,
+    ClientConfigError,
+    LLMConnectionError,
+    LLMError,
+    LLMTimeout,
+    RateLimited,
+    ReplyParseError,
+    ScriptExhausted,
+    ServerError,
+)
+from optimizers.llm import (
+    Budget,
+    Cassette,
+    FakeOpenAIServer,
+    Fault,
+    LLMClient,
+    Prices,
+    Reply,
+    ScriptedClient,
+    Usage,
+    default_client,
+    local_model,
+)
+
+if TYPE_CHECKING:
+    from optimizers.llm.openai_client import OpenAIClient
+
+__all__ = [
+    # client layer
+    "APIStatusError",
+    "Budget",
+    "BudgetExceeded",
+    "Cassette",
+    "CassetteMiss",
+    "ClientConfigError",
+    "FakeOpenAIServer",
+    "Fault",
+    "LLMClient",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMTimeout",
+    "OpenAIClient",
+    "Prices",
+    "RateLimited",
+    "Reply",
+    "ReplyParseError",
+    "ScriptExhausted",
+    "ScriptedClient",
+    "ServerError",
+    "Usage",
+    "default_client",
+    "local_model",
+    # optimizers (appended by their modules' authors)
+]
+
+
+def __getattr__(name: str) -> Any:
+    # OpenAIClient imports `openai` (most of a second): load it only when asked for.
+    if name == "OpenAIClient":
+        from optimizers.llm.openai_client import OpenAIClient
+
+        return OpenAIClient
+    raise AttributeError(f"module 'optimizers' has no attribute {name!r}")

@@ -196,3 +196,20 @@ class CassetteMiss(LLMError):
 
 class ScriptExhausted(LLMError):
     """A ScriptedClient was asked for more replies than it was given."""
+
+
+# ------------------------------------------------------------------------ optimizer errors
+# Raised by the optimizers themselves (optimizers/base.py and the optimizers built on it).
+# A step whose proposals fail validation does not raise: it reports the rejections.
+
+
+class OptimizerError(TracegraphError):
+    """An optimizer was built or used in a way that cannot work; the message gives the fix."""
+
+
+class DuplicateParameterName(OptimizerError):
+    """Two trainable parameters of one optimizer share a name, so updates keyed by name would
+    be ambiguous. The message names both and where each was created."""
+
+
+__all__ += ["DuplicateParameterName", "OptimizerError"]

@@ -90,6 +90,7 @@ class BaseClient:
         # with no_cache() views so what one learns the other knows.
         self._modes: dict[tuple[str, str], Mode] = {}
         self._first_mode: Mode = mode
+        self._parent: BaseClient | None = None
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -105,6 +106,7 @@ class BaseClient:
         """
         view = copy.copy(self)
         view._cache = None
+        view._parent = self  # keeps the original (and anything tied to its life) alive
         return view
 
     @property
@@ -193,7 +195,7 @@ class BaseClient:
             self.model,
             self.endpoint,
             current,
-            rejected,
+            str(rejected).splitlines()[0],
             following[0],
         )
         self._modes[(self.endpoint, self.model)] = following[0]

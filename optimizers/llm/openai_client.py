@@ -1,0 +1,391 @@
+"""The one module that imports ``openai``: a client for any OpenAI-compatible endpoint.
+
+Configure in code or by environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+``TRACEGRAPH_MODEL``)::
+
+    OpenAIClient(model="gpt-4o-mini")                                   # OpenAI
+    OpenAIClient(model="qwen2.5", base_url="http://localhost:11434/v1")   # Ollama
+    OpenAIClient(model="m", base_url="http://localhost:8000/v1")          # vLLM, llama.cpp
+    # Azure OpenAI, v1 API (model = your deployment name):
+    OpenAIClient(model="<deployment>",
+                 base_url="https://<resource>.openai.azure.com/openai/v1/", api_key="...")
+    # Azure OpenAI, dated API: AzureOpenAI under the hood, base_url is the resource endpoint:
+    OpenAIClient(model="<deployment>", api_version="2024-10-21",
+                 base_url="https://<resource>.openai.azure.com", api_key="...")
+
+Retries (ours only: the ``openai`` client's own are turned off) use exponential backoff with
+full jitter on 429, 5xx, timeouts and dropped connections, and wait at least a 429's
+``Retry-After``. 400/401/403/404 are not retried: they raise at once, naming model and endpoint.
+Async calls share an :class:`AdaptiveLimiter` that halves the calls in flight on a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
+from optimizers.errors import (
+    APIStatusError,
+    ClientConfigError,
+    LLMConnectionError,
+    LLMError,
+    LLMTimeout,
+    RateLimited,
+    ServerError,
+    redact,
+)
+from optimizers.llm.base import DEFAULT_CACHE, BaseClient, CacheSetting, FormatRejected
+from optimizers.llm.budget import Budget
+from optimizers.llm.cassette import Cassette
+from optimizers.llm.concurrency import AdaptiveLimiter
+from optimizers.llm.structured import DEFAULT_MAX_TEXT_LENGTH, Mode
+from optimizers.llm.types import Prices, RawReply, Request
+
+__all__ = ["OpenAIClient"]
+
+logger = logging.getLogger("optimizers.llm")
+
+OPENAI_URL = "https://api.openai.com/v1"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+# Parameters chat.completions.create takes by name; anything else goes in ``extra_body``.
+_NAMED = {
+    "frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
+    "presence_penalty", "reasoning_effort", "seed", "stop", "temperature", "top_logprobs",
+    "top_p", "user", "metadata", "service_tier", "verbosity",
+}  # fmt: skip
+_RETRYABLE = (RateLimited, ServerError, LLMTimeout, LLMConnectionError)
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "format", "support")
+_STATUS_FIXES = {
+    400: ("bad request", "read the server's message above: it names the field it refused"),
+    401: ("authentication failed", "check OPENAI_API_KEY (or api_key=) for this endpoint"),
+    403: ("permission denied", "this key may not use this model; check the account or project"),
+    404: (
+        "not found",
+        "check the model name and base_url (OpenAI-compatible servers serve under /v1)",
+    ),
+}
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url`` points at this machine (local servers need no key and cost nothing)."""
+    return bool(url) and (urlsplit(url).hostname or "") in _LOOPBACK
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query or fragment, which may carry credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class OpenAIClient(BaseClient):
+    """A client for an OpenAI-compatible chat-completions endpoint.
+
+    Args:
+        model: model (or Azure deployment) name; default ``$TRACEGRAPH_MODEL``.
+        base_url: endpoint; default ``$OPENAI_BASE_URL``, else OpenAI.
+        api_key: default ``$OPENAI_API_KEY``; not needed for servers on 127.0.0.1.
+        api_version: for Azure's dated API (uses ``AzureOpenAI`` with ``base_url`` as endpoint).
+        budget: a :class:`Budget` every call is charged against (may be shared by clients).
+        cache: a path, a :class:`ResponseCache`, ``None`` to turn it off; default on disk.
+        cassette: a :class:`Cassette` to record to or replay from.
+        timeout: seconds to wait for one answer.
+        max_retries: retries after the first try on 429/5xx/timeouts/dropped connections.
+        prices: :class:`Prices` for cost accounting (models without a price cost zero).
+        max_concurrency: the most async calls in flight (shrinks on 429s, grows back).
+        max_reasks: re-asks after a reply that does not validate against the schema.
+        backoff: first backoff in seconds (doubled each retry, with jitter).
+        max_retry_wait: the longest single wait between retries, Retry-After included.
+        max_text_length: ``maxLength`` given to free-text fields of schemas.
+        mode: the first structured mode to try (``"json_schema"``, ``"json_object"``, ``"text"``).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        api_version: str | None = None,
+        budget: Budget | None = None,
+        cache: CacheSetting = DEFAULT_CACHE,
+        cassette: Cassette | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        prices: Prices | None = None,
+        max_concurrency: int = 16,
+        max_reasks: int = 2,
+        backoff: float = 0.5,
+        max_retry_wait: float = 60.0,
+        max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
+        mode: Mode = "json_schema",
+    ) -> None:
+        model = model or os.environ.get("TRACEGRAPH_MODEL")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if not model:
+            raise ClientConfigError(
+                "no model named",
+                endpoint=safe_url(base_url or OPENAI_URL),
+                fix="OpenAIClient(model='gpt-4o-mini') or export TRACEGRAPH_MODEL=gpt-4o-mini",
+            )
+        self._secret = _find_key(api_key, base_url, api_version, model)
+        prices = prices or Prices()
+        _check_cost_budget(budget, prices, model, base_url)
+        super().__init__(
+            model,
+            budget=budget,
+            cache=cache,
+            cassette=cassette,
+            prices=prices,
+            max_reasks=max_reasks,
+            max_text_length=max_text_length,
+            mode=mode,
+        )
+        self.endpoint = safe_url(base_url or OPENAI_URL)
+        self._base_url = base_url
+        self.api_version = api_version
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
+        self.limiter = AdaptiveLimiter(max_concurrency)
+        self._lock = threading.Lock()
+        self._sync: openai.OpenAI | None = None
+        # The async HTTP client is bound to the loop that made it: one per event loop.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._async = weakref.WeakKeyDictionary()
+
+    # ---- the openai SDK objects --------------------------------------------------------------
+    def _sdk_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"api_key": self._secret, "timeout": self.timeout}
+        kwargs["max_retries"] = 0  # ours are the only retries
+        if self.api_version:
+            kwargs.update(azure_endpoint=self._base_url, api_version=self.api_version)
+        else:
+            kwargs["base_url"] = self._base_url or OPENAI_URL
+        return kwargs
+
+    def _sync_client(self) -> openai.OpenAI:
+        with self._lock:
+            if self._sync is None:
+                cls = openai.AzureOpenAI if self.api_version else openai.OpenAI
+                self._sync = cls(**self._sdk_kwargs())
+            return self._sync
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async.get(loop)
+            if client is None:
+                cls = openai.AsyncAzureOpenAI if self.api_version else openai.AsyncOpenAI
+                client = self._async[loop] = cls(**self._sdk_kwargs())
+            return client
+
+    def close(self) -> None:
+        """Close the synchronous HTTP connections (async ones close with their event loop)."""
+        with self._lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
+
+    # ---- sending -------------------------------------------------------------------------------
+    def _send(self, request: Request) -> RawReply:
+        for attempt in Retrying(**self._retry_args()):
+            with attempt:
+                try:
+                    completion = self._sync_client().chat.completions.create(**_args(request))
+                except openai.OpenAIError as exc:
+                    raise self._translate(exc, request) from None
+                return _raw(completion, self.model)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _asend(self, request: Request) -> RawReply:
+        async for attempt in AsyncRetrying(**self._retry_args()):
+            with attempt:
+                async with self.limiter.slot():
+                    client = self._async_client()
+                    try:
+                        completion = await client.chat.completions.create(**_args(request))
+                    except openai.OpenAIError as exc:
+                        error = self._translate(exc, request)
+                        if isinstance(error, RateLimited):
+                            self.limiter.on_rate_limited()
+                        raise error from None
+                self.limiter.on_success()
+                return _raw(completion, self.model)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _retry_args(self) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.max_retries + 1),
+            "wait": self._wait,
+            "retry": retry_if_exception_type(_RETRYABLE),
+            "reraise": True,
+            "before_sleep": self._log_retry,
+        }
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Full-jitter exponential backoff, but never shorter than the server's Retry-After."""
+        jittered = random.uniform(0, self.backoff * 2 ** (state.attempt_number - 1))
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            jittered = error.retry_after + random.uniform(0, self.backoff)
+        return min(self.max_retry_wait, jittered)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        first_line = str(error).splitlines()[0] if error else "?"
+        logger.warning(
+            "%s at %s: %s; retry %d of %d in %.2f s",
+            self.model,
+            self.endpoint,
+            first_line,
+            state.attempt_number,
+            self.max_retries,
+            wait,
+        )
+
+    # ---- errors ----------------------------------------------------------------------------------
+    def _translate(self, exc: openai.OpenAIError, request: Request) -> LLMError:
+        where = {"model": self.model, "endpoint": self.endpoint}
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMTimeout(
+                f"no answer within {self.timeout:g} s",
+                fix="raise timeout=..., shorten the prompt or lower max_tokens",
+                **where,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = redact(str(exc.__cause__ or exc), [self._secret])
+            return LLMConnectionError(
+                f"connection failed or dropped: {cause}",
+                fix=f"check that a server is running at {self.endpoint}",
+                **where,
+            )
+        if not isinstance(exc, openai.APIStatusError):
+            return LLMError(f"unexpected answer: {redact(str(exc), [self._secret])}", **where)
+        return self._status_error(exc, request)
+
+    def _status_error(self, exc: openai.APIStatusError, request: Request) -> LLMError:
+        where = {"model": self.model, "endpoint": self.endpoint}
+        status = exc.status_code
+        body = redact(_message_of(exc), [self._secret])[:1000]
+        if status == 429:
+            return RateLimited(
+                "rate limited",
+                retry_after=_retry_after(exc.response.headers),
+                status=status,
+                body=body,
+                fix="lower max_concurrency, or set a Budget; retries wait for Retry-After",
+                **where,
+            )
+        if status >= 500:
+            return ServerError("server error", status=status, body=body, **where)
+        rejects_format = request.response_format is not None and status in (400, 404, 415, 422)
+        if rejects_format and any(word in body.lower() for word in _FORMAT_WORDS):
+            return FormatRejected(f"HTTP {status}: {body}", **where)
+        what, fix = _STATUS_FIXES.get(status, ("request refused", "see the server's message"))
+        return APIStatusError(what, status=status, body=body, fix=fix, **where)
+
+
+def _find_key(
+    api_key: str | None, base_url: str | None, api_version: str | None, model: str
+) -> str:
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key and api_version:
+        key = os.environ.get("AZURE_OPENAI_API_KEY")
+    if key:
+        return key
+    if is_loopback(base_url):
+        return "no-key-needed"  # local servers ignore it, the SDK insists on one
+    raise ClientConfigError(
+        "no API key",
+        model=model,
+        endpoint=safe_url(base_url or OPENAI_URL),
+        fix="export OPENAI_API_KEY=... (or pass api_key=); for a local model use local_model()",
+    )
+
+
+def _check_cost_budget(
+    budget: Budget | None, prices: Prices, model: str, base_url: str | None
+) -> None:
+    # A cost limit with no price would count zero forever: refuse rather than mislead.
+    if budget is None or budget.max_cost is None or prices.knows(model) or is_loopback(base_url):
+        return
+    raise ClientConfigError(
+        f"the budget limits cost but no price is set for {model!r}",
+        model=model,
+        fix=f"pass prices=Prices({{{model!r}: (input_per_million, output_per_million)}})",
+    )
+
+
+def _args(request: Request) -> dict[str, Any]:
+    payload = request.payload()
+    extra = {k: payload.pop(k) for k in list(payload) if k not in _NAMED | _CORE}
+    if extra:
+        payload["extra_body"] = extra
+    return payload
+
+
+_CORE = {"model", "messages", "response_format"}
+
+
+def _raw(completion: Any, model: str) -> RawReply:
+    choices = list(completion.choices or [])
+    first = choices[0] if choices else None
+    message = first.message if first is not None else None
+    usage = completion.usage
+    return RawReply(
+        text=message.content if message is not None else None,
+        model=completion.model or model,
+        finish_reason=first.finish_reason if first is not None else None,
+        input_tokens=int(usage.prompt_tokens or 0) if usage else 0,
+        output_tokens=int(usage.completion_tokens or 0) if usage else 0,
+        refusal=getattr(message, "refusal", None),
+        texts=tuple(c.message.content for c in choices),
+    )
+
+
+def _message_of(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and "message" in inner:
+            return str(inner["message"])
+    return str(exc.message)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
