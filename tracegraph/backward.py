@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
 
 from tracegraph.errors import FeedbackError
 from tracegraph.graph import ancestors, toposort
@@ -92,10 +91,6 @@ class _OutOfOrder(Exception):
     """A parent made after its child: the uid order cannot be used (rewired graph or cycle)."""
 
 
-class _Key(Protocol):
-    def __call__(self, node: Node, /) -> int: ...
-
-
 def backward(
     output: Node,
     feedback: Feedback | str | float,
@@ -135,52 +130,60 @@ def backward(
     table = RULES if rules is None else {**RULES, **rules}
     merge = combine_feedback if combine is None else combine
     try:
-        reached = _propagate(output, given, table, merge, _uid)
+        reached = _propagate(output, given, table, merge, None)
     except _OutOfOrder:  # rewired graph: rank by a checked topological order instead
         rank = {node: i for i, node in enumerate(toposort(output))}
-        reached = _propagate(output, given, table, merge, rank.__getitem__)
+        reached = _propagate(output, given, table, merge, rank)
     # Nothing is written before propagation succeeded, so an error leaves no half state.
     output.feedback.append(given)
     for param, arrived in reached:
         param.received.append(Received(output, arrived))
 
 
-def _uid(node: Node) -> int:
-    return node.uid
-
-
 def _propagate(
-    output: Node, given: Feedback, table: Mapping[str, Rule], merge: Combine, key: _Key
+    output: Node,
+    given: Feedback,
+    table: Mapping[str, Rule],
+    merge: Combine,
+    rank: dict[Node, int] | None,
 ) -> list[tuple[Node, Feedback]]:
-    """The loop: pop nodes by decreasing key (reverse topological order), apply their rule."""
+    """The loop: pop nodes by decreasing rank (reverse topological order), apply their rule.
+
+    The rank is ``uid`` unless ``rank`` is given. ``env`` holds the first feedback that
+    reached a node and ``more`` the rest (rare outside fan-in), so the common path builds no
+    list per node; this loop is the hot path of the library, hence its plain style.
+    """
     param_kind = NodeKind.PARAMETER
-    env: dict[Node, list[Feedback]] = {output: [given]}
-    heap: list[tuple[int, Node]] = [(-key(output), output)]  # keys are unique: nodes never compared
+    env: dict[Node, Feedback] = {output: given}
+    more: dict[Node, list[Feedback]] = {}
+    top = output.uid if rank is None else rank[output]
+    heap: list[tuple[int, Node]] = [(-top, output)]  # ranks are unique: nodes never compared
     pop, push = heapq.heappop, heapq.heappush
     reached: list[tuple[Node, Feedback]] = []
     while heap:
         neg, node = pop(heap)
-        incoming = env.pop(node)
-        here = incoming[0] if len(incoming) == 1 else merge(incoming)
+        here = env.pop(node)
+        if more and node in more:
+            here = merge([here, *more.pop(node)])
         if node.kind is param_kind:
             reached.append((node, here))
         parents = node.parents
         if not parents:
             continue
-        rule = table.get(node.op) if node.op is not None else None
-        outs = [here] * len(parents) if rule is None else _apply(rule, node, here)
-        for parent, sent in zip(parents, outs, strict=False):
+        rule = table.get(node.op) if table and node.op is not None else None
+        outs = (here,) * len(parents) if rule is None else _apply(rule, node, here)
+        for i, parent in enumerate(parents):
+            sent = outs[i]
             if sent is None or (not parent.parents and parent.kind is not param_kind):
                 continue  # a constant or input leaf: nothing would read what reaches it
-            waiting = env.get(parent)
-            if waiting is not None:
-                waiting.append(sent)
+            if parent in env:
+                more.setdefault(parent, []).append(sent)
                 continue
-            rank = key(parent)
-            if rank >= -neg:
+            order = parent.uid if rank is None else rank[parent]
+            if order >= -neg:
                 raise _OutOfOrder
-            env[parent] = [sent]
-            push(heap, (-rank, parent))
+            env[parent] = sent
+            push(heap, (-order, parent))
     return reached
 
 
