@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import itertools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,28 @@ class Received:
 
 
 _ids = itertools.count()
+
+
+# Traced operators: each dunder of Node looks its row up in tracegraph.operators.OPERATORS.
+def _op2(name: str) -> Callable[[Node, Any], Any]:
+    def method(self: Node, other: Any) -> Any:
+        return _ops.binary(name, self, other)
+
+    return method
+
+
+def _rop2(name: str) -> Callable[[Node, Any], Any]:
+    def method(self: Node, other: Any) -> Any:
+        return _ops.binary(name, other, self)
+
+    return method
+
+
+def _op1(name: str) -> Callable[[Node], Any]:
+    def method(self: Node) -> Any:
+        return _ops.apply(name, self)
+
+    return method
 
 
 class Node:
@@ -190,3 +213,77 @@ class Node:
         if len(shown) > 60:
             shown = shown[:57] + "..."
         return f"Node({self.name}={shown}, {self.kind.value})"
+
+    def backward(self, feedback: Any, **kwargs: Any) -> Any:
+        """Send feedback from this node to everything it was computed from.
+
+        Delegates to :func:`tracegraph.backward.backward` (``rules=``, ``combine=`` pass through).
+        """
+        from tracegraph.backward import backward
+
+        return backward(self, feedback, **kwargs)
+
+    # Traced operators (see tracegraph/operators.py for what is and is not traced).
+    __add__, __radd__ = _op2("add"), _rop2("add")
+    __sub__, __rsub__ = _op2("sub"), _rop2("sub")
+    __mul__, __rmul__ = _op2("mul"), _rop2("mul")
+    __truediv__, __rtruediv__ = _op2("truediv"), _rop2("truediv")
+    __floordiv__, __rfloordiv__ = _op2("floordiv"), _rop2("floordiv")
+    __mod__, __rmod__ = _op2("mod"), _rop2("mod")
+    __pow__, __rpow__ = _op2("pow"), _rop2("pow")
+    __matmul__, __rmatmul__ = _op2("matmul"), _rop2("matmul")
+    __and__, __rand__ = _op2("and"), _rop2("and")
+    __or__, __ror__ = _op2("or"), _rop2("or")
+    __xor__, __rxor__ = _op2("xor"), _rop2("xor")
+    __lshift__, __rlshift__ = _op2("lshift"), _rop2("lshift")
+    __rshift__, __rrshift__ = _op2("rshift"), _rop2("rshift")
+    __eq__ = _op2("eq")
+    __ne__ = _op2("ne")
+    __lt__, __le__ = _op2("lt"), _op2("le")
+    __gt__, __ge__ = _op2("gt"), _op2("ge")
+    __neg__, __pos__ = _op1("neg"), _op1("pos")
+    __abs__, __invert__ = _op1("abs"), _op1("invert")
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return _ops.apply("round", self, ndigits)
+
+    def __getitem__(self, key: Any) -> Any:
+        return _ops.apply("getitem", self, key)
+
+    def __getattr__(self, name: str) -> Any:
+        return _ops.attribute(self, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _ops.call(self, args, kwargs)
+
+    def __iter__(self) -> Iterator[Any]:
+        return _ops.iterate(self)
+
+    def len(self) -> Any:
+        """``len`` of the value as a traced node (``len(node)`` returns a plain int)."""
+        return _ops.len_(self)
+
+    # These must return plain Python values, so they record no node (see operators.py).
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __contains__(self, item: Any) -> bool:
+        return (item.value if isinstance(item, Node) else item) in self.value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+from tracegraph import operators as _ops  # noqa: E402  (operators needs Node defined first)

@@ -1,0 +1,207 @@
+"""Where the user made a node, and what went wrong when an op raised.
+
+``user_location`` walks frames with ``sys._getframe`` (no ``inspect.stack``: it reads every
+source file on the stack) and skips frames of the ``tracegraph`` and ``optimizers`` packages,
+so a node points at the user's line even when it was made deep inside the library. Whether a
+file is internal, and the location of a (code, line) pair, are memoised: both are pure
+functions of their key, so the memos hold no state that changes behaviour.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import linecache
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any
+
+from tracegraph.errors import OpError
+from tracegraph.node import UNKNOWN_LOCATION, Node, NodeKind, SourceLocation
+
+__all__ = ["ExceptionInfo", "constant", "exception_node", "is_internal", "user_location"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_INTERNAL_DIRS = (_HERE + os.sep, os.path.join(os.path.dirname(_HERE), "optimizers") + os.sep)
+_MEMO_LIMIT = 4096
+_internal_memo: dict[str, bool] = {}
+_location_memo: dict[int, tuple[CodeType, dict[int, SourceLocation]]] = {}
+
+# Auto names of inputs, constants and calls: unique within the process run ("add_12").
+_seq = itertools.count(1)
+
+
+_SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_constant_memo: dict[int, tuple[SourceLocation, Any, Node]] = {}
+
+
+def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
+    """A CONSTANT node for a plain value that entered an op (the ``1`` in ``y + 1``).
+
+    With ``slot`` (the operand's position, 0 or 1), an immutable scalar equal to the one last
+    seen in that slot at that source location reuses that constant node: a constant is a pure
+    function of where it was written and its value, and a loop of ``y = y + 1`` then builds one
+    node per step instead of two. The memo is bounded and holds only such leaves.
+    """
+    if slot < 0 or type(value) not in _SCALARS:
+        return Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
+    key = id(location) + slot  # ids are multiples of 8 apart: +0/+1 never collide
+    entry = _constant_memo.get(key)
+    if (
+        entry is not None
+        and entry[0] is location
+        and type(entry[1]) is type(value)
+        and entry[1] == value
+    ):
+        return entry[2]
+    made = Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
+    if len(_constant_memo) > _MEMO_LIMIT:
+        _constant_memo.clear()
+    _constant_memo[key] = (location, value, made)
+    return made
+
+
+def is_internal(filename: str) -> bool:
+    """True for files of the tracegraph and optimizers packages."""
+    known = _internal_memo.get(filename)
+    if known is None:
+        if len(_internal_memo) > _MEMO_LIMIT:
+            _internal_memo.clear()
+        known = os.path.abspath(filename).startswith(_INTERNAL_DIRS)
+        _internal_memo[filename] = known
+    return known
+
+
+def user_location(depth: int = 1) -> SourceLocation:
+    """The innermost frame on the stack that is the user's code (not tracegraph's).
+
+    ``depth`` frames are skipped unseen: callers on the hot path know how deep they are.
+    """
+    frame = sys._getframe(depth)
+    memo = _internal_memo
+    while frame is not None:
+        internal = memo.get(frame.f_code.co_filename)
+        if internal is None:
+            internal = is_internal(frame.f_code.co_filename)
+        if not internal:
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return UNKNOWN_LOCATION
+    # Keyed by the code object's id and the instruction offset: hashing a code object and
+    # computing f_lineno both cost far more than the rest of a traced operator.
+    code = frame.f_code
+    entry = _location_memo.get(id(code))
+    if entry is not None and entry[0] is code:
+        loc = entry[1].get(frame.f_lasti)
+        if loc is not None:
+            return loc
+    return _make_location(frame)
+
+
+def _make_location(frame: FrameType) -> SourceLocation:
+    code = frame.f_code
+    entry = _location_memo.get(id(code))
+    if entry is None or entry[0] is not code:
+        if len(_location_memo) > _MEMO_LIMIT:
+            _location_memo.clear()
+        entry = _location_memo[id(code)] = (code, {})
+    line = frame.f_lineno
+    text = linecache.getline(code.co_filename, line).strip()
+    function = getattr(code, "co_qualname", code.co_name)
+    loc = entry[1][frame.f_lasti] = SourceLocation(code.co_filename, line, function, text)
+    return loc
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    """What an op raised: the value of an EXCEPTION node (also in its ``meta["exception"]``)."""
+
+    type: str
+    message: str
+    file: str
+    line: int
+    source: str  # the function's source with the failing line marked ">>"
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message} ({self.file}:{self.line})"
+
+
+def _pick_frame(exc: BaseException, code: CodeType | None) -> tuple[str, int, CodeType] | None:
+    """The failing line: in the op's own code if it is on the traceback, else the user's."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    for want_own in (True, False):
+        for frame, line in reversed(frames):
+            c = frame.f_code
+            if (c is code) if want_own else not is_internal(c.co_filename):
+                return c.co_filename, line, c
+    return None
+
+
+def _marked(lines: list[str], first: int, line: int) -> str:
+    """Source lines numbered from ``first``, with ``line`` marked."""
+    out = []
+    for i, text in enumerate(lines, start=first):
+        mark = ">>" if i == line else "  "
+        out.append(f"{mark} {i:>4} | {text.rstrip()}")
+    return "\n".join(out)
+
+
+def _source_of(file: str, line: int, code: CodeType, source: tuple[str, int, str] | None) -> str:
+    if source is not None and source[2] == file:
+        return _marked(source[0].splitlines(), source[1], line)
+    try:
+        lines, first = inspect.getsourcelines(code)
+    except (OSError, TypeError):
+        return _marked([linecache.getline(file, line)], line, line)
+    return _marked(lines, max(first, 1), line)
+
+
+def exception_info(
+    exc: BaseException,
+    where: SourceLocation,
+    code: CodeType | None = None,
+    source: tuple[str, int, str] | None = None,
+) -> ExceptionInfo:
+    """Describe ``exc``: its type, message, and the failing line in the user's code."""
+    picked = _pick_frame(exc, code)
+    if picked is None:
+        file, line, text = where.file, where.line, _marked([where.code], where.line, where.line)
+    else:
+        file, line = picked[0], picked[1]
+        text = _source_of(file, line, picked[2], source)
+    return ExceptionInfo(type(exc).__name__, str(exc), file, line, text)
+
+
+def exception_node(
+    exc: BaseException,
+    *,
+    op_name: str,
+    name: str,
+    parents: tuple[Node, ...],
+    labels: tuple[str, ...],
+    where: SourceLocation,
+    code: CodeType | None = None,
+    source: tuple[str, int, str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> OpError:
+    """Record an EXCEPTION node for ``exc`` and return the OpError that carries it."""
+    info = exception_info(exc, where, code, source)
+    meta = dict(meta or {})
+    meta["exception"] = info
+    err_node = Node(info, NodeKind.EXCEPTION, name, op_name, parents, labels, where, meta)
+    shown = info.source if "\n" not in info.source else _failing_lines(info.source)
+    return OpError(
+        f"op {op_name!r} raised {info.type}: {info.message}\n  at {info.file}:{info.line}\n"
+        f"  {shown}",
+        err_node,
+        fix="fix the failing line above, or give feedback to the exception node: "
+        "err.node.backward('...')",
+    )
+
+
+def _failing_lines(source: str) -> str:
+    return "\n  ".join(line for line in source.splitlines() if line.startswith(">>"))
