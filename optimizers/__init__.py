@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from optimizers.base import Optimizer, Rejection, StepReport
 from optimizers.errors import (
     APIStatusError,
     BudgetExceeded,
     CassetteMiss,
     ClientConfigError,
+    DuplicateParameterName,
     LLMConnectionError,
     LLMError,
     LLMTimeout,
+    OptimizerError,
     RateLimited,
     ReplyParseError,
     ScriptExhausted,
     ServerError,
 )
+from optimizers.graph_optimizer import GraphOptimizer
 from optimizers.llm import (
     Budget,
     Cassette,
@@ -35,6 +39,8 @@ from optimizers.llm import (
     default_client,
     local_model,
 )
+from optimizers.problem import ProblemConfig
+from optimizers.sandbox import TrialConfig
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
@@ -65,6 +71,16 @@ __all__ = [
     "default_client",
     "local_model",
     # optimizers (appended by their modules' authors)
+]
+__all__ += [  # optimizers: shared machinery and the graph-aware optimizer
+    "DuplicateParameterName",
+    "GraphOptimizer",
+    "Optimizer",
+    "OptimizerError",
+    "ProblemConfig",
+    "Rejection",
+    "StepReport",
+    "TrialConfig",
 ]
 
 

@@ -1,0 +1,344 @@
+"""The problem a model sees in one optimizer step, rendered from a relevant subgraph.
+
+The text has fixed sections, always in this order::
+
+    header and the exact names the model may change ("You may change ONLY: a, b")
+    ## Trainable parameters     name, kind, constraints, description, current value
+    ## Program                  one line per node, ``name = op(arg=..., ...)  # = value``
+    ## What the ops do          the docstrings of the ops shown
+    ## Outputs and feedback
+    ## Tried before             history and rejected values ("do not propose these again")
+    ## Your reply               the JSON shape, naming the parameters again
+
+Everything is deterministic (order by topological position, ties by ``uid``; memory addresses
+are stripped from reprs). The whole text stays within ``ProblemConfig.budget_chars``: long
+values are cut in the middle with a visible ``…[+N chars]…`` marker, and when the program is too
+long the nodes nearest to the parameters and to the outputs are kept and the rest is summarised
+in one line (``… 19,812 ops left out: add×19,800, getitem×12``). Rendering costs O(nodes + edges)
+plus the text of the lines kept, so a 20,000-node graph renders in milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from optimizers.updates import HistoryEntry, Rejection
+from tracegraph.node import Feedback, Node, NodeKind
+from tracegraph.params import ParamType
+
+__all__ = ["ProblemConfig", "SubgraphLike", "render_problem", "show_value"]
+
+
+class SubgraphLike(Protocol):
+    """What rendering reads from ``tracegraph.graph.Subgraph``."""
+
+    nodes: list[Node]
+    outputs: list[tuple[Node, Feedback]]
+
+
+@dataclass(frozen=True)
+class ProblemConfig:
+    """Sizes of the rendered problem, in characters (about 4 characters per token).
+
+    The default budget leaves room for a reply within a 4k-token context (the local 1.5B model).
+    """
+
+    budget_chars: int = 6000
+    value_chars: int = 160  # one value in the program listing
+    param_chars: int = 1200  # a parameter's current value (code parameters get 2x)
+    feedback_chars: int = 500
+    doc_chars: int = 160
+    history_items: int = 6
+    rejected_items: int = 6
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def show_value(value: Any, limit: int) -> str:
+    """A one-line repr of ``value`` of at most about ``limit`` characters.
+
+    Long reprs keep their head and tail around a visible marker of what was cut.
+
+    >>> show_value("x" * 50, 30)
+    "'xxxxxxxxxxx…[+32 chars]…xxx'"
+    """
+    if isinstance(value, (set, frozenset)):
+        text = "{" + ", ".join(sorted(repr(v) for v in value)) + "}"
+    else:
+        try:
+            text = repr(value)
+        except Exception as exc:  # a user's broken __repr__ must not break the step
+            text = f"<{type(value).__name__}: repr failed ({type(exc).__name__})>"
+    text = _ADDRESS.sub("", text)
+    if len(text) <= limit:
+        return text
+    tail = max(limit // 6, 1)
+    marker = f"…[+{len(text) - limit}"
+    head = max(limit - tail - len(marker) - 7, 1)
+    return f"{text[:head]}{marker} chars]…{text[-tail:]}"
+
+
+def _block(text: str, limit: int) -> str:
+    """Multi-line text (code, a prompt) kept as lines, cut with a visible marker."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n…[{len(text) - limit} more characters cut]"
+
+
+# ----------------------------------------------------------------------------- the program
+
+
+def _distances(nodes: list[Node], starts: Iterable[Node], ends: Iterable[Node]) -> dict[Node, int]:
+    """For each node of ``nodes`` (and their parents): hops to the nearest start or end."""
+    inside = set(nodes)
+    users: dict[Node, list[Node]] = {}
+    for n in nodes:
+        for p in n.parents:
+            users.setdefault(p, []).append(n)
+    dist: dict[Node, int] = {}
+    queue: deque[Node] = deque()
+    for n in [*starts, *ends]:
+        if n not in dist:
+            dist[n] = 0
+            queue.append(n)
+    while queue:  # one BFS over both directions from both ends: the distance to the nearest
+        n = queue.popleft()
+        near = [*users.get(n, ()), *(p for p in n.parents if p in inside)]
+        for m in near:
+            if m not in dist:
+                dist[m] = dist[n] + 1
+                queue.append(m)
+    for n in nodes:  # inputs and constants sit one hop beyond their nearest user
+        for p in n.parents:
+            if p not in dist:
+                dist[p] = dist.get(n, len(nodes)) + 1
+    return dist
+
+
+class _Lister:
+    """Renders one line per node; knows which names the model may change."""
+
+    def __init__(self, trainable: set[Node], config: ProblemConfig) -> None:
+        self.trainable = trainable
+        self.config = config
+
+    def ref(self, node: Node) -> str:
+        if node.kind is NodeKind.CONSTANT:
+            return show_value(node._value, 40)
+        return node.name
+
+    def line(self, node: Node, leaf: bool) -> str:
+        limit = self.config.value_chars
+        if node in self.trainable:
+            return f"{node.name} = <trainable parameter, see above>"
+        if node.kind is NodeKind.PARAMETER:
+            return f"{node.name} = {show_value(node._value, limit)}  # parameter, READ-ONLY here"
+        if leaf or node.kind is NodeKind.INPUT or node.op is None:
+            what = "input" if node.kind is NodeKind.INPUT else "value computed elsewhere"
+            return f"{node.name} = {show_value(node._value, limit)}  # {what}, READ-ONLY"
+        args, reads, code = [], [], None
+        for parent, label in zip(node.parents, node.arg_names, strict=False):
+            if node.meta.get("code_param") is parent:
+                code = parent.name
+            elif label.startswith("<"):
+                reads.append(self.ref(parent))
+            elif label.isidentifier() and label != parent.name:
+                args.append(f"{label}={self.ref(parent)}")
+            else:
+                args.append(self.ref(parent))
+        text = f"{node.name} = {node.op}({', '.join(args)})"
+        notes = []
+        if reads:
+            notes.append(f"also reads {', '.join(reads)}")
+        if code is not None:
+            notes.append(f"runs the code of {code}")
+        if node.kind is NodeKind.EXCEPTION:
+            notes.append(f"RAISED {show_value(node._value, limit)}")
+        else:
+            notes.append(f"= {show_value(node._value, limit)}")
+        return f"{text}  # {'; '.join(notes)}"
+
+
+def _program(
+    sub: SubgraphLike, trainable: Sequence[Node], budget: int, config: ProblemConfig
+) -> tuple[str, list[Node]]:
+    """The listing within ``budget`` characters, and the call nodes it shows (in order)."""
+    in_sub = set(sub.nodes)
+    leaves: dict[Node, None] = {}
+    for n in sub.nodes:
+        for p in n.parents:
+            if p not in in_sub and p.kind is not NodeKind.CONSTANT:
+                leaves[p] = None
+    everything = [*sorted(leaves, key=lambda n: n.uid), *sub.nodes]
+    dist = _distances(sub.nodes, trainable, (o for o, _ in sub.outputs))
+    order = sorted(everything, key=lambda n: (dist.get(n, len(everything)), n.uid))
+    lister = _Lister(set(trainable), config)
+    budget -= 120  # room for the one summary line
+    kept: dict[Node, str] = {}
+    misses = 0
+    for n in order:
+        text = lister.line(n, n in leaves)
+        if len(text) + 1 <= budget:
+            kept[n] = text
+            budget -= len(text) + 1
+        else:
+            misses += 1
+            if misses > 50 or budget < 40:  # the rest will not fit either: stop looking
+                break
+    lines = [kept[n] for n in everything if n in kept]
+    left = Counter(
+        (n.op or "?") if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) else n.kind.value
+        for n in everything
+        if n not in kept
+    )
+    if left:
+        parts = ", ".join(
+            f"{op}×{k:,}" for op, k in sorted(left.items(), key=lambda x: (-x[1], x[0]))
+        )
+        lines.append(f"… {sum(left.values()):,} nodes left out: {parts}")
+    calls = [n for n in everything if n in kept and n.op is not None and n not in leaves]
+    return "\n".join(lines), calls
+
+
+# ----------------------------------------------------------------------------- the sections
+
+
+def _param_section(trainable: Sequence[Node], config: ProblemConfig) -> str:
+    out = []
+    for p in trainable:
+        assert p.spec is not None
+        out.append(f"### {p.name} ({p.spec.describe()})")
+        if p.spec.description:
+            out.append(p.spec.description)
+        if p.spec.type is ParamType.CODE:
+            out.append("current code:\n" + _block(str(p._value), 2 * config.param_chars))
+        elif p.spec.type is ParamType.TEXT:
+            out.append("current value:\n" + _block(str(p._value), config.param_chars))
+        else:
+            out.append(f"current value: {show_value(p._value, config.param_chars)}")
+    return "\n".join(out)
+
+
+def _docs(calls: Sequence[Node], budget: int, config: ProblemConfig) -> str:
+    seen: dict[str, str] = {}
+    for n in calls:
+        doc = n.meta.get("doc") or ""
+        if n.op and doc and n.op not in seen:
+            seen[n.op] = (
+                show_value(doc, config.doc_chars)[1:-1]
+                if len(doc) > config.doc_chars
+                else doc.replace("\n", " ")
+            )
+    lines: list[str] = []
+    used = 0
+    for op, doc in seen.items():
+        line = f"{op}: {doc}"
+        if used + len(line) + 1 > budget:
+            lines.append(f"… {len(seen) - len(lines)} more ops not described")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines)
+
+
+def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig) -> str:
+    lines: list[str] = []
+    used = 0
+    for i, (node, fb) in enumerate(sub.outputs):
+        verb = "RAISED" if node.kind is NodeKind.EXCEPTION else "="
+        entry = f"{node.name} {verb} {show_value(node._value, config.value_chars)}\n  feedback: "
+        entry += (
+            show_value(str(fb), config.feedback_chars)[1:-1]
+            if len(str(fb)) > config.feedback_chars
+            else str(fb).replace("\n", "\n  ")
+        )
+        if used + len(entry) + 1 > budget and lines:
+            lines.append(f"… {len(sub.outputs) - i} more outputs with feedback left out")
+            break
+        lines.append(entry)
+        used += len(entry) + 1
+    return "\n".join(lines) or "(no output received feedback)"
+
+
+def _memory(
+    history: Sequence[HistoryEntry], rejected: Sequence[Rejection], config: ProblemConfig
+) -> str:
+    lines = []
+    for h in list(history)[-config.history_items :]:
+        vals = ", ".join(f"{k}={show_value(v, 60)}" for k, v in h.values.items())
+        score = "" if h.score is None else f" -> score {h.score:g}"
+        fb = f"; feedback: {show_value(h.feedback, 120)[1:-1]}" if h.feedback else ""
+        lines.append(f"- step {h.step}: {vals}{score}{fb}")
+    for r in list(rejected)[-config.rejected_items :]:
+        lines.append(
+            f"- REJECTED {r.param} = {show_value(r.value, 60)}: {'; '.join(r.reasons)[:200]}"
+        )
+    return "\n".join(lines)
+
+
+def _reply_shape(trainable: Sequence[Node]) -> str:
+    example = ", ".join(
+        f'"{p.name}": <{p.spec.type.value if p.spec else "value"}>' for p in trainable
+    )
+    names = ", ".join(p.name for p in trainable)
+    return (
+        "Answer with ONE JSON object and nothing else:\n"
+        f'{{"reasoning": "<short: what the feedback means, what you change and why>", '
+        f'"updates": {{{example}}}}}\n'
+        f'Keys of "updates" must be among these exact names: {names}. Include only what you '
+        'change, with a complete new value. An empty "updates" ({}) means no change.'
+    )
+
+
+def render_problem(
+    sub: SubgraphLike,
+    trainable: Sequence[Node],
+    *,
+    history: Sequence[HistoryEntry] = (),
+    rejected: Sequence[Rejection] = (),
+    config: ProblemConfig | None = None,
+) -> str:
+    """The problem text for one step: see the module docstring for its sections.
+
+    Args:
+        sub: the relevant subgraph (nodes in topological order and fed outputs).
+        trainable: the parameters the model may change in this step, in order.
+        history: past values with their feedback and scores, oldest first.
+        rejected: recently rejected proposals with their reasons.
+        config: sizes; the default fits a 4k-token context with room for the reply.
+    """
+    config = config or ProblemConfig()
+    names = ", ".join(p.name for p in trainable)
+    head = (
+        "You improve a program by changing its trainable parameters so that its outputs get "
+        f"better feedback.\nYou may change ONLY: {names}\n"
+        "Everything else (inputs, intermediate values, outputs) is READ-ONLY: never put it in "
+        '"updates".'
+    )
+    fixed = [head, "## Trainable parameters\n" + _param_section(trainable, config)]
+    tail = "## Your reply\n" + _reply_shape(trainable)
+    left = config.budget_chars - sum(len(s) + 2 for s in [*fixed, tail]) - 120
+    outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 200), config)
+    left -= len(outputs)
+    memory = _memory(history, rejected, config)
+    if memory:
+        memory = "## Tried before (do not propose these again)\n" + _block(
+            memory, max(left // 3, 0)
+        )
+        left -= len(memory)
+    program, calls = _program(sub, trainable, max(left * 5 // 6, 200), config)
+    left -= len(program)
+    docs = _docs(calls, max(left, 0), config)
+    sections = [*fixed, "## Program (in run order)\n" + program]
+    if docs:
+        sections.append("## What the ops do\n" + docs)
+    sections.append(outputs)
+    if memory:
+        sections.append(memory)
+    sections.append(tail)
+    return "\n\n".join(sections)
