@@ -15,6 +15,7 @@ import linecache
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
@@ -130,14 +131,20 @@ class ExceptionInfo:
         return f"{self.type}: {self.message} ({self.file}:{self.line})"
 
 
-def _pick_frame(exc: BaseException, code: CodeType | None) -> tuple[str, int, CodeType] | None:
+def _pick_frame(
+    exc: BaseException, code: CodeType | None, file: str | None
+) -> tuple[str, int, CodeType] | None:
     """The failing line: in the op's own code if it is on the traceback, else the user's."""
     frames = list(traceback.walk_tb(exc.__traceback__))
-    for want_own in (True, False):
+    tests: list[Callable[[CodeType], bool]] = [
+        lambda c: c.co_filename == file,
+        lambda c: c is code,
+        lambda c: not is_internal(c.co_filename),
+    ]
+    for test in tests:
         for frame, line in reversed(frames):
-            c = frame.f_code
-            if (c is code) if want_own else not is_internal(c.co_filename):
-                return c.co_filename, line, c
+            if test(frame.f_code):
+                return frame.f_code.co_filename, line, frame.f_code
     return None
 
 
@@ -167,13 +174,22 @@ def exception_info(
     source: tuple[str, int, str] | None = None,
 ) -> ExceptionInfo:
     """Describe ``exc``: its type, message, and the failing line in the user's code."""
-    picked = _pick_frame(exc, code)
+    file = None if source is None else source[2]
+    if isinstance(exc, SyntaxError) and exc.lineno is not None and exc.filename == file:
+        assert source is not None
+        text = _marked(source[0].splitlines(), source[1], exc.lineno)
+        return ExceptionInfo("SyntaxError", str(exc.msg), source[2], exc.lineno, text)
+    picked = _pick_frame(exc, code, file)
     if picked is None:
-        file, line, text = where.file, where.line, _marked([where.code], where.line, where.line)
-    else:
-        file, line = picked[0], picked[1]
-        text = _source_of(file, line, picked[2], source)
-    return ExceptionInfo(type(exc).__name__, str(exc), file, line, text)
+        return ExceptionInfo(
+            type(exc).__name__,
+            str(exc),
+            where.file,
+            where.line,
+            _marked([where.code], where.line, where.line),
+        )
+    text = _source_of(picked[0], picked[1], picked[2], source)
+    return ExceptionInfo(type(exc).__name__, str(exc), picked[0], picked[1], text)
 
 
 def exception_node(
