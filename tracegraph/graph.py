@@ -15,6 +15,7 @@ keyed by identity; ``==`` on a node is a traced operator, so it is never used he
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -224,8 +225,43 @@ def relevant_subgraph(params: Node | Iterable[Node], *, combine: Any = None) -> 
         keep = _reaching(outputs_of[param], below)
         union |= keep
         per_param[param] = sorted(keep, key=rank.__getitem__)
-    outputs = [(out, combine(out.feedback or fbs)) for out, fbs in arrived.items()]
+    outputs = [
+        (out, combine(out.feedback or arrived[out]))
+        for out in _first_feedback_order(list(outputs_of.values()))
+    ]
     return Subgraph(sorted(union, key=rank.__getitem__), fed, outputs, per_param)
+
+
+def _first_feedback_order(histories: list[list[Node]]) -> list[Node]:
+    """Merge each parameter's outputs (in the order their feedback came) into one order.
+
+    Every history is a subsequence of the order backward was called in, so a topological
+    sort of "came before" recovers what can be known of that order; ties go to the output
+    made first (outputs of a minibatch are made and fed in turn), and histories that disagree
+    (after a partial zero_feedback) are finished in order of first sight.
+    """
+    sight: dict[Node, int] = {}
+    later: dict[Node, list[Node]] = {}
+    waiting: dict[Node, int] = {}
+    for history in histories:
+        for out in history:
+            if out not in sight:
+                sight[out], later[out], waiting[out] = len(sight), [], 0
+        for before, after in itertools.pairwise(history):
+            later[before].append(after)
+            waiting[after] += 1
+    ready = [(out.uid, out) for out, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        _, out = heapq.heappop(ready)
+        order.append(out)
+        for nxt in later[out]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, (nxt.uid, nxt))
+    placed = set(order)
+    return order + [out for out in sight if out not in placed]
 
 
 def check_graph(outputs: Node | Iterable[Node]) -> list[Node]:
