@@ -98,6 +98,8 @@ class FakeOpenAIServer:
         self.formats = frozenset(formats)
         self.requests: list[dict[str, Any]] = []
         self.authorization_seen = 0  # requests that carried a bearer key
+        self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests being answered at once
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._http: ThreadingHTTPServer | None = None
@@ -140,7 +142,9 @@ class FakeOpenAIServer:
         http.server_activate()
         http.fake = self  # type: ignore[attr-defined]
         self._http = http
-        self._thread = threading.Thread(target=http.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=http.serve_forever, args=(0.02,), name="fake-openai", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -206,8 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, f"response_format type {kind!r} is not supported by this server")
             return
         item = fake._next(body, authorized)
-        fake._wait(fake.latency)
-        self._serve(fake, body, item)
+        with fake._lock:
+            fake.in_flight += 1
+            fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+        try:
+            fake._wait(fake.latency)
+            self._serve(fake, body, item)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
 
     def _serve(self, fake: FakeOpenAIServer, body: dict[str, Any], item: str | Fault) -> None:
         if isinstance(item, str):
