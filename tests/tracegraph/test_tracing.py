@@ -106,8 +106,11 @@ def test_location_is_the_users_line() -> None:
 # ------------------------------------------------------------------------------------- ops
 
 
+D_DEFAULT = tg.node(10, name="d_default")
+
+
 @tg.op
-def signature_op(a, b=2, *args, c, d=tg.node(10, name="d_default"), **kwargs):  # type: ignore[no-untyped-def]
+def signature_op(a, b=2, *args, c, d=D_DEFAULT, **kwargs):  # type: ignore[no-untyped-def]
     """Add everything up.
 
     Second paragraph, not shown to optimizers.
