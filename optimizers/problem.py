@@ -20,6 +20,7 @@ plus the text of the lines kept, so a 20,000-node graph renders in milliseconds.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
@@ -79,12 +80,31 @@ def show_value(value: Any, limit: int) -> str:
         return text
     tail = max(limit // 6, 1)
     marker = f"…[+{len(text) - limit}"
-    head = max(limit - tail - len(marker) - 7, 1)
+    head = max(limit - tail - len(marker) - 8, 1)  # 8: " chars]…"
     return f"{text[:head]}{marker} chars]…{text[-tail:]}"
+
+
+def _json(value: Any, limit: int) -> str:
+    """A value as the JSON the reply must use (``false``, not ``False``), cut to ``limit``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return show_value(value, limit)
+    return _clip(text, limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Plain text (no repr quoting) cut in the middle with a visible marker."""
+    if len(text) <= limit:
+        return text
+    tail = max(limit // 6, 1)
+    head = max(limit - tail - 20, 1)
+    return f"{text[:head]}…[+{len(text) - head - tail} chars]…{text[-tail:]}"
 
 
 def _block(text: str, limit: int) -> str:
     """Multi-line text (code, a prompt) kept as lines, cut with a visible marker."""
+    text = text.rstrip()
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n…[{len(text) - limit} more characters cut]"
@@ -147,7 +167,7 @@ class _Lister:
                 code = parent.name
             elif label.startswith("<"):
                 reads.append(self.ref(parent))
-            elif label.isidentifier() and label != parent.name:
+            elif label.isidentifier():
                 args.append(f"{label}={self.ref(parent)}")
             else:
                 args.append(self.ref(parent))
@@ -158,7 +178,7 @@ class _Lister:
         if code is not None:
             notes.append(f"runs the code of {code}")
         if node.kind is NodeKind.EXCEPTION:
-            notes.append(f"RAISED {show_value(node._value, limit)}")
+            notes.append(f"RAISED {_clip(' '.join(str(node._value).split()), limit)}")
         else:
             notes.append(f"= {show_value(node._value, limit)}")
         return f"{text}  # {'; '.join(notes)}"
@@ -190,17 +210,20 @@ def _program(
             misses += 1
             if misses > 50 or budget < 40:  # the rest will not fit either: stop looking
                 break
-    lines = [kept[n] for n in everything if n in kept]
     left = Counter(
         (n.op or "?") if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) else n.kind.value
         for n in everything
         if n not in kept
     )
-    if left:
-        parts = ", ".join(
-            f"{op}×{k:,}" for op, k in sorted(left.items(), key=lambda x: (-x[1], x[0]))
-        )
-        lines.append(f"… {sum(left.values()):,} nodes left out: {parts}")
+    parts = ", ".join(f"{op}×{k:,}" for op, k in sorted(left.items(), key=lambda x: (-x[1], x[0])))
+    summary = f"… {sum(left.values()):,} nodes left out: {parts}"
+    lines = []
+    for n in everything:  # the one summary line stands where the first gap is
+        if n in kept:
+            lines.append(kept[n])
+        elif summary:
+            lines.append(summary)
+            summary = ""
     calls = [n for n in everything if n in kept and n.op is not None and n not in leaves]
     return "\n".join(lines), calls
 
@@ -209,18 +232,22 @@ def _program(
 
 
 def _param_section(trainable: Sequence[Node], config: ProblemConfig) -> str:
+    # Parameters are never left out, so together they may take at most half of the budget.
+    share = max(config.budget_chars // (2 * max(len(trainable), 1)) - 120, 80)
     out = []
     for p in trainable:
         assert p.spec is not None
-        out.append(f"### {p.name} ({p.spec.describe()})")
+        out.append(f"### {p.name} ({_clip(p.spec.describe(), 200)})")
         if p.spec.description:
-            out.append(p.spec.description)
+            out.append(_clip(" ".join(p.spec.description.split()), 300))
         if p.spec.type is ParamType.CODE:
-            out.append("current code:\n" + _block(str(p._value), 2 * config.param_chars))
+            out.append(
+                "current code:\n" + _block(str(p._value), min(2 * config.param_chars, share))
+            )
         elif p.spec.type is ParamType.TEXT:
-            out.append("current value:\n" + _block(str(p._value), config.param_chars))
+            out.append("current value:\n" + _block(str(p._value), min(config.param_chars, share)))
         else:
-            out.append(f"current value: {show_value(p._value, config.param_chars)}")
+            out.append(f"current value (JSON): {_json(p._value, min(config.param_chars, share))}")
     return "\n".join(out)
 
 
@@ -229,11 +256,7 @@ def _docs(calls: Sequence[Node], budget: int, config: ProblemConfig) -> str:
     for n in calls:
         doc = n.meta.get("doc") or ""
         if n.op and doc and n.op not in seen:
-            seen[n.op] = (
-                show_value(doc, config.doc_chars)[1:-1]
-                if len(doc) > config.doc_chars
-                else doc.replace("\n", " ")
-            )
+            seen[n.op] = _clip(" ".join(doc.split()), config.doc_chars)
     lines: list[str] = []
     used = 0
     for op, doc in seen.items():
@@ -249,14 +272,19 @@ def _docs(calls: Sequence[Node], budget: int, config: ProblemConfig) -> str:
 def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig) -> str:
     lines: list[str] = []
     used = 0
+    # The first output is always shown, so its parts shrink with a small budget.
+    vlim = max(min(config.value_chars, budget // 4), 20)
+    flim = max(min(config.feedback_chars, budget // 2), 40)
     for i, (node, fb) in enumerate(sub.outputs):
-        verb = "RAISED" if node.kind is NodeKind.EXCEPTION else "="
-        entry = f"{node.name} {verb} {show_value(node._value, config.value_chars)}\n  feedback: "
-        entry += (
-            show_value(str(fb), config.feedback_chars)[1:-1]
-            if len(str(fb)) > config.feedback_chars
-            else str(fb).replace("\n", "\n  ")
-        )
+        if node.kind is NodeKind.EXCEPTION:
+            entry = f"{node.name} RAISED {_clip(' '.join(str(node._value).split()), vlim)}\n"
+            where = getattr(node._value, "source", "")  # ExceptionInfo: the failing line marked
+            if where:
+                entry += "  " + _block(str(where), vlim * 2).replace("\n", "\n  ") + "\n"
+            entry += "  feedback: "
+        else:
+            entry = f"{node.name} = {show_value(node._value, vlim)}\n  feedback: "
+        entry += _clip(str(fb), flim).replace("\n", "\n  ")
         if used + len(entry) + 1 > budget and lines:
             lines.append(f"… {len(sub.outputs) - i} more outputs with feedback left out")
             break
@@ -270,21 +298,29 @@ def _memory(
 ) -> str:
     lines = []
     for h in list(history)[-config.history_items :]:
-        vals = ", ".join(f"{k}={show_value(v, 60)}" for k, v in h.values.items())
+        vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items())
         score = "" if h.score is None else f" -> score {h.score:g}"
-        fb = f"; feedback: {show_value(h.feedback, 120)[1:-1]}" if h.feedback else ""
+        fb = f"; feedback: {_clip(' '.join(h.feedback.split()), 120)}" if h.feedback else ""
         lines.append(f"- step {h.step}: {vals}{score}{fb}")
     for r in list(rejected)[-config.rejected_items :]:
-        lines.append(
-            f"- REJECTED {r.param} = {show_value(r.value, 60)}: {'; '.join(r.reasons)[:200]}"
-        )
+        lines.append(f"- REJECTED {r.param} = {_json(r.value, 60)}: {'; '.join(r.reasons)[:200]}")
     return "\n".join(lines)
 
 
+def _slot(node: Node) -> str:
+    """What to write for one parameter in the reply's example."""
+    assert node.spec is not None
+    if node.spec.type is ParamType.CODE:
+        return "<the complete new source of the function, as one JSON string>"
+    if node.spec.type is ParamType.BOOL:
+        return "<true or false>"
+    if node.spec.type is ParamType.JSON:
+        return "<a JSON value shaped like the current one>"
+    return f"<{_clip(node.spec.describe(), 80)}>"
+
+
 def _reply_shape(trainable: Sequence[Node]) -> str:
-    example = ", ".join(
-        f'"{p.name}": <{p.spec.type.value if p.spec else "value"}>' for p in trainable
-    )
+    example = ", ".join(f'"{p.name}": {_slot(p)}' for p in trainable)
     names = ", ".join(p.name for p in trainable)
     return (
         "Answer with ONE JSON object and nothing else:\n"
@@ -323,15 +359,15 @@ def render_problem(
     fixed = [head, "## Trainable parameters\n" + _param_section(trainable, config)]
     tail = "## Your reply\n" + _reply_shape(trainable)
     left = config.budget_chars - sum(len(s) + 2 for s in [*fixed, tail]) - 120
-    outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 200), config)
-    left -= len(outputs)
+    outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 0), config)
+    left -= len(outputs) + 2
     memory = _memory(history, rejected, config)
     if memory:
         memory = "## Tried before (do not propose these again)\n" + _block(
             memory, max(left // 3, 0)
         )
-        left -= len(memory)
-    program, calls = _program(sub, trainable, max(left * 5 // 6, 200), config)
+        left -= len(memory) + 2
+    program, calls = _program(sub, trainable, max(left * 5 // 6, 0), config)
     left -= len(program)
     docs = _docs(calls, max(left, 0), config)
     sections = [*fixed, "## Program (in run order)\n" + program]
