@@ -164,7 +164,7 @@ def _propagate(
         neg, node = pop(heap)
         here = env.pop(node)
         if more and node in more:
-            here = merge([here, *more.pop(node)])
+            here = merge([*reversed(more.pop(node)), here])  # children in topological order
         if node.kind is param_kind:
             reached.append((node, here))
         parents = node.parents
