@@ -35,8 +35,10 @@ class DotNotFoundError(TracegraphError):
 
 
 def _label(*lines: str) -> str:
-    """Lines joined by DOT's line break; backslashes in values are kept literal."""
-    return "\\n".join(line.replace("\\", "\\\\") for line in lines)
+    """Lines joined by DOT's line break; backslashes and ``<...>`` in values are kept literal."""
+    import graphviz
+
+    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
 
 
 def _style(node: Node, view: NodeView) -> dict[str, str]:
@@ -79,11 +81,11 @@ def to_dot(outputs: Node | Iterable[Node], *, max_value: int = 40) -> graphviz.D
         dot.node(
             ids[node],
             _label(view.name, view.head, view.value),
-            tooltip=view.where or view.name,
+            tooltip=_label(view.where or view.name),
             **_style(node, view),
         )
         for parent, arg in zip(node.parents, node.arg_names, strict=False):
-            dot.edge(ids[parent], ids[node], label=arg, fontsize="8")
+            dot.edge(ids[parent], ids[node], label=_label(arg), fontsize="8")
     for node in order:
         if node.feedback:
             texts = [short_repr(str(fb), max_value) for fb in node.feedback]
