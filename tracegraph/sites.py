@@ -42,14 +42,14 @@ _constant_memo: dict[int, tuple[SourceLocation, Any, Node]] = {}
 def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
     """A CONSTANT node for a plain value that entered an op (the ``1`` in ``y + 1``).
 
-    With ``slot`` (the operand's position, 0 or 1), an immutable scalar equal to the one last
+    With ``slot`` (the operand's position, 0 to 15), an immutable scalar equal to the one last
     seen in that slot at that source location reuses that constant node: a constant is a pure
     function of where it was written and its value, and a loop of ``y = y + 1`` then builds one
     node per step instead of two. The memo is bounded and holds only such leaves.
     """
     if slot < 0 or type(value) not in _SCALARS:
         return Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
-    key = id(location) + slot  # ids are multiples of 8 apart: +0/+1 never collide
+    key = id(location) + slot  # locations are > 16 bytes apart; the entry is checked anyway
     entry = _constant_memo.get(key)
     if (
         entry is not None

@@ -218,38 +218,73 @@ class _Bound:
         self.labels: list[str] = []
 
 
+class Plan:
+    """A signature read once: ``(name, kind, default)`` per parameter, kinds as inspect's ints."""
+
+    __slots__ = ("keywords", "params", "required", "self_first", "sig")
+
+    def __init__(self, sig: inspect.Signature) -> None:
+        self.sig = sig
+        self.params = tuple((n, int(p.kind), p.default) for n, p in sig.parameters.items())
+        self.keywords = frozenset(n for n, k, _ in self.params if k in (1, 3))
+        self.required = tuple(
+            n for n, k, d in self.params if k not in (2, 4) and d is inspect.Parameter.empty
+        )
+        self.self_first = bool(self.params) and self.params[0][0] in ("self", "cls")
+
+    def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
+        out: dict[str, Any] = {}
+        i, n, used, twice = 0, len(args), 0, False
+        for name, kind, _ in self.params:
+            if kind <= 1 and i < n:
+                out[name] = args[i]
+                i += 1
+                twice = twice or (kind == 1 and name in kwargs)
+            elif kind in (1, 3) and name in kwargs:
+                out[name] = kwargs[name]
+                used += 1
+            elif kind == 2:
+                out[name], i = args[i:], n
+            elif kind == 4:
+                out[name] = {k: v for k, v in kwargs.items() if k not in self.keywords}
+                used += len(out[name])
+        if twice or i < n or used != len(kwargs) or any(r not in out for r in self.required):
+            return dict(self.sig.bind(*args, **kwargs).arguments)  # raises the usual TypeError
+        return out
+
+
 def bind(
-    sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any], where: SourceLocation
+    plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: SourceLocation
 ) -> _Bound:
-    """Match a call to the signature (raising TypeError like Python) and collect its parents."""
-    ba = sig.bind(*args, **kwargs)
+    """Match a call to the signature and collect its parents, in signature order."""
+    arguments = plan.match(args, kwargs)
     out = _Bound()
-    first = True
-    for name, p in sig.parameters.items():
-        is_self = first and name in ("self", "cls")
-        first = False
-        if name not in ba.arguments:
-            if isinstance(p.default, Node):  # node defaults are parents; plain ones are not
-                out.kwargs[name] = unwrap(p.default, name, out.parents, out.labels)
+    skipped = False  # after a missing positional parameter, later ones must go by keyword
+    for index, (name, kind, default) in enumerate(plan.params):
+        if name not in arguments:
+            skipped = skipped or kind <= 1
+            if isinstance(default, Node):  # node defaults are parents; plain ones are not
+                out.kwargs[name] = unwrap(default, name, out.parents, out.labels)
             continue
-        value = ba.arguments[name]
-        if p.kind is p.VAR_POSITIONAL:
-            out.args.extend(_arg(v, f"{name}[{i}]", out, where) for i, v in enumerate(value))
-        elif p.kind is p.VAR_KEYWORD:
-            out.kwargs.update({k: _arg(v, k, out, where) for k, v in value.items()})
-        elif is_self and not isinstance(value, Node):
+        value = arguments[name]
+        if kind == 2:
+            out.args.extend(_arg(v, f"{name}[{i}]", out, where, -1) for i, v in enumerate(value))
+        elif kind == 4:
+            out.kwargs.update({k: _arg(v, k, out, where, -1) for k, v in value.items()})
+        elif index == 0 and plan.self_first and not isinstance(value, Node):
             out.args.append(value)
-        elif p.kind is p.KEYWORD_ONLY:
-            out.kwargs[name] = _arg(value, name, out, where)
+        elif kind == 3 or (kind == 1 and skipped):
+            out.kwargs[name] = _arg(value, name, out, where, index)
         else:
-            out.args.append(_arg(value, name, out, where))
+            out.args.append(_arg(value, name, out, where, index))
     return out
 
 
-def _arg(value: Any, label: str, out: _Bound, where: SourceLocation) -> Any:
+def _arg(value: Any, label: str, out: _Bound, where: SourceLocation, slot: int) -> Any:
     if _has_node(value):
         return unwrap(value, label, out.parents, out.labels)
-    out.parents.append(constant(value, where))
+    out.parents.append(constant(value, where, slot if slot < 16 else -1))
     out.labels.append(label)
     return value
 
@@ -264,6 +299,8 @@ def finish(
     if isinstance(result, Node):  # a node returned from the body counts as read
         reads[id(result)] = result
         result = result._value
+    if not reads:
+        return result, explicit, labels, ()
     known = {id(p) for p in explicit}
     implicit = tuple(n for k, n in reads.items() if k not in known)
     parents = explicit + list(implicit)
@@ -280,6 +317,7 @@ class OpFunction:
         doc = description if description is not None else inspect.getdoc(fn) or ""
         self.doc = doc.strip().split("\n\n")[0].strip()
         self.signature = inspect.signature(fn)
+        self.plan = Plan(self.signature)
         self.is_async = inspect.iscoroutinefunction(fn)
         if self.is_async and hasattr(inspect, "markcoroutinefunction"):
             inspect.markcoroutinefunction(self)
@@ -310,7 +348,7 @@ class OpFunction:
             plain_kwargs = {k: plain(v) for k, v in kwargs.items()}
             return impl(*plain_args, **plain_kwargs)
         where = user_location()
-        bound = bind(self.signature, args, kwargs, where)
+        bound = bind(self.plan, args, kwargs, where)
         if code is not None:
             bound.parents.append(code)
             bound.labels.append("<code>")

@@ -326,3 +326,43 @@ async def test_async_exception_becomes_a_node() -> None:
         await boom(tg.node(1, name="x"))
     assert info.value.node is not None
     assert info.value.node.meta["exception"].type == "KeyError"
+
+
+def _reference(a, b=2, c=3, *args, d, e=5, **kwargs):  # type: ignore[no-untyped-def]
+    return (a, b, c, args, d, e, kwargs)
+
+
+_traced_reference = tg.op(_reference)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((1,), {"d": 4}),
+        ((1,), {"c": 30, "d": 4}),  # b skipped: c must reach the body by keyword
+        ((1, 20, 30, 40, 50), {"d": 4, "z": 9}),
+        ((), {"a": 1, "b": 2, "d": 4, "e": 6}),
+        ((1, 2), {"b": 3, "d": 4}),  # b twice
+        ((), {"d": 4}),  # a missing
+        ((1,), {}),  # d missing
+        ((1,), {"d": 4, "a": 5}),  # a twice
+    ],
+)
+def test_op_binding_matches_python(args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+    try:
+        expected = _reference(*args, **kwargs)
+    except TypeError:
+        with pytest.raises(TypeError):
+            _traced_reference(*args, **kwargs)
+        return
+    out = _traced_reference(*args, **kwargs)
+    assert out.value == expected
+    labels: list[str] = []  # the oracle: the standard library's binding, in signature order
+    for name, value in inspect.signature(_reference).bind(*args, **kwargs).arguments.items():
+        if name == "args":
+            labels += [f"args[{i}]" for i in range(len(value))]
+        elif name == "kwargs":
+            labels += list(value)
+        else:
+            labels.append(name)
+    assert list(out.arg_names) == labels
