@@ -45,9 +45,9 @@ def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
     With ``slot`` (the operand's position, 0 to 15), an immutable scalar equal to the one last
     seen in that slot at that source location reuses that constant node: a constant is a pure
     function of where it was written and its value, and a loop of ``y = y + 1`` then builds one
-    node per step instead of two. The memo is bounded and holds only such leaves.
+    node per step instead of two. The memo is bounded and holds only such leaves (short ones).
     """
-    if slot < 0 or type(value) not in _SCALARS:
+    if slot < 0 or type(value) not in _SCALARS or (type(value) is str and len(value) > 200):
         return Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
     key = id(location) + slot  # locations are > 16 bytes apart; the entry is checked anyway
     entry = _constant_memo.get(key)

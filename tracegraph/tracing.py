@@ -227,7 +227,7 @@ class Plan:
         self.sig = sig
         self.params = tuple((n, int(p.kind), p.default) for n, p in sig.parameters.items())
         self.keywords = frozenset(n for n, k, _ in self.params if k in (1, 3))
-        self.required = tuple(
+        self.required = frozenset(
             n for n, k, d in self.params if k not in (2, 4) and d is inspect.Parameter.empty
         )
         self.self_first = bool(self.params) and self.params[0][0] in ("self", "cls")
@@ -249,7 +249,7 @@ class Plan:
             elif kind == 4:
                 out[name] = {k: v for k, v in kwargs.items() if k not in self.keywords}
                 used += len(out[name])
-        if twice or i < n or used != len(kwargs) or any(r not in out for r in self.required):
+        if twice or i < n or used != len(kwargs) or not out.keys() >= self.required:
             return dict(self.sig.bind(*args, **kwargs).arguments)  # raises the usual TypeError
         return out
 
@@ -282,6 +282,10 @@ def bind(
 
 
 def _arg(value: Any, label: str, out: _Bound, where: SourceLocation, slot: int) -> Any:
+    if isinstance(value, Node):
+        out.parents.append(value)
+        out.labels.append(label)
+        return value._value
     if _has_node(value):
         return unwrap(value, label, out.parents, out.labels)
     out.parents.append(constant(value, where, slot if slot < 16 else -1))
