@@ -26,6 +26,7 @@ from optimizers.errors import (
     ServerError,
 )
 from optimizers.graph_optimizer import GraphOptimizer
+from optimizers.history_optimizer import HistoryOptimizer
 from optimizers.llm import (
     Budget,
     Cassette,
@@ -41,6 +42,8 @@ from optimizers.llm import (
 )
 from optimizers.problem import ProblemConfig
 from optimizers.sandbox import TrialConfig
+from optimizers.search import BeamSearch, BestOfN
+from optimizers.textual_gradient import TextualGradientOptimizer
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
@@ -81,6 +84,12 @@ __all__ += [  # optimizers: shared machinery and the graph-aware optimizer
     "Rejection",
     "StepReport",
     "TrialConfig",
+]
+__all__ += [  # optimizers: textual gradients, history, search
+    "BeamSearch",
+    "BestOfN",
+    "HistoryOptimizer",
+    "TextualGradientOptimizer",
 ]
 
 
