@@ -6,10 +6,14 @@
 * ``no_trace`` turns tracing off in a block: ops and operators then return plain values.
 
 Inside an op body nothing new is traced: inner ops and operators run on plain values, and every
-node they touch is recorded as an implicit read of the outer call. Non-node arguments passed
-explicitly to an op become CONSTANT parents (so the listing shows ``f(x=x, n=3)``); defaults
-that were not passed are recorded only when they are nodes; a first argument named ``self`` or
-``cls`` is a parent only when it is a node.
+node they touch is recorded as an implicit read of the outer call. How arguments become parents
+(constants, defaults, ``self``, containers) is in :mod:`tracegraph.arguments`.
+
+Implicit reads live in a context variable, so concurrent calls in threads and asyncio tasks
+each see their own. A thread started inside an op body with ``threading`` or a thread pool begins
+with an empty context: its reads are not recorded for the call (``asyncio.to_thread`` and
+``contextvars.copy_context().run`` carry the context, so there they are). An op that is a
+generator function records only what its body read before returning the generator.
 
 >>> import tracegraph as tg
 >>> @tg.op
@@ -23,6 +27,7 @@ that were not passed are recorded only when they are nodes; a first argument nam
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import re
@@ -31,17 +36,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
+from tracegraph.arguments import Bound, Plan, bind, finish, plain
 from tracegraph.context import CURRENT_READS, TRACING
 from tracegraph.errors import ParameterError
 from tracegraph.node import Node, NodeKind, SourceLocation
-from tracegraph.params import ParamSpec, infer_type
-from tracegraph.sites import ExceptionInfo, _seq, constant, exception_node, user_location
+from tracegraph.params import ParamSpec, ParamType, infer_type
+from tracegraph.sites import ExceptionInfo, _seq, exception_node, user_location
 
 __all__ = ["ExceptionInfo", "OpFunction", "no_trace", "node", "op", "param"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-READ_LABEL = "<read>"
 
 
 @contextmanager
@@ -100,14 +104,7 @@ def param(
         kind = infer_type(value, choices)
     except TypeError as exc:
         raise ParameterError(f"{head}: {exc}", fix="pass a supported value") from None
-    if choices is not None and len(choices) == 0:
-        raise ParameterError(f"{head}: choices is empty", fix="choices=['a', 'b']")
-    _check_bounds(bounds, head)
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ParameterError(f"{head}: bad pattern {pattern!r}: {exc}") from None
+    _check_options(head, kind, bounds, choices, pattern, max_length)
     spec = ParamSpec(
         kind,
         description=description,
@@ -118,7 +115,7 @@ def param(
         must_contain=tuple(must_contain),
         predicate=predicate,
         trainable=trainable,
-        example=value,
+        example=copy.deepcopy(value) if kind is ParamType.JSON else value,
     )
     problems = spec.check(value)
     if problems:
@@ -130,20 +127,44 @@ def param(
     return Node(spec.normalize(value), NodeKind.PARAMETER, name, location=where, spec=spec)
 
 
-def _check_bounds(bounds: object, head: str) -> None:
-    if bounds is None:
-        return
-    ok = False
-    if isinstance(bounds, tuple) and len(bounds) == 2:
-        lo: object = bounds[0]
-        hi: object = bounds[1]
-        numeric = all(b is None or isinstance(b, (int, float)) for b in (lo, hi))
-        ok = numeric and (lo is None or hi is None or lo <= hi)  # type: ignore[operator]
-    if not ok:
-        raise ParameterError(
-            f"{head}: bounds must be a (low, high) pair with low <= high, got {bounds!r}",
-            fix="bounds=(0.0, 2.0) (use None for an open end)",
-        )
+def _check_options(
+    head: str,
+    kind: ParamType,
+    bounds: object,
+    choices: Sequence[Any] | None,
+    pattern: str | None,
+    max_length: int | None,
+) -> None:
+    """Constraints that cannot apply to this kind of value, or are malformed."""
+    problem = ""
+    if choices is not None and len(choices) == 0:
+        problem = "choices is empty; fix: choices=['a', 'b']"
+    elif bounds is not None and kind not in (ParamType.NUMBER, ParamType.INTEGER):
+        problem = f"bounds apply to numbers, and this parameter is {kind.value}"
+    elif bounds is not None and not _good_bounds(bounds):
+        problem = f"bounds must be a (low, high) pair with low <= high, got {bounds!r}"
+    elif (pattern is not None or max_length is not None) and kind is not ParamType.TEXT:
+        problem = f"pattern and max_length apply to text, and this parameter is {kind.value}"
+    elif max_length is not None and (type(max_length) is not int or max_length < 0):
+        problem = f"max_length must be a whole number >= 0, got {max_length!r}"
+    elif pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problem = f"bad pattern {pattern!r}: {exc}"
+    if problem:
+        raise ParameterError(f"{head}: {problem}")
+
+
+def _good_bounds(bounds: object) -> bool:
+    if not (isinstance(bounds, tuple) and len(bounds) == 2):
+        return False
+    lo, hi = bounds
+    if not all(
+        b is None or (isinstance(b, (int, float)) and not isinstance(b, bool)) for b in bounds
+    ):
+        return False
+    return lo is None or hi is None or lo <= hi
 
 
 def node(value: Any, *, name: str | None = None) -> Node:
@@ -165,150 +186,6 @@ def node(value: Any, *, name: str | None = None) -> Node:
 def tracing_active() -> bool:
     """True when a call here should build nodes (tracing on and not inside an op body)."""
     return TRACING.get() and CURRENT_READS.get() is None
-
-
-# ---------------------------------------------------------------------------- argument walking
-
-
-def _has_node(value: Any) -> bool:
-    if isinstance(value, Node):
-        return True
-    if type(value) in (list, tuple):
-        return any(_has_node(v) for v in value)
-    if type(value) is dict:
-        return any(_has_node(v) for v in value.values())
-    return False
-
-
-def unwrap(value: Any, label: str, parents: list[Node], labels: list[str]) -> Any:
-    """The plain form of an argument; every node inside it is appended to ``parents``."""
-    if isinstance(value, Node):
-        parents.append(value)
-        labels.append(label)
-        return value._value
-    if type(value) is list and _has_node(value):
-        return [unwrap(v, f"{label}[{i}]", parents, labels) for i, v in enumerate(value)]
-    if type(value) is tuple and _has_node(value):
-        return tuple(unwrap(v, f"{label}[{i}]", parents, labels) for i, v in enumerate(value))
-    if type(value) is dict and _has_node(value):
-        return {k: unwrap(v, f"{label}[{k!r}]", parents, labels) for k, v in value.items()}
-    return value
-
-
-def plain(value: Any) -> Any:
-    """The plain form of an argument, reading nodes through ``.value`` (records reads)."""
-    if isinstance(value, Node):
-        return value.value
-    if type(value) in (list, tuple) and _has_node(value):
-        return type(value)(plain(v) for v in value)
-    if type(value) is dict and _has_node(value):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
-class _Bound:
-    """One call's arguments: plain values for the body, and the parents they came from."""
-
-    __slots__ = ("args", "kwargs", "labels", "parents")
-
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-        self.kwargs: dict[str, Any] = {}
-        self.parents: list[Node] = []
-        self.labels: list[str] = []
-
-
-class Plan:
-    """A signature read once: ``(name, kind, default)`` per parameter, kinds as inspect's ints."""
-
-    __slots__ = ("keywords", "params", "required", "self_first", "sig")
-
-    def __init__(self, sig: inspect.Signature) -> None:
-        self.sig = sig
-        self.params = tuple((n, int(p.kind), p.default) for n, p in sig.parameters.items())
-        self.keywords = frozenset(n for n, k, _ in self.params if k in (1, 3))
-        self.required = frozenset(
-            n for n, k, d in self.params if k not in (2, 4) and d is inspect.Parameter.empty
-        )
-        self.self_first = bool(self.params) and self.params[0][0] in ("self", "cls")
-
-    def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
-        out: dict[str, Any] = {}
-        i, n, used, twice = 0, len(args), 0, False
-        for name, kind, _ in self.params:
-            if kind <= 1 and i < n:
-                out[name] = args[i]
-                i += 1
-                twice = twice or (kind == 1 and name in kwargs)
-            elif kind in (1, 3) and name in kwargs:
-                out[name] = kwargs[name]
-                used += 1
-            elif kind == 2:
-                out[name], i = args[i:], n
-            elif kind == 4:
-                out[name] = {k: v for k, v in kwargs.items() if k not in self.keywords}
-                used += len(out[name])
-        if twice or i < n or used != len(kwargs) or not out.keys() >= self.required:
-            return dict(self.sig.bind(*args, **kwargs).arguments)  # raises the usual TypeError
-        return out
-
-
-def bind(
-    plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: SourceLocation
-) -> _Bound:
-    """Match a call to the signature and collect its parents, in signature order."""
-    arguments = plan.match(args, kwargs)
-    out = _Bound()
-    skipped = False  # after a missing positional parameter, later ones must go by keyword
-    for index, (name, kind, default) in enumerate(plan.params):
-        if name not in arguments:
-            skipped = skipped or kind <= 1
-            if isinstance(default, Node):  # node defaults are parents; plain ones are not
-                out.kwargs[name] = unwrap(default, name, out.parents, out.labels)
-            continue
-        value = arguments[name]
-        if kind == 2:
-            out.args.extend(_arg(v, f"{name}[{i}]", out, where, -1) for i, v in enumerate(value))
-        elif kind == 4:
-            out.kwargs.update({k: _arg(v, k, out, where, -1) for k, v in value.items()})
-        elif index == 0 and plan.self_first and not isinstance(value, Node):
-            out.args.append(value)
-        elif kind == 3 or (kind == 1 and skipped):
-            out.kwargs[name] = _arg(value, name, out, where, index)
-        else:
-            out.args.append(_arg(value, name, out, where, index))
-    return out
-
-
-def _arg(value: Any, label: str, out: _Bound, where: SourceLocation, slot: int) -> Any:
-    if isinstance(value, Node):
-        out.parents.append(value)
-        out.labels.append(label)
-        return value._value
-    if _has_node(value):
-        return unwrap(value, label, out.parents, out.labels)
-    out.parents.append(constant(value, where, slot if slot < 16 else -1))
-    out.labels.append(label)
-    return value
-
-
-# ------------------------------------------------------------------------------------ running
-
-
-def finish(
-    result: Any, reads: dict[int, Node], explicit: list[Node], labels: list[str]
-) -> tuple[Any, list[Node], list[str], tuple[Node, ...]]:
-    """Unwrap a node result and add the implicit reads (not already explicit) as parents."""
-    if isinstance(result, Node):  # a node returned from the body counts as read
-        reads[id(result)] = result
-        result = result._value
-    if not reads:
-        return result, explicit, labels, ()
-    known = {id(p) for p in explicit}
-    implicit = tuple(n for k, n in reads.items() if k not in known)
-    parents = explicit + list(implicit)
-    return result, parents, labels + [READ_LABEL] * len(implicit), implicit
 
 
 class OpFunction:
@@ -371,7 +248,7 @@ class OpFunction:
     async def _arun(
         self,
         impl: Callable[..., Any],
-        bound: _Bound,
+        bound: Bound,
         where: SourceLocation,
         code: Node | None,
         source: tuple[str, int, str] | None,
@@ -406,7 +283,7 @@ class OpFunction:
     def _failed(
         self,
         exc: Exception,
-        bound: _Bound,
+        bound: Bound,
         where: SourceLocation,
         impl: Callable[..., Any],
         source: tuple[str, int, str] | None,

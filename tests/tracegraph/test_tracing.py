@@ -70,6 +70,10 @@ def test_param_needs_a_valid_name(name: object) -> None:
         ({"value": "abc", "must_contain": ["zz"]}, "must keep the phrase"),
         ({"value": 3, "predicate": lambda v: v % 2 == 0 or "must be even"}, "must be even"),
         ({"value": object()}, "cannot make a parameter"),
+        ({"value": "text", "bounds": (0, 1)}, "bounds apply to numbers"),
+        ({"value": 1.0, "bounds": (True, 2)}, "low <= high"),
+        ({"value": 3, "pattern": "x"}, "apply to text"),
+        ({"value": "abc", "max_length": -1}, "max_length must be"),
     ],
 )
 def test_param_rejects_a_bad_first_value(kwargs: dict[str, object], message: str) -> None:

@@ -1,0 +1,155 @@
+"""Matching an op call to its function's signature, and the parents that come with it.
+
+Each traced argument becomes a parent labelled by its parameter (``x``, ``args[1]``, a keyword's
+name); nodes inside lists, tuples and dicts are found too (``msgs[0]['content']``). A plain value
+passed explicitly becomes a CONSTANT parent; a default that was not passed is a parent only when
+it is a node; a first parameter named ``self`` or ``cls`` is a parent only when it is a node.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from tracegraph.node import Node, SourceLocation
+from tracegraph.sites import constant
+
+__all__ = ["READ_LABEL", "Bound", "Plan", "bind", "finish", "plain", "unwrap"]
+
+READ_LABEL = "<read>"
+
+
+def _has_node(value: Any) -> bool:
+    if isinstance(value, Node):
+        return True
+    if type(value) in (list, tuple):
+        return any(_has_node(v) for v in value)
+    if type(value) is dict:
+        return any(_has_node(v) for v in value.values())
+    return False
+
+
+def unwrap(value: Any, label: str, parents: list[Node], labels: list[str]) -> Any:
+    """The plain form of an argument; every node inside it is appended to ``parents``."""
+    if isinstance(value, Node):
+        parents.append(value)
+        labels.append(label)
+        return value._value
+    if type(value) is list and _has_node(value):
+        return [unwrap(v, f"{label}[{i}]", parents, labels) for i, v in enumerate(value)]
+    if type(value) is tuple and _has_node(value):
+        return tuple(unwrap(v, f"{label}[{i}]", parents, labels) for i, v in enumerate(value))
+    if type(value) is dict and _has_node(value):
+        return {k: unwrap(v, f"{label}[{k!r}]", parents, labels) for k, v in value.items()}
+    return value
+
+
+def plain(value: Any) -> Any:
+    """The plain form of an argument, reading nodes through ``.value`` (records reads)."""
+    if isinstance(value, Node):
+        return value.value
+    if type(value) in (list, tuple) and _has_node(value):
+        return type(value)(plain(v) for v in value)
+    if type(value) is dict and _has_node(value):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+class Bound:
+    """One call's arguments: plain values for the body, and the parents they came from."""
+
+    __slots__ = ("args", "kwargs", "labels", "parents")
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+        self.kwargs: dict[str, Any] = {}
+        self.parents: list[Node] = []
+        self.labels: list[str] = []
+
+
+class Plan:
+    """A signature read once: ``(name, kind, default)`` per parameter, kinds as inspect's ints."""
+
+    __slots__ = ("keywords", "params", "required", "self_first", "sig")
+
+    def __init__(self, sig: inspect.Signature) -> None:
+        self.sig = sig
+        self.params = tuple((n, int(p.kind), p.default) for n, p in sig.parameters.items())
+        self.keywords = frozenset(n for n, k, _ in self.params if k in (1, 3))
+        self.required = frozenset(
+            n for n, k, d in self.params if k not in (2, 4) and d is inspect.Parameter.empty
+        )
+        self.self_first = bool(self.params) and self.params[0][0] in ("self", "cls")
+
+    def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
+        out: dict[str, Any] = {}
+        i, n, used, twice = 0, len(args), 0, False
+        for name, kind, _ in self.params:
+            if kind <= 1 and i < n:
+                out[name] = args[i]
+                i += 1
+                twice = twice or (kind == 1 and name in kwargs)
+            elif kind in (1, 3) and name in kwargs:
+                out[name] = kwargs[name]
+                used += 1
+            elif kind == 2:
+                out[name], i = args[i:], n
+            elif kind == 4:
+                out[name] = {k: v for k, v in kwargs.items() if k not in self.keywords}
+                used += len(out[name])
+        if twice or i < n or used != len(kwargs) or not out.keys() >= self.required:
+            return dict(self.sig.bind(*args, **kwargs).arguments)  # raises the usual TypeError
+        return out
+
+
+def bind(plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: SourceLocation) -> Bound:
+    """Match a call to the signature and collect its parents, in signature order."""
+    arguments = plan.match(args, kwargs)
+    out = Bound()
+    skipped = False  # after a missing positional parameter, later ones must go by keyword
+    for index, (name, kind, default) in enumerate(plan.params):
+        if name not in arguments:
+            skipped = skipped or kind <= 1
+            if isinstance(default, Node):  # node defaults are parents; plain ones are not
+                out.kwargs[name] = unwrap(default, name, out.parents, out.labels)
+            continue
+        value = arguments[name]
+        if kind == 2:
+            out.args.extend(_arg(v, f"{name}[{i}]", out, where, -1) for i, v in enumerate(value))
+        elif kind == 4:
+            out.kwargs.update({k: _arg(v, k, out, where, -1) for k, v in value.items()})
+        elif index == 0 and plan.self_first and not isinstance(value, Node):
+            out.args.append(value)
+        elif kind == 3 or (kind == 1 and skipped):
+            out.kwargs[name] = _arg(value, name, out, where, index)
+        else:
+            out.args.append(_arg(value, name, out, where, index))
+    return out
+
+
+def _arg(value: Any, label: str, out: Bound, where: SourceLocation, slot: int) -> Any:
+    if isinstance(value, Node):
+        out.parents.append(value)
+        out.labels.append(label)
+        return value._value
+    if _has_node(value):
+        return unwrap(value, label, out.parents, out.labels)
+    out.parents.append(constant(value, where, slot if slot < 16 else -1))
+    out.labels.append(label)
+    return value
+
+
+def finish(
+    result: Any, reads: dict[int, Node], explicit: list[Node], labels: list[str]
+) -> tuple[Any, list[Node], list[str], tuple[Node, ...]]:
+    """Unwrap a node result and add the implicit reads (not already explicit) as parents."""
+    if isinstance(result, Node):  # a node returned from the body counts as read
+        reads[id(result)] = result
+        result = result._value
+    if not reads:
+        return result, explicit, labels, ()
+    known = {id(p) for p in explicit}
+    implicit = tuple(n for k, n in reads.items() if k not in known)
+    parents = explicit + list(implicit)
+    return result, parents, labels + [READ_LABEL] * len(implicit), implicit
