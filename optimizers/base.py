@@ -212,11 +212,10 @@ class Optimizer:
         reply: Reply | None = None
         error: LLMError | None = None
         while True:
-            try:
-                ask = gen.throw(error) if error is not None else gen.send(reply)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                report: StepReport = stop.value
+            ask, report = _advance(gen, reply, error)
+            if report is not None:
                 return report
+            assert ask is not None
             reply, error = None, None
             try:
                 reply = self._client().complete(
@@ -231,14 +230,10 @@ class Optimizer:
         reply: Reply | None = None
         error: LLMError | None = None
         while True:
-            try:
-                if error is not None:
-                    ask = await asyncio.to_thread(gen.throw, error)
-                else:
-                    ask = await asyncio.to_thread(gen.send, reply)  # type: ignore[arg-type]
-            except StopIteration as stop:
-                report: StepReport = stop.value
+            ask, report = await asyncio.to_thread(_advance, gen, reply, error)
+            if report is not None:
                 return report
+            assert ask is not None
             reply, error = None, None
             try:
                 reply = await self._client().acomplete(
@@ -456,6 +451,21 @@ class Optimizer:
                 self.stall = 0
         else:
             self.stall += 1
+
+
+def _advance(
+    gen: Generator[Ask, Reply, StepReport], reply: Reply | None, error: LLMError | None
+) -> tuple[Ask | None, StepReport | None]:
+    """Resume the step with a reply (or the client's error): the next request, or the report.
+
+    StopIteration is caught here because it cannot cross a thread's future (astep).
+    """
+    try:
+        if error is not None:
+            return gen.throw(error), None
+        return gen.send(reply), None  # type: ignore[arg-type]  # None only starts it
+    except StopIteration as stop:
+        return None, stop.value
 
 
 def _readonly(sub: Subgraph, trainable: set[Node]) -> dict[str, str]:

@@ -62,7 +62,8 @@ class GraphOptimizer(Optimizer):
         text = render_problem(
             ctx.sub,
             ctx.params,
-            history=self.history[:-1],  # the last entry is the current state, shown above
+            # a lone entry is the current state, already shown in full above
+            history=self.history if len(self.history) > 1 else [],
             rejected=self.rejected,
             config=self.problem,
         )

@@ -294,11 +294,14 @@ def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig) -> str:
 
 
 def _memory(
-    history: Sequence[HistoryEntry], rejected: Sequence[Rejection], config: ProblemConfig
+    history: Sequence[HistoryEntry],
+    rejected: Sequence[Rejection],
+    names: set[str],
+    config: ProblemConfig,
 ) -> str:
     lines = []
     for h in list(history)[-config.history_items :]:
-        vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items())
+        vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items() if k in names)
         score = "" if h.score is None else f" -> score {h.score:g}"
         fb = f"; feedback: {_clip(' '.join(h.feedback.split()), 120)}" if h.feedback else ""
         lines.append(f"- step {h.step}: {vals}{score}{fb}")
@@ -326,8 +329,9 @@ def _reply_shape(trainable: Sequence[Node]) -> str:
         "Answer with ONE JSON object and nothing else:\n"
         f'{{"reasoning": "<short: what the feedback means, what you change and why>", '
         f'"updates": {{{example}}}}}\n'
-        f'Keys of "updates" must be among these exact names: {names}. Include only what you '
-        'change, with a complete new value. An empty "updates" ({}) means no change.'
+        f'Keys of "updates" must be among these exact names: {names}. Give a complete new '
+        "value for each parameter you change; leave the others out (or null). Empty updates "
+        "({}) mean no change."
     )
 
 
@@ -361,7 +365,7 @@ def render_problem(
     left = config.budget_chars - sum(len(s) + 2 for s in [*fixed, tail]) - 120
     outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 0), config)
     left -= len(outputs) + 2
-    memory = _memory(history, rejected, config)
+    memory = _memory(history, rejected, {p.name for p in trainable}, config)
     if memory:
         memory = "## Tried before (do not propose these again)\n" + _block(
             memory, max(left // 3, 0)

@@ -5,7 +5,8 @@ A step asks the model for one JSON object::
     {"reasoning": "...", "updates": {"prompt": "new text", "temperature": 0.4}}
 
 ``updates`` is keyed by the parameters' own names (the ``name=`` the user gave) and every entry is
-optional: an empty ``updates`` means "no change"; no word in a reply has any special meaning.
+optional: an empty ``updates`` means "no change", and so does ``null`` for one parameter (for
+clients whose strict schemas make every key required); no word in a reply means anything special.
 
 The JSON schema sent to the model is typed per parameter (bounds, the choices, the structure of
 a JSON value, length limits), so a server with constrained decoding cannot produce a wrong type.
@@ -130,9 +131,12 @@ def _param_schema(spec: ParamSpec, text_chars: int, code_chars: int) -> dict[str
         if spec.max_length is not None:
             limit = min(limit, spec.max_length)
         schema = {"type": "string", "maxLength": limit}
+    # null means "keep the current value": clients that make every property required (strict
+    # structured outputs) still let the model leave a parameter alone.
+    out: dict[str, Any] = {"anyOf": [schema, {"type": "null"}]}
     if spec.description:
-        schema["description"] = spec.description[:200]
-    return schema
+        out["description"] = spec.description[:200]
+    return out
 
 
 def build_reply_model(
@@ -153,7 +157,7 @@ def build_reply_model(
     >>> from tracegraph.node import NodeKind
     >>> t = Node(0.5, NodeKind.PARAMETER, "t", spec=p.ParamSpec(p.ParamType.NUMBER, bounds=(0, 1)))
     >>> schema = build_reply_model([t]).model_json_schema()["properties"]["updates"]
-    >>> schema["properties"]["t"] == {"type": "number", "minimum": 0, "maximum": 1}
+    >>> schema["properties"]["t"]["anyOf"][0] == {"type": "number", "minimum": 0, "maximum": 1}
     True
     """
     updates_schema = {
@@ -268,9 +272,7 @@ def check_updates(
             continue
         spec = _spec(node)
         value = _coerce_lossless(spec, value)
-        if value is None and spec.type is not ParamType.JSON:
-            reason = "null is not a value; to keep the current value leave the name out of updates"
-            rejected.append(Rejection(name, value, [reason]))
+        if value is None:  # null: keep the current value (see _param_schema)
             continue
         problems = spec.check(value)
         if not problems and extra_check is not None and not same_value(value, node._value):
