@@ -1,0 +1,60 @@
+"""Run the workflow on many examples at once, bounded, and judge each result.
+
+A sync workflow runs in worker threads (each thread gets a copy of the caller's context, so
+tracing state stays per call); an async workflow runs as tasks. Either way at most
+``concurrency`` examples are in flight. Results come back in the order of the examples, so
+everything after (backward, the records) is deterministic whatever the timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from optimizers.trainer.cases import Case, Example, Verdict
+from optimizers.trainer.feedback import judge_case
+from tracegraph.errors import OpError
+from tracegraph.node import Node
+
+__all__ = ["run_case", "run_cases"]
+
+Workflow = Callable[[Any], Any]
+
+
+async def run_case(workflow: Workflow, example: Example, index: int) -> Case:
+    """Call the workflow on one example; an op that raised becomes a case with an error."""
+    try:
+        if inspect.iscoroutinefunction(workflow):
+            result = await workflow(example.input)
+        else:
+            result = await asyncio.to_thread(workflow, example.input)
+            if inspect.isawaitable(result):
+                result = await result
+    except OpError as exc:
+        # The exception node is in the graph: feedback given to it reaches the failing code.
+        return Case(index, example, exc.node, error=exc)
+    if isinstance(result, Node):
+        return Case(index, example, result)
+    return Case(index, example, None, plain=result)
+
+
+async def run_cases(
+    workflow: Workflow,
+    feedback: Any,
+    examples: Sequence[Example],
+    indices: Sequence[int],
+    *,
+    concurrency: int,
+) -> list[tuple[Case, Verdict]]:
+    """Run and judge ``examples[i]`` for each index, at most ``concurrency`` at a time."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(i: int) -> tuple[Case, Verdict]:
+        async with gate:
+            case = await run_case(workflow, examples[i], i)
+            verdict = await judge_case(feedback, case)
+            return case, verdict
+
+    return list(await asyncio.gather(*(one(i) for i in indices)))

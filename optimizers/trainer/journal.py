@@ -1,0 +1,276 @@
+"""The call journal: every model call a run makes, kept in the run directory.
+
+The trainer attaches the journal to the run's clients (the optimizer's, the judge's, and any the
+user names): their ``complete``/``acomplete`` go through it. Each new call is
+
+1. checked against the run's budget (``reserve``) — nothing is sent past the budget;
+2. sent to the client;
+3. appended to ``calls.jsonl`` and fsynced before the reply is used, so a ``kill -9`` a moment
+   later cannot lose a call that was paid for.
+
+On resume, the calls made during the interrupted step (after the last checkpoint) are served
+back from the journal, free, to the same requests: the step is redone exactly, without paying
+twice. A request is matched by its exact key first, then by a *loose* key in which the numeric
+suffixes of auto-generated names (``add_12``) are masked, since a fresh process numbers nodes
+differently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from optimizers.llm.types import Reply, Usage
+
+__all__ = ["CallJournal", "usage_from_dict", "usage_to_dict"]
+
+Hook = Callable[[str, int], None]
+_AUTO_NAME = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*?)_\d+\b")
+
+
+def usage_to_dict(usage: Usage) -> dict[str, Any]:
+    return {
+        "calls": usage.calls,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost": usage.cost,
+        "seconds": usage.seconds,
+        "cache_hits": usage.cache_hits,
+    }
+
+
+def usage_from_dict(data: dict[str, Any]) -> Usage:
+    known = ("calls", "input_tokens", "output_tokens", "cost", "seconds", "cache_hits")
+    return Usage(**{k: data[k] for k in known if k in data})
+
+
+def _keys(model: str, messages: Any, schema: Any, options: dict[str, Any]) -> tuple[str, str]:
+    shape = schema.model_json_schema() if schema is not None else None
+    text = json.dumps([model, messages, shape, options], sort_keys=True, default=repr)
+    loose = _AUTO_NAME.sub(r"\1_#", text)
+    return (
+        hashlib.sha256(text.encode()).hexdigest(),
+        hashlib.sha256(loose.encode()).hexdigest(),
+    )
+
+
+class CallJournal:
+    """Record (and on resume, replay) the model calls of one run.
+
+    Args:
+        path: the JSONL file (``RUN_DIR/calls.jsonl``); None keeps nothing on disk.
+        budget: an ``optimizers.Budget`` every new call is charged against.
+        hook: ``hook(point, step)`` called at ``"before_call"`` and ``"after_call"`` (tests
+            inject crashes there).
+    """
+
+    def __init__(self, path: Path | None, *, budget: Any = None, hook: Hook | None = None) -> None:
+        self.path = path
+        self.budget = budget
+        self.hook = hook
+        self.step = 0
+        self.paid = Usage()  # every call recorded in this run, across resumes
+        self.replayed = 0
+        self.seq = 0
+        self._lock = threading.Lock()
+        self._exact: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
+        self._loose: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
+        self._patched: list[tuple[Any, dict[str, Any]]] = []
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self, committed_step: int) -> int:
+        """Read the journal; calls of steps after ``committed_step`` become replayable.
+
+        A torn last line (the process died while appending) is ignored: the call it described
+        was never used. Returns the number of replayable calls.
+        """
+        if self.path is None or not self.path.exists():
+            return 0
+        entries = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                entries.append(json.loads(line))
+        self._rewrite_if_torn(entries)
+        for entry in entries:
+            self.paid = self.paid + usage_from_dict(entry.get("usage", {}))
+            self.seq = max(self.seq, int(entry.get("seq", 0)))
+            if int(entry.get("step", -1)) > committed_step:
+                self._exact[entry["key"]].append(entry)
+                self._loose[entry["loose"]].append(entry)
+        if self.budget is not None and self.paid.calls:
+            self.budget.settle(self.paid)  # the budget covers the whole run, across resumes
+        return sum(len(q) for q in self._exact.values())
+
+    def _rewrite_if_torn(self, entries: list[dict[str, Any]]) -> None:
+        assert self.path is not None
+        text = self.path.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # drop the torn tail so appends stay line-aligned
+            body = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(body, encoding="utf-8")
+            os.replace(tmp, self.path)
+
+    def step_usage(self, step: int) -> Usage:
+        """Usage of the calls recorded during ``step`` (read from the file: the source of truth)."""
+        total = Usage()
+        if self.path is None or not self.path.exists():
+            return total
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                entry = json.loads(line)
+                if entry.get("step") == step:
+                    total = total + usage_from_dict(entry.get("usage", {}))
+        return total
+
+    # -- replay and record ---------------------------------------------------------------------
+    def _take(self, key: str, loose: str) -> dict[str, Any] | None:
+        with self._lock:
+            for table, k, other, ok in (
+                (self._exact, key, self._loose, "loose"),
+                (self._loose, loose, self._exact, "key"),
+            ):
+                queue = table.get(k)
+                if queue:
+                    entry = queue.popleft()
+                    # Keep the two indexes in step: the entry is used up in both.
+                    with contextlib.suppress(ValueError):
+                        other[entry[ok]].remove(entry)
+                    self.replayed += 1
+                    return entry
+        return None
+
+    def _replay(self, entry: dict[str, Any], schema: Any) -> Reply:
+        parsed = None
+        if schema is not None and entry.get("parsed") is not None:
+            parsed = schema.model_validate(entry["parsed"])
+        return Reply(
+            text=entry["text"],
+            parsed=parsed,
+            usage=Usage(cache_hits=1),
+            model=entry.get("model", ""),
+            cached=True,
+            raw={"replayed_from": "calls.jsonl", "seq": entry.get("seq")},
+        )
+
+    def _record(
+        self,
+        client: Any,
+        label: str | None,
+        keys: tuple[str, str],
+        messages: Any,
+        schema: Any,
+        options: dict[str, Any],
+        reply: Reply,
+    ) -> None:
+        parsed = reply.parsed.model_dump(mode="json") if reply.parsed is not None else None
+        with self._lock:
+            self.seq += 1
+            entry = {
+                "seq": self.seq,
+                "step": self.step,
+                "client": getattr(client, "model", "?"),
+                "label": label,
+                "key": keys[0],
+                "loose": keys[1],
+                "messages": messages,
+                "schema": getattr(schema, "__name__", None),
+                "options": options,
+                "text": reply.text,
+                "parsed": parsed,
+                "model": reply.model,
+                "cached": reply.cached,
+                "usage": usage_to_dict(reply.usage),
+                "at": time.time(),
+            }
+            self.paid = self.paid + reply.usage
+            if self.path is not None:
+                with open(self.path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+
+    def _charges(self, client: Any) -> bool:
+        # A budget the client already charges itself must not be charged twice.
+        return self.budget is not None and getattr(client, "budget", None) is not self.budget
+
+    @contextlib.contextmanager
+    def _paid_call(self, client: Any) -> Iterator[list[Reply]]:
+        if self.hook is not None:
+            self.hook("before_call", self.step)
+        charge = self._charges(client)
+        if charge:
+            self.budget.reserve(model=getattr(client, "model", None))
+        started, box = time.monotonic(), list[Reply]()
+        try:
+            yield box
+        finally:
+            if charge:
+                used = box[0].usage if box else Usage(seconds=time.monotonic() - started)
+                self.budget.settle(used)
+
+    # -- attaching to clients ------------------------------------------------------------------
+    def attach(self, client: Any) -> None:
+        """Route ``client.complete``/``acomplete`` through the journal until :meth:`detach`."""
+        if any(c is client for c, _ in self._patched):
+            return
+        saved = {
+            name: client.__dict__[name]
+            for name in ("complete", "acomplete")
+            if name in client.__dict__
+        }
+        sync, asyn = client.complete, client.acomplete
+
+        @functools.wraps(sync)
+        def complete(
+            messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
+        ) -> Reply:
+            keys = _keys(client.model, messages, schema, options)
+            entry = self._take(*keys)
+            if entry is not None:
+                return self._replay(entry, schema)
+            with self._paid_call(client) as box:
+                box.append(sync(messages, schema=schema, label=label, **options))
+            self._record(client, label, keys, messages, schema, options, box[0])
+            self._after()
+            return box[0]
+
+        @functools.wraps(asyn)
+        async def acomplete(
+            messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
+        ) -> Reply:
+            keys = _keys(client.model, messages, schema, options)
+            entry = self._take(*keys)
+            if entry is not None:
+                return self._replay(entry, schema)
+            with self._paid_call(client) as box:
+                box.append(await asyn(messages, schema=schema, label=label, **options))
+            self._record(client, label, keys, messages, schema, options, box[0])
+            self._after()
+            return box[0]
+
+        client.complete, client.acomplete = complete, acomplete
+        self._patched.append((client, saved))
+
+    def _after(self) -> None:
+        if self.hook is not None:
+            self.hook("after_call", self.step)
+
+    def detach(self) -> None:
+        """Give every attached client its own methods back."""
+        while self._patched:
+            client, saved = self._patched.pop()
+            for name in ("complete", "acomplete"):
+                if name in saved:
+                    setattr(client, name, saved[name])
+                else:
+                    client.__dict__.pop(name, None)

@@ -1,0 +1,519 @@
+"""The Trainer: minibatches, feedback, backward, one optimizer step, validation, keep the best.
+
+One step::
+
+    run the workflow on a minibatch (concurrently) -> judge each output -> backward
+    -> optimizer.astep() (validates and applies all of its updates, or none)
+    -> score the candidate on the validation set -> accept only beyond noise, else revert
+    -> write the step folder -> commit the checkpoint (atomic rename)
+
+The checkpoint is the commit point: a step is done when its checkpoint is renamed into place.
+Whatever happened after the previous checkpoint is redone on resume, with its model calls
+served from the run's call journal, so nothing is paid twice and no step is lost or repeated.
+A :class:`~optimizers.errors.BudgetExceeded` raised by any call stops the run cleanly: the
+parameters and the optimizer go back to the last checkpoint (the step never half-applies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from optimizers.errors import BudgetExceeded
+from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
+from optimizers.trainer.evaluate import Workflow, run_cases
+from optimizers.trainer.journal import CallJournal, usage_to_dict
+from optimizers.trainer.progress import ProgressView
+from optimizers.trainer.records import step_files, trace_dot
+from optimizers.trainer.rundir import RunDir, RunDirError
+from optimizers.trainer.selection import Decision, decide, stderr
+from optimizers.trainer.state import FitResult, TrainState
+from tracegraph.errors import PersistenceError, TracegraphError
+from tracegraph.node import Node
+
+__all__ = ["Hook", "Trainer"]
+
+#: ``hook(point, step)``; points: step_start, before_call, after_call, after_apply,
+#: before_checkpoint, during_checkpoint (temp file written, not yet renamed), after_checkpoint.
+Hook = Callable[[str, int], None]
+
+
+class Trainer:
+    """Optimize a workflow's parameters over a dataset.
+
+    Args:
+        workflow: ``workflow(input) -> Node`` (sync or async); the traced output is judged.
+        optimizer: an optimizer of this package (``params``, ``zero_feedback``, ``astep``,
+            ``state_dict``/``load_state_dict``, ``record_score``).
+        train: examples: ``(input, target)`` pairs, ``{"input", "target"}`` dicts or Examples.
+        val: validation examples (default: the training set) scored after every step.
+        feedback: a feedback function (see ``optimizers.trainer.feedback``).
+        batch_size, epochs: minibatch size; passes over ``train`` (shuffled per epoch by seed).
+        concurrency: most examples in flight at once.
+        budget: an ``optimizers.Budget`` charged with every call of the run's clients.
+        run_dir: where the run is recorded; None keeps nothing (and cannot resume).
+        patience: stop after this many steps without improvement (None: never).
+        min_delta, noise: a candidate must beat the best by more than
+            ``max(min_delta, noise * standard error of the paired differences)``.
+        revert: after a rejected step, go back to the best parameters (else keep exploring
+            from the candidate; the best are restored at the end either way).
+        clients: more model clients to journal and charge (the optimizer's ``llm`` and the
+            feedback's ``llm`` are included automatically), e.g. the workflow's own client.
+        quiet: no progress bar.
+        hook: called at named points of a step (tests inject crashes there).
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        optimizer: Any,
+        *,
+        train: Iterable[Any],
+        feedback: Any,
+        val: Iterable[Any] | None = None,
+        batch_size: int = 4,
+        epochs: int = 1,
+        concurrency: int = 4,
+        budget: Any = None,
+        run_dir: str | Path | None = None,
+        patience: int | None = 3,
+        min_delta: float = 0.0,
+        noise: float = 1.0,
+        seed: int = 0,
+        max_steps: int | None = None,
+        revert: bool = True,
+        clients: Sequence[Any] = (),
+        quiet: bool = False,
+        hook: Hook | None = None,
+    ) -> None:
+        self.workflow, self.optimizer, self.feedback = workflow, optimizer, feedback
+        self.train = as_examples(train, "train")
+        self.val = as_examples(val, "val") if val is not None else self.train
+        if not self.train or batch_size < 1 or epochs < 1 or concurrency < 1:
+            raise TracegraphError(
+                f"Trainer needs a non-empty train set and batch_size, epochs, concurrency >= 1; "
+                f"got {len(self.train)} examples, batch_size={batch_size}, epochs={epochs}, "
+                f"concurrency={concurrency}"
+            )
+        self.batch_size, self.epochs, self.concurrency = batch_size, epochs, concurrency
+        self.budget, self.patience, self.seed, self.revert = budget, patience, seed, revert
+        self.min_delta, self.noise, self.max_steps, self.quiet = min_delta, noise, max_steps, quiet
+        self.rundir = RunDir(run_dir) if run_dir is not None else None
+        self.hook = hook
+        self.source: dict[str, Any] | None = None  # how to rebuild this trainer (set by the CLI)
+        self.clients = [*clients, getattr(optimizer, "llm", None), getattr(feedback, "llm", None)]
+        self.state: TrainState | None = None
+        self._params = self._check_params()
+        self._view = ProgressView(0, quiet=True)
+        self._pending_note: str | None = None
+        self.journal = CallJournal(None)
+
+    # -- configuration -------------------------------------------------------------------------
+    def _check_params(self) -> dict[str, Node]:
+        params = list(getattr(self.optimizer, "params", []))
+        by_name: dict[str, Node] = {}
+        for p in params:
+            if p.name in by_name:
+                raise TracegraphError(
+                    f"two trainable parameters are named {p.name!r}; the run directory keys "
+                    "values by name. Fix: give them distinct tg.param(..., name=...)"
+                )
+            by_name[p.name] = p
+        if not by_name:
+            raise TracegraphError("the optimizer has no parameters to train")
+        return by_name
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train) / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        total = self.epochs * self.steps_per_epoch
+        return total if self.max_steps is None else min(total, self.max_steps)
+
+    def config(self) -> dict[str, Any]:
+        """The run's settings, as written to ``run.json``."""
+        return {
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "concurrency": self.concurrency,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "noise": self.noise,
+            "seed": self.seed,
+            "max_steps": self.max_steps,
+            "revert": self.revert,
+            "train_size": len(self.train),
+            "val_size": len(self.val),
+            "total_steps": self.total_steps,
+        }
+
+    def _run_file(self) -> dict[str, Any]:
+        return {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "config": self.config(),
+            "params": [
+                {"name": n, "type": getattr(getattr(p, "spec", None), "type", None)}
+                for n, p in self._params.items()
+            ],
+            "optimizer": type(self.optimizer).__name__,
+            "workflow": getattr(self.workflow, "__qualname__", repr(self.workflow)),
+            "source": self.source,
+        }
+
+    # -- parameter values ----------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        """The current value of every trained parameter, by name."""
+        return {name: p.value for name, p in self._params.items()}
+
+    def _set_values(self, values: dict[str, Any]) -> None:
+        for name, p in self._params.items():
+            if name not in values:
+                raise PersistenceError(
+                    f"the checkpoint has no value for parameter {name!r} (it has "
+                    f"{sorted(values)}); the script's parameters changed since the run started"
+                )
+            if _same(p.value, values[name]):
+                continue
+            p.set_value(values[name])
+
+    def _hook(self, point: str, step: int) -> None:
+        if self.hook is not None:
+            self.hook(point, step)
+
+    # -- running -------------------------------------------------------------------------------
+    def fit(self, *, resume: bool = False) -> FitResult:
+        """Train until the steps run out, patience runs out, or the budget does.
+
+        ``resume=True`` continues the run in ``run_dir`` from its last checkpoint.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.afit(resume=resume))
+        raise TracegraphError(
+            "Trainer.fit() was called inside a running event loop. Fix: `await trainer.afit()`"
+        )
+
+    async def afit(self, *, resume: bool = False) -> FitResult:
+        """Async twin of :meth:`fit`."""
+        state = self._open(resume)
+        try:
+            with ProgressView(self.total_steps, quiet=self.quiet) as view:
+                self._view = view
+                if self._pending_note:
+                    view.note(self._pending_note)
+                state = await self._loop(state)
+        finally:
+            self.journal.detach()
+        self.state = state
+        if state is not None:
+            self._set_values(state.best_params)
+        return self._result(state)
+
+    async def _loop(self, state: TrainState | None) -> TrainState | None:
+        try:
+            if state is None:
+                state = await self._baseline()
+            while (why := self._stop_reason(state)) is None:
+                state = await self._step(state)
+        except BudgetExceeded as exc:
+            return self._stop(state, "budget", f"budget exhausted: {exc}".splitlines()[0])
+        return self._stop(state, why, _WHY[why])
+
+    def _stop_reason(self, state: TrainState) -> str | None:
+        if state.step >= self.total_steps:
+            return "finished"
+        if self.patience is not None and state.stale >= self.patience:
+            return "early_stop"
+        if self.budget is not None and self.budget.exhausted():
+            return "budget"
+        return None
+
+    def _stop(self, state: TrainState | None, status: str, reason: str) -> TrainState | None:
+        self._view.note(f"stopped after step {state.step if state else 0}: {reason}")
+        if state is None:  # the budget ran out before the baseline was scored
+            return None
+        self._restore(state)  # undo a half-done step: back to the last commit
+        state.status, state.reason = status, reason
+        if self.rundir is not None:
+            self.rundir.write_checkpoint(state.to_dict())
+        return state
+
+    def _result(self, state: TrainState | None) -> FitResult:
+        return FitResult(
+            status=state.status if state else "budget",
+            reason=state.reason if state else "budget exhausted before the baseline",
+            steps=state.step if state else 0,
+            best_step=state.best_step if state else None,
+            best_score=state.best_score if state else None,
+            best_params=dict(state.best_params) if state else self.values(),
+            usage=self.journal.paid,
+            run_dir=self.rundir.path if self.rundir else None,
+        )
+
+    # -- opening a run -------------------------------------------------------------------------
+    def _open(self, resume: bool) -> TrainState | None:
+        path = self.rundir.journal_path if self.rundir else None
+        self.journal = CallJournal(path, budget=self.budget, hook=self.hook)
+        state = self._resume() if resume else None
+        if not resume:
+            self._create()
+        for client in self.clients:
+            if client is not None:
+                self.journal.attach(client)
+        return state
+
+    def _create(self) -> None:
+        if self.rundir is not None:
+            self.rundir.create(self._run_file())
+
+    def _resume(self) -> TrainState | None:
+        if self.rundir is None:
+            raise TracegraphError("resume needs a run_dir: Trainer(..., run_dir='runs/NAME')")
+        run = self.rundir.read_run()
+        names = sorted(p["name"] for p in run.get("params", []))
+        if names != sorted(self._params):
+            raise RunDirError(
+                f"the run at {self.rundir.path} trained parameters {names}, but this trainer has "
+                f"{sorted(self._params)}. Fix: resume with the script that started the run"
+            )
+        ckpt = self.rundir.read_checkpoint()
+        committed = int(ckpt["step"]) if ckpt else -1
+        self.rundir.discard_uncommitted(committed)
+        replayable = self.journal.load(committed)
+        if ckpt is None:
+            return None
+        state = TrainState.from_dict(ckpt)
+        self._restore(state)
+        self._pending_note = (
+            f"resuming {self.rundir.path} after step {committed}; "
+            f"{replayable} recorded calls can be replayed free"
+        )
+        return state
+
+    def _restore(self, state: TrainState) -> None:
+        self._set_values(state.params)
+        if state.optimizer and hasattr(self.optimizer, "load_state_dict"):
+            self.optimizer.load_state_dict(state.optimizer)
+
+    # -- one step ------------------------------------------------------------------------------
+    def _batch(self, step: int) -> tuple[int, list[int]]:
+        epoch, pos = divmod(step - 1, self.steps_per_epoch)
+        order = list(range(len(self.train)))
+        random.Random(f"{self.seed}:{epoch}").shuffle(order)  # str seeds: same in every process
+        return epoch, order[pos * self.batch_size : (pos + 1) * self.batch_size]
+
+    async def _validate(self) -> tuple[list[tuple[Case, Verdict]], list[float]]:
+        pairs = await run_cases(
+            self.workflow,
+            self.feedback,
+            self.val,
+            range(len(self.val)),
+            concurrency=self.concurrency,
+        )
+        mean_score([v for _, v in pairs])  # raises a clear error on a verdict without a score
+        return pairs, [float(v.score) for _, v in pairs if v.score is not None]
+
+    async def _baseline(self) -> TrainState:
+        self.journal.step = 0
+        self._hook("step_start", 0)
+        val, scores = await self._validate()
+        values = self.values()
+        state = TrainState(0, values, scores, 0, dict(values), list(scores))
+        state.optimizer = self._optimizer_state()
+        record = {
+            "step": 0,
+            "baseline": True,
+            "val_score": state.score,
+            "val_stderr": stderr(scores),
+            "accepted": True,
+            "best_score": state.score,
+            "decision": "baseline: the starting parameters",
+        }
+        self._commit(state, record, val, [], val, None, [])
+        return state
+
+    def _optimizer_state(self) -> dict[str, Any]:
+        return self.optimizer.state_dict() if hasattr(self.optimizer, "state_dict") else {}
+
+    async def _optimizer_step(self) -> Any:
+        if hasattr(self.optimizer, "astep"):
+            return await self.optimizer.astep()
+        return await asyncio.to_thread(self.optimizer.step)
+
+    def _backward(self, pairs: Sequence[tuple[Case, Verdict]]) -> None:
+        from tracegraph.backward import backward
+
+        for case, verdict in pairs:  # in example order, so the optimizer's input is stable
+            if case.output is None:
+                raise TracegraphError(
+                    f"the workflow returned a plain value for example {case.index} "
+                    f"({type(case.plain).__name__}); feedback needs the traced result. "
+                    "Fix: return the Node the ops produced, not its .value"
+                )
+            backward(case.output, verdict.feedback())
+            for node, fb in verdict.extra:
+                backward(node, fb)
+
+    async def _step(self, state: TrainState) -> TrainState:
+        k = state.step + 1
+        started = time.monotonic()
+        self.journal.step = k
+        self._hook("step_start", k)
+        epoch, indices = self._batch(k)
+        self.optimizer.zero_feedback()
+        train = await run_cases(
+            self.workflow, self.feedback, self.train, indices, concurrency=self.concurrency
+        )
+        self._backward(train)
+        report = await self._optimizer_step()
+        self._hook("after_apply", k)
+        candidate = self.values()
+        changed = not _same(candidate, state.params)
+        val, scores = await self._validate() if changed else (None, list(state.scores))
+        decision = (
+            decide(scores, state.best_scores, min_delta=self.min_delta, noise=self.noise)
+            if changed
+            else Decision(False, 0.0, 0.0, "rejected: the step changed no parameter")
+        )
+        new = self._advance(state, k, candidate, scores, decision)
+        if hasattr(self.optimizer, "record_score"):
+            self.optimizer.record_score(sum(scores) / len(scores) if scores else 0.0)
+        new.optimizer = self._optimizer_state()
+        record = self._record(k, epoch, indices, train, scores, decision, new, report, started)
+        rejections = self._rejections(report, decision, changed, candidate)
+        self._commit(new, record, train, candidate, val, report, rejections)
+        return new
+
+    def _advance(
+        self,
+        state: TrainState,
+        k: int,
+        candidate: dict[str, Any],
+        scores: list[float],
+        decision: Decision,
+    ) -> TrainState:
+        if decision.accepted:
+            return TrainState(k, candidate, scores, k, dict(candidate), list(scores), 0)
+        keep_best = self.revert or _same(candidate, state.params)
+        if keep_best:
+            self._set_values(state.best_params)
+        current, cur_scores = (
+            (dict(state.best_params), list(state.best_scores)) if keep_best else (candidate, scores)
+        )
+        return TrainState(
+            k,
+            current,
+            cur_scores,
+            state.best_step,
+            dict(state.best_params),
+            list(state.best_scores),
+            state.stale + 1,
+        )
+
+    def _record(
+        self,
+        k: int,
+        epoch: int,
+        indices: list[int],
+        train: Sequence[tuple[Case, Verdict]],
+        scores: list[float],
+        decision: Decision,
+        new: TrainState,
+        report: Any,
+        started: float,
+    ) -> dict[str, Any]:
+        train_scores = [v.score for _, v in train if v.score is not None]
+        return {
+            "step": k,
+            "epoch": epoch,
+            "batch": indices,
+            "train_score": sum(train_scores) / len(train_scores) if train_scores else None,
+            "val_score": sum(scores) / len(scores) if scores else None,
+            "val_stderr": stderr(scores),
+            "accepted": decision.accepted,
+            "decision": decision.reason,
+            "best_score": new.best_score,
+            "best_step": new.best_step,
+            "stale": new.stale,
+            "report": report.to_dict() if hasattr(report, "to_dict") else None,
+            "usage": usage_to_dict(self.journal.step_usage(k)),
+            "total_usage": usage_to_dict(self.journal.paid),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+
+    @staticmethod
+    def _rejections(
+        report: Any, decision: Decision, changed: bool, candidate: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        out = [
+            {"by": "optimizer", "param": r.param, "value": r.value, "reasons": list(r.reasons)}
+            for r in getattr(report, "rejected", [])
+        ]
+        if changed and not decision.accepted:
+            out.append(
+                {"by": "trainer", "param": "*", "value": candidate, "reasons": [decision.reason]}
+            )
+        return out
+
+    def _commit(
+        self,
+        state: TrainState,
+        record: dict[str, Any],
+        train: Sequence[tuple[Case, Verdict]],
+        candidate: Any,
+        val: Sequence[tuple[Case, Verdict]] | None,
+        report: Any,
+        rejections: list[dict[str, Any]],
+    ) -> None:
+        k = state.step
+        if self.rundir is not None:
+            files = step_files(
+                record=record,
+                params=state.params,
+                candidate=candidate or state.params,
+                train=train,
+                val=val,
+                report=report.to_dict() if hasattr(report, "to_dict") else None,
+                rejections=rejections,
+                dot=trace_dot(train),
+            )
+            self.rundir.write_step(k, files)
+            self._hook("before_checkpoint", k)
+            self.rundir.write_checkpoint(
+                state.to_dict(), before_rename=lambda: self._hook("during_checkpoint", k)
+            )
+            self._hook("after_checkpoint", k)
+        self.state = state
+        paid = self.journal.paid
+        self._view.update(
+            step=k,
+            score=record.get("val_score"),
+            best=state.best_score,
+            calls=paid.calls,
+            cost=paid.cost,
+        )
+
+
+_WHY = {
+    "finished": "all steps done",
+    "early_stop": "no improvement for `patience` steps",
+    "budget": "budget exhausted at the end of a step",
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as stored JSON (so 1 and 1.0, tuples and lists, compare as they will be saved)."""
+
+    def dump(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=repr)
+
+    return dump(a) == dump(b)
