@@ -20,14 +20,16 @@ function in the child and raises (e.g. ``assert``), or returns ``False`` or a me
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import os
 import pickle
 import signal
 import subprocess
+import symtable
 import sys
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,17 +261,28 @@ try:
     for k, m in job["modules"].items():
         ns[k] = __import__(m, fromlist=["_"])
     for k, v in job["values"].items():
-        ns[k] = pickle.loads(v)
+        try:
+            ns[k] = pickle.loads(v)
+        except Exception:
+            pass  # e.g. defined in the user's __main__: a NameError below is then forgiven
     exec(compile(job["source"], "<proposed code>", "exec"), ns)
 except BaseException as exc:
     done([f"defining {name} raised " + say(exc)])
 fn = ns[name]
-for args, kwargs in job["calls"]:
+for blob in job["calls"]:
+    try:
+        args, kwargs = pickle.loads(blob)
+    except Exception:
+        continue  # an input this process cannot rebuild: not the proposal's fault
     shown = ", ".join([repr(a)[:80] for a in args] + [f"{k}={v!r:.80}" for k, v in kwargs.items()])
     try:
         r = fn(*args, **kwargs)
         if inspect.isawaitable(r):
             asyncio.run(r)
+    except NameError as exc:
+        if getattr(exc, "name", None) not in job["outer"]:
+            done([f"calling {name}({shown}) on the inputs it got in the trace raised " + say(exc)])
+        # a global the original also used, which the trial could not provide: inconclusive
     except BaseException as exc:
         done([f"calling {name}({shown}) on the inputs it got in the trace raised " + say(exc)])
 if job["check"] is not None:
@@ -290,8 +303,14 @@ def trial_run(
     *,
     config: TrialConfig | None = None,
     fn_globals: Mapping[str, Any] | None = None,
+    outer: Collection[str] = (),
 ) -> list[str]:
     """Run ``source`` in a child process, call ``name`` on each of ``calls``; the reasons it failed.
+
+    ``fn_globals`` are the original function's module globals (those the code names are sent:
+    modules by name, other values pickled). A NameError for one of ``outer`` (globals and free
+    variables the *original* function used) that could not be sent makes that call inconclusive
+    rather than a rejection.
 
     Returns:
         An empty list when the definition, every call and the user's check succeeded.
@@ -300,8 +319,7 @@ def trial_run(
     sendable = []
     for call in calls[: config.max_calls]:
         try:
-            pickle.dumps(call)
-            sendable.append(call)
+            sendable.append(pickle.dumps(call))
         except Exception:  # an input we cannot send is not the proposal's fault
             continue
     job = {
@@ -311,6 +329,7 @@ def trial_run(
         "check": config.check,
         "memory": config.memory_mb * 2**20,
         "timeout": config.timeout,
+        "outer": sorted(outer),
         **_globals_for(source, fn_globals or {}),
     }
     try:
@@ -372,7 +391,23 @@ def code_check(
         if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and n.meta.get("code_param") is code_param
     ]
     replay = trial_calls(code_param, calls, original, name)
-    return trial_run(source, name, replay, config=config, fn_globals=_fn_globals(code_param))
+    fn_globals = _fn_globals(code_param)
+    return trial_run(
+        source, name, replay, config=config, fn_globals=fn_globals, outer=_outer_names(original)
+    )
+
+
+def _outer_names(source: str) -> set[str]:
+    """Names the functions in ``source`` take from outside (globals and free variables)."""
+    try:
+        table = symtable.symtable(source, "<original>", "exec")
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+    for child in table.get_children():
+        if isinstance(child, symtable.Function):
+            out.update(child.get_globals(), child.get_frees())
+    return out - set(dir(builtins))
 
 
 def _function_name(source: str) -> str | None:

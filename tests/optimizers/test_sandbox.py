@@ -149,3 +149,10 @@ def test_code_check_replays_the_traced_inputs() -> None:
     assert code_check(code, "def f(x, scale=1):\n    return x * scale\n", [call], FAST) == []
     (reason,) = code_check(code, "def f(x, scale=1):\n    return x + 1\n", [call], FAST)
     assert "TypeError" in reason and "f('text')" in reason
+
+
+def test_a_missing_global_the_original_also_used_is_inconclusive_not_a_rejection() -> None:
+    src = "def f(x):\n    return helper(x)\n"
+    assert trial_run(src, "f", [((1,), {})], config=FAST, outer={"helper"}) == []
+    (reason,) = trial_run(src, "f", [((1,), {})], config=FAST, outer={"other"})
+    assert "NameError" in reason
