@@ -44,6 +44,7 @@ from optimizers.problem import ProblemConfig
 from optimizers.sandbox import TrialConfig
 from optimizers.search import BeamSearch, BestOfN
 from optimizers.textual_gradient import TextualGradientOptimizer
+from optimizers.trainer import Trainer
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
@@ -91,6 +92,8 @@ __all__ += [  # optimizers: textual gradients, history, search
     "HistoryOptimizer",
     "TextualGradientOptimizer",
 ]
+
+__all__ += ["Trainer"]  # the trainer (optimizers/trainer/)
 
 
 def __getattr__(name: str) -> Any:
