@@ -12,6 +12,8 @@ code may import modules or define helpers above the function, and it sees the mo
 as they are at call time. Closures: the original function's free variables are passed to the
 factory with their values at call time, so new code can use them; it cannot add new ones. The
 function must keep its name (the parameter's check rejects code that does not define it).
+Decorators are not part of the code: those below ``@tg.trainable`` are stripped with the rest
+and do not apply to the code that runs.
 
 Methods: each instance gets its own copy of the code parameter on first access (kept in the
 instance's ``__dict__``), so two instances, or a ``deepcopy``, train independently.
@@ -110,21 +112,30 @@ class TrainableFunction(OpFunction):
 
     def __init__(self, fn: Callable[..., Any], name: str | None, description: str | None) -> None:
         super().__init__(fn, name, description)
-        source = function_source(fn)
-        self.filename = f"<trainable {fn.__qualname__}>"
+        # Decorators below @tg.trainable are not part of the code (they are stripped from the
+        # source), so the closure, globals and name come from the innermost function.
+        self.inner = inspect.unwrap(fn)
+        if not isinstance(self.inner, types.FunctionType):
+            raise ParameterError(
+                f"@tg.trainable needs a Python function, got {type(fn).__name__}",
+                fix="decorate a function defined with `def`",
+            )
+        source = function_source(self.inner)
+        self.filename = f"<trainable {self.inner.__qualname__}>"
         self._compiled: dict[str, Callable[..., Callable[..., Any]]] = {}
         self._shown = ""  # the text linecache holds for self.filename (for tracebacks)
         spec = ParamSpec(
             ParamType.CODE,
             description=self.doc,
-            predicate=_defines(fn.__name__),
+            predicate=_defines(self.inner.__name__),
             example=source,
         )
         problems = spec.check(source)
         if problems:  # e.g. a decorator that renamed the function
-            raise ParameterError(f"the source of {fn.__qualname__!r}: " + "; ".join(problems))
+            raise ParameterError(f"the source of {fn!r}: " + "; ".join(problems))
         where = user_location()
-        self.code = Node(source, NodeKind.PARAMETER, name or fn.__name__, location=where, spec=spec)
+        code_name = name or self.inner.__name__
+        self.code = Node(source, NodeKind.PARAMETER, code_name, location=where, spec=spec)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -140,11 +151,11 @@ class TrainableFunction(OpFunction):
         if store is None:  # no per-instance storage (slots): share the function's parameter
             return self.code
         codes = store.setdefault(_INSTANCE_KEY, {})
-        code: Node | None = codes.get(self.fn.__qualname__)
+        code: Node | None = codes.get(self.inner.__qualname__)
         if code is None:
             t = self.code
             code = Node(t._value, NodeKind.PARAMETER, t.name, location=t.location, spec=t.spec)
-            codes[self.fn.__qualname__] = code
+            codes[self.inner.__qualname__] = code
         return code
 
     def call_with(self, code: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -162,21 +173,21 @@ class TrainableFunction(OpFunction):
             lines = source.splitlines(keepends=True)
             linecache.cache[self.filename] = (len(source), None, lines, self.filename)
             self._shown = source
-        closure = self.fn.__closure__ or ()
+        closure = self.inner.__closure__ or ()
         try:
             made = factory(*[cell.cell_contents for cell in closure])
         except Exception as exc:  # top-level statements of the code failed, or a cell is empty
             return _raiser(exc)
         if not isinstance(made, types.FunctionType):
-            return _raiser(TypeError(f"the code must define `def {self.fn.__name__}(...)`"))
+            return _raiser(TypeError(f"the code must define `def {self.inner.__name__}(...)`"))
         return made
 
     def _compile(self, source: str) -> Callable[..., Callable[..., Any]]:
-        freevars = self.fn.__code__.co_freevars
+        freevars = self.inner.__code__.co_freevars
         try:
-            module = _factory_module(source, self.fn.__name__, freevars, self.filename)
+            module = _factory_module(source, self.inner.__name__, freevars, self.filename)
             namespace: dict[str, Any] = {}
-            exec(compile(module, self.filename, "exec"), self.fn.__globals__, namespace)
+            exec(compile(module, self.filename, "exec"), self.inner.__globals__, namespace)
             factory = namespace[_FACTORY]
         except SyntaxError as exc:
             factory = _failing_factory(exc)
@@ -212,10 +223,10 @@ class BoundTrainable:
 
     @property
     def __name__(self) -> str:
-        return self.__func__.fn.__name__
+        return self.__func__.inner.__name__
 
     def __repr__(self) -> str:
-        return f"<trainable method {self.__func__.fn.__qualname__} of {self.__self__!r}>"
+        return f"<trainable method {self.__func__.inner.__qualname__} of {self.__self__!r}>"
 
 
 @overload

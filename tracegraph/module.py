@@ -108,7 +108,7 @@ class Module:
         new = type(self).__new__(type(self))
         memo[id(self)] = new
         for key, value in vars(self).items():
-            setattr(new, key, copy.deepcopy(value, memo))
+            vars(new)[key] = copy.deepcopy(value, memo)
         return new
 
     # ---------------------------------------------------------------------------- persistence

@@ -232,3 +232,17 @@ def test_code_of_rejects_other_callables() -> None:
 def test_a_lambda_cannot_be_trainable() -> None:
     with pytest.raises(tg.ParameterError, match="cannot"):
         tg.trainable(lambda x: x)
+
+
+def test_a_decorator_below_trainable_is_dropped_from_the_code() -> None:
+    scale = 2
+
+    @tg.trainable
+    @passthrough
+    def wrapped(x: int) -> int:
+        return x * scale
+
+    assert wrapped.code.value == "def wrapped(x: int) -> int:\n    return x * scale\n"
+    assert wrapped(tg.node(4, name="x")).value == 8
+    wrapped.code.set_value("def wrapped(x):\n    return x - scale\n")
+    assert wrapped(tg.node(4, name="x")).value == 2
