@@ -83,12 +83,17 @@ def toposort(outputs: Node | Iterable[Node]) -> list[Node]:
     Raises:
         GraphError: the graph has a cycle.
     """
-    nodes = sorted(ancestors(outputs), key=_uid)
+    return _order(ancestors(outputs))
+
+
+def _order(members: set[Node]) -> list[Node]:
+    """The topological order of a set of nodes (edges from outside the set are ignored)."""
+    nodes = sorted(members, key=_uid)
     for node in nodes:
         uid = node.uid
         for parent in node.parents:
-            if parent.uid >= uid:
-                return _kahn(nodes)
+            if parent.uid >= uid and parent in members:
+                return _kahn(nodes, members)
     return nodes
 
 
@@ -96,9 +101,9 @@ def _uid(node: Node) -> int:
     return node.uid
 
 
-def _kahn(nodes: list[Node]) -> list[Node]:
-    """Smallest-uid-first topological order of a closed set of nodes; GraphError on a cycle."""
-    waiting = {node: len(set(node.parents)) for node in nodes}
+def _kahn(nodes: list[Node], members: set[Node]) -> list[Node]:
+    """Smallest-uid-first topological order of ``nodes`` (== ``members``); GraphError on a cycle."""
+    waiting = {node: len(members.intersection(node.parents)) for node in nodes}
     children = users(nodes)
     ready = [(node.uid, node) for node, count in waiting.items() if count == 0]
     heapq.heapify(ready)
@@ -163,6 +168,22 @@ def descendants_within(
     return seen
 
 
+def _between(outputs: list[Node], sources: set[Node]) -> set[Node]:
+    """The outputs and their ancestors, leaving out leaves that are not among ``sources``.
+
+    A leaf other than a source (a constant, an input, another parameter) is on no path from
+    a source, so the subgraph search never needs it; in ``y = y + 1`` chains it is half the graph.
+    """
+    seen = set(outputs)
+    stack = list(seen)
+    while stack:
+        for parent in stack.pop().parents:
+            if parent not in seen and (parent.parents or parent in sources):
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
 def _reaching(targets: Iterable[Node], within: set[Node]) -> set[Node]:
     """Nodes of ``within`` from which some target can be reached staying inside ``within``."""
     seen = {node for node in targets if node in within}
@@ -215,14 +236,15 @@ def relevant_subgraph(params: Node | Iterable[Node], *, combine: Any = None) -> 
             mine[rec.output] = None
             arrived.setdefault(rec.output, []).append(rec.feedback)
         outputs_of[param] = list(mine)
-    order = toposort(list(arrived))
+    order = _order(_between(list(arrived), set(fed)))
     rank = {node: i for i, node in enumerate(order)}
     children = users(order)
     union: set[Node] = set()
     per_param: dict[Node, list[Node]] = {}
     for param in fed:
-        below = descendants_within(param, order, children=children)
-        keep = _reaching(outputs_of[param], below)
+        keep = descendants_within(param, order, children=children)
+        if len(outputs_of[param]) < len(arrived):  # else every output fed it: all of `keep` counts
+            keep = _reaching(outputs_of[param], keep)
         union |= keep
         per_param[param] = sorted(keep, key=rank.__getitem__)
     outputs = [
