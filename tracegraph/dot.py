@@ -88,17 +88,17 @@ def to_dot(outputs: Node | Iterable[Node], *, max_value: int = 40) -> graphviz.D
             dot.edge(ids[parent], ids[node], label=_label(arg), fontsize="8")
     for node in order:
         if node.feedback:
-            texts = [short_repr(str(fb), max_value) for fb in node.feedback]
-            note = f"{ids[node]}_feedback"
-            dot.node(
-                note,
-                _label("feedback:", *texts),
-                shape="note",
-                color="darkorange",
-                fontcolor="darkorange4",
-            )
-            dot.edge(note, ids[node], style="dashed", color="darkorange", arrowhead="none")
+            _feedback_note(dot, ids[node], node, max_value)
     return dot
+
+
+def _feedback_note(dot: graphviz.Digraph, target: str, node: Node, max_value: int) -> None:
+    """A note holding the feedback given to ``node``, tied to it by a dashed line."""
+    texts = [short_repr(str(fb), max_value) for fb in node.feedback]
+    note = f"{target}_feedback"
+    label = _label("feedback:", *texts)
+    dot.node(note, label, shape="note", color="darkorange", fontcolor="darkorange4")
+    dot.edge(note, target, style="dashed", color="darkorange", arrowhead="none")
 
 
 def render(
