@@ -17,12 +17,13 @@ from tracegraph.sites import constant
 __all__ = ["READ_LABEL", "Bound", "Plan", "bind", "finish", "plain", "unwrap"]
 
 READ_LABEL = "<read>"
+_CONTAINERS = (list, tuple, dict)
 
 
 def _has_node(value: Any) -> bool:
     if isinstance(value, Node):
         return True
-    if type(value) in (list, tuple):
+    if type(value) is list or type(value) is tuple:
         return any(_has_node(v) for v in value)
     if type(value) is dict:
         return any(_has_node(v) for v in value.values())
@@ -70,7 +71,7 @@ class Bound:
 class Plan:
     """A signature read once: ``(name, kind, default)`` per parameter, kinds as inspect's ints."""
 
-    __slots__ = ("keywords", "params", "required", "self_first", "sig")
+    __slots__ = ("arity", "keywords", "names", "params", "required", "self_first", "sig")
 
     def __init__(self, sig: inspect.Signature) -> None:
         self.sig = sig
@@ -80,6 +81,29 @@ class Plan:
             n for n, k, d in self.params if k not in (2, 4) and d is inspect.Parameter.empty
         )
         self.self_first = bool(self.params) and self.params[0][0] in ("self", "cls")
+        self.names = tuple(n for n, _, _ in self.params)
+        # Calls with exactly this many positional arguments and no keywords bind the quick way.
+        simple = all(k <= 1 for _, k, _ in self.params)
+        self.arity = len(self.params) if simple else -1
+
+    def quick(self, args: tuple[Any, ...], where: SourceLocation) -> Bound | None:
+        """``bind`` for a call that passes every parameter by position; None when it does not."""
+        out = Bound()
+        values, parents, labels = out.args, out.parents, out.labels
+        for index, (value, label) in enumerate(zip(args, self.names, strict=True)):
+            if isinstance(value, Node):
+                parents.append(value)
+                labels.append(label)
+                values.append(value._value)
+            elif type(value) in _CONTAINERS:
+                return None
+            elif index or not self.self_first:
+                parents.append(constant(value, where, index if index < 16 else -1))
+                labels.append(label)
+                values.append(value)
+            else:
+                values.append(value)  # a plain self/cls is not a parent
+        return out
 
     def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
@@ -105,6 +129,10 @@ class Plan:
 
 def bind(plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: SourceLocation) -> Bound:
     """Match a call to the signature and collect its parents, in signature order."""
+    if not kwargs and len(args) == plan.arity:
+        quick = plan.quick(args, where)
+        if quick is not None:
+            return quick
     arguments = plan.match(args, kwargs)
     out = Bound()
     skipped = False  # after a missing positional parameter, later ones must go by keyword

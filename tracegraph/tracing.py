@@ -224,11 +224,11 @@ class OpFunction:
         ``code`` is the code parameter of a trainable function: an extra parent.
         ``source`` is (text, first line, file) of the code that runs, for error reports.
         """
-        if not tracing_active():
+        if not TRACING.get() or CURRENT_READS.get() is not None:
             plain_args = [plain(a) for a in args]
             plain_kwargs = {k: plain(v) for k, v in kwargs.items()}
             return impl(*plain_args, **plain_kwargs)
-        where = user_location()
+        where = user_location(2)
         bound = bind(self.plan, args, kwargs, where)
         if code is not None:
             bound.parents.append(code)
