@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from optimizers.errors import BudgetExceeded
 from optimizers.trainer.cases import Case, Example, Verdict
 from optimizers.trainer.feedback import judge_case
 from tracegraph.errors import OpError
@@ -21,6 +22,16 @@ from tracegraph.node import Node
 __all__ = ["run_case", "run_cases"]
 
 Workflow = Callable[[Any], Any]
+
+
+def _reraise_infrastructure(exc: OpError) -> None:
+    """An exhausted budget inside an op is the run's limit, not the parameters' fault: it stops
+    the run instead of becoming feedback (so does anything that is not an ``Exception``)."""
+    cause: BaseException | None = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, BudgetExceeded) or not isinstance(cause, Exception):
+            raise cause
+        cause = cause.__cause__
 
 
 async def run_case(workflow: Workflow, example: Example, index: int) -> Case:
@@ -33,6 +44,7 @@ async def run_case(workflow: Workflow, example: Example, index: int) -> Case:
             if inspect.isawaitable(result):
                 result = await result
     except OpError as exc:
+        _reraise_infrastructure(exc)
         # The exception node is in the graph: feedback given to it reaches the failing code.
         return Case(index, example, exc.node, error=exc)
     if isinstance(result, Node):
