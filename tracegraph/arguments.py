@@ -90,16 +90,18 @@ class Plan:
         """``bind`` for a call that passes every parameter by position; None when it does not."""
         out = Bound()
         values, parents, labels = out.args, out.parents, out.labels
-        for index, (value, label) in enumerate(zip(args, self.names, strict=True)):
+        names = self.names
+        for index in range(len(args)):  # an index loop: cheaper than enumerate(zip(...)) here
+            value = args[index]
             if isinstance(value, Node):
                 parents.append(value)
-                labels.append(label)
+                labels.append(names[index])
                 values.append(value._value)
             elif type(value) in _CONTAINERS:
                 return None
             elif index or not self.self_first:
                 parents.append(constant(value, where, index if index < 16 else -1))
-                labels.append(label)
+                labels.append(names[index])
                 values.append(value)
             else:
                 values.append(value)  # a plain self/cls is not a parent

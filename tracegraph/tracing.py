@@ -46,6 +46,7 @@ from tracegraph.sites import ExceptionInfo, _seq, exception_node, user_location
 __all__ = ["ExceptionInfo", "OpFunction", "no_trace", "node", "op", "param"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_CALL = NodeKind.CALL
 
 
 @contextmanager
@@ -243,7 +244,7 @@ class OpFunction:
             raise self._failed(exc, bound, where, impl, source, reads) from exc
         finally:
             CURRENT_READS.reset(token)
-        return self._node(finish(value, reads, bound.parents, bound.labels), where, code)
+        return self._node(value, reads, bound, where, code)
 
     async def _arun(
         self,
@@ -261,24 +262,27 @@ class OpFunction:
             raise self._failed(exc, bound, where, impl, source, reads) from exc
         finally:
             CURRENT_READS.reset(token)
-        return self._node(finish(value, reads, bound.parents, bound.labels), where, code)
+        return self._node(value, reads, bound, where, code)
 
     def _node(
         self,
-        result: tuple[Any, list[Node], list[str], tuple[Node, ...]],
+        value: Any,
+        reads: dict[int, Node],
+        bound: Bound,
         where: SourceLocation,
         code: Node | None,
     ) -> Node:
-        value, parents, labels, implicit = result
+        """The CALL node of a finished call: explicit parents, then the implicit reads."""
         meta: dict[str, Any] = {"doc": self.doc}
-        if implicit:
-            meta["implicit"] = implicit
+        parents, labels = bound.parents, bound.labels
+        if reads or isinstance(value, Node):
+            value, parents, labels, implicit = finish(value, reads, parents, labels)
+            if implicit:
+                meta["implicit"] = implicit
         if code is not None:
             meta["code_param"] = code
         name = f"{self.op_name}_{next(_seq)}"
-        return Node(
-            value, NodeKind.CALL, name, self.op_name, tuple(parents), tuple(labels), where, meta
-        )
+        return Node(value, _CALL, name, self.op_name, tuple(parents), tuple(labels), where, meta)
 
     def _failed(
         self,
