@@ -1,8 +1,9 @@
 """``Module``: a base class whose instances find their parameters, copy them and save them.
 
 Parameters are found in the instance's attributes (also inside nested modules, lists, tuples
-and dicts) and in its trainable methods (each instance has its own code parameter). Names are
-dotted paths: ``prompt``, ``reader.prompt``, ``steps.0.prompt``, ``answer`` (a method).
+and dicts; a trainable function kept in an attribute counts with its code) and in its trainable
+methods (each instance has its own code parameter). Names are dotted paths: ``prompt``,
+``reader.prompt``, ``steps.0.prompt``, ``answer`` (a method).
 
 The saved file is JSON a person can read and edit::
 
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tracegraph.code import _INSTANCE_KEY, TrainableFunction
+from tracegraph.code import _INSTANCE_KEY, BoundTrainable, TrainableFunction
 from tracegraph.errors import PersistenceError
 from tracegraph.node import Node, NodeKind
 
@@ -46,6 +47,9 @@ def _walk(value: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Node]]
     if isinstance(value, Node):
         if value.kind is NodeKind.PARAMETER:
             yield prefix, value
+        return
+    if isinstance(value, (TrainableFunction, BoundTrainable)):  # a trainable kept in an attribute
+        yield prefix, value.code
         return
     if id(value) in seen:
         return

@@ -62,6 +62,22 @@ def test_named_parameters_are_found_everywhere() -> None:
     assert params[3] is agent.reader.clean.code
 
 
+def test_a_trainable_function_in_an_attribute_counts_with_its_code() -> None:
+    @tg.trainable
+    def helper(x: int) -> int:
+        return x
+
+    class Holder(tg.Module):
+        def __init__(self) -> None:
+            self.helper = helper
+            self.bound = Reader().clean
+
+    holder = Holder()
+    named = holder.named_parameters()
+    assert [n for n, _ in named] == ["helper", "bound"]
+    assert named[0][1] is helper.code and named[1][1] is holder.bound.code
+
+
 def test_a_shared_parameter_is_listed_once() -> None:
     agent = Agent()
     agent.alias = agent.prompt  # type: ignore[attr-defined]
