@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +139,8 @@ class Module:
                 f"cannot save {_class_name(self)} to {str(path)!r}: a value is not JSON ({exc}); "
                 "fix: keep parameter values to text, numbers, bools, lists and dicts"
             ) from exc
+        import tempfile  # only here: keeps `import tracegraph` light
+
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
         try:
