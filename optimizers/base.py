@@ -35,14 +35,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel
-
 from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
-from optimizers.llm.types import LLMClient, Reply, Usage
+from optimizers.llm.types import LLMClient, Reply
 from optimizers.sandbox import TrialConfig, code_check
+from optimizers.step import Ask, Message, StepContext, StepReport, jsonable
 from optimizers.updates import (
     HistoryEntry,
     Rejection,
@@ -50,82 +49,24 @@ from optimizers.updates import (
     build_reply_model,
     check_updates,
     read_reply,
+    readonly_names,
 )
 from tracegraph.errors import ParameterError
 from tracegraph.graph import Subgraph, relevant_subgraph
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 
-__all__ = ["Ask", "HistoryEntry", "Optimizer", "Rejection", "StepContext", "StepReport"]
+__all__ = [
+    "Ask",
+    "HistoryEntry",
+    "Message",
+    "Optimizer",
+    "Rejection",
+    "StepContext",
+    "StepReport",
+]
 
 log = logging.getLogger("optimizers")
-Message = dict[str, str]
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-@dataclass
-class StepReport:
-    """What one step did: proposals, what was applied and rejected (and why), the exchange."""
-
-    step: int
-    proposed: dict[str, Any] = field(default_factory=dict)
-    applied: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    rejected: list[Rejection] = field(default_factory=list)
-    reasoning: str = ""
-    prompts: list[list[dict[str, str]]] = field(default_factory=list)
-    replies: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    skipped: str | None = None
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)  # e.g. parameters no feedback reached
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (values that are not JSON are repr'd)."""
-        return {
-            "step": self.step,
-            "proposed": {k: _jsonable(v) for k, v in self.proposed.items()},
-            "applied": {k: [_jsonable(o), _jsonable(n)] for k, (o, n) in self.applied.items()},
-            "rejected": [
-                {"param": r.param, "value": _jsonable(r.value), "reasons": r.reasons}
-                for r in self.rejected
-            ],
-            "reasoning": self.reasoning,
-            "prompts": self.prompts,
-            "replies": self.replies,
-            "usage": asdict(self.usage),
-            "skipped": self.skipped,
-            "error": self.error,
-            "notes": self.notes,
-        }
-
-
-@dataclass
-class Ask:
-    """A request ``propose`` yields: the driver sends it and answers with the Reply."""
-
-    messages: list[Message]
-    schema: type[BaseModel] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class StepContext:
-    """Everything one step knows, handed to each hook."""
-
-    step: int
-    sub: Subgraph
-    params: list[Node]
-    report: StepReport
-    schema: type[BaseModel]
-    options: dict[str, Any]
-    readonly: dict[str, str] = field(default_factory=dict)
 
 
 def _collect(params: Iterable[Node] | Any) -> list[Node]:
@@ -264,11 +205,11 @@ class Optimizer:
             "stall": self.stall,
             "best_score": self.best_score,
             "history": [
-                {**asdict(h), "values": {k: _jsonable(v) for k, v in h.values.items()}}
+                {**asdict(h), "values": {k: jsonable(v) for k, v in h.values.items()}}
                 for h in self.history
             ],
             "rejected": [
-                {"param": r.param, "value": _jsonable(r.value), "reasons": r.reasons}
+                {"param": r.param, "value": jsonable(r.value), "reasons": r.reasons}
                 for r in self.rejected
             ],
         }
@@ -412,7 +353,7 @@ class Optimizer:
             report,
             build_reply_model(params),
             self._options(),
-            _readonly(sub, chosen),
+            readonly_names(sub, chosen),
         )
         accepted = yield from self.propose(ctx)
         if report.error is None:
@@ -466,22 +407,3 @@ def _advance(
         return gen.send(reply), None  # type: ignore[arg-type]  # None only starts it
     except StopIteration as stop:
         return None, stop.value
-
-
-def _readonly(sub: Subgraph, trainable: set[Node]) -> dict[str, str]:
-    """Names the model might confuse with parameters, with what each really is."""
-    out: dict[str, str] = {}
-    outputs = {o for o, _ in sub.outputs}
-    for n in sub.nodes:
-        for p in (n, *n.parents):
-            if p in trainable or p.name in out:
-                continue
-            if p.kind is NodeKind.INPUT:
-                out[p.name] = "an input"
-            elif p.kind is NodeKind.PARAMETER:
-                out[p.name] = "a parameter that this optimizer does not train"
-            elif p in outputs:
-                out[p.name] = "an output"
-            elif p.kind in (NodeKind.CALL, NodeKind.EXCEPTION):
-                out[p.name] = f"an intermediate value (the result of {p.op})"
-    return out

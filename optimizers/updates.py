@@ -23,11 +23,11 @@ import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from tracegraph.node import Node
+from tracegraph.node import Feedback, Node, NodeKind
 from tracegraph.params import ParamSpec, ParamType
 
 __all__ = [
@@ -38,8 +38,17 @@ __all__ = [
     "check_updates",
     "json_schema_of_value",
     "read_reply",
+    "readonly_names",
     "same_value",
 ]
+
+
+class SubgraphLike(Protocol):
+    """What is read from ``tracegraph.graph.Subgraph``."""
+
+    nodes: list[Node]
+    outputs: list[tuple[Node, Feedback]]
+
 
 #: Limits on free text in a reply when the parameter sets none: they keep a small model from
 #: looping inside a string until ``max_tokens`` (see LOCAL_MODEL.md).
@@ -319,3 +328,25 @@ def apply_updates(accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:
             node._value = old[node]  # the old value was valid; restore it exactly, unchecked
         raise
     return {node.name: (old[node], node._value) for node in accepted}
+
+
+def readonly_names(sub: SubgraphLike, trainable: set[Node]) -> dict[str, str]:
+    """Names in the problem the model might mistake for parameters, with what each really is.
+
+    Passed to :func:`check_updates` so an update of one gets a pointed reason.
+    """
+    out: dict[str, str] = {}
+    outputs = {o for o, _ in sub.outputs}
+    for n in sub.nodes:
+        for p in (n, *n.parents):
+            if p in trainable or p.name in out:
+                continue
+            if p.kind is NodeKind.INPUT:
+                out[p.name] = "an input"
+            elif p.kind is NodeKind.PARAMETER:
+                out[p.name] = "a parameter that this optimizer does not train"
+            elif p in outputs:
+                out[p.name] = "an output"
+            elif p.kind in (NodeKind.CALL, NodeKind.EXCEPTION):
+                out[p.name] = f"an intermediate value (the result of {p.op})"
+    return out
