@@ -12,7 +12,8 @@ On resume, the calls made during the interrupted step (after the last checkpoint
 back from the journal, free, to the same requests: the step is redone exactly, without paying
 twice. A request is matched by its exact key first, then by a *loose* key in which the numeric
 suffixes of auto-generated names (``add_12``) are masked, since a fresh process numbers nodes
-differently.
+differently, then by an *unordered* key that also ignores the order of lines within each
+message, since a concurrent minibatch creates its nodes (and so lists them) in a racy order.
 """
 
 from __future__ import annotations
@@ -54,14 +55,22 @@ def usage_from_dict(data: dict[str, Any]) -> Usage:
     return Usage(**{k: data[k] for k in known if k in data})
 
 
-def _keys(model: str, messages: Any, schema: Any, options: dict[str, Any]) -> tuple[str, str]:
+def _keys(model: str, messages: Any, schema: Any, options: dict[str, Any]) -> tuple[str, ...]:
+    """Three keys of a request: exact; with auto-name numbers masked; and also with the lines
+    of each message sorted (a concurrent minibatch may list the same nodes in another order)."""
     shape = schema.model_json_schema() if schema is not None else None
     text = json.dumps([model, messages, shape, options], sort_keys=True, default=repr)
     loose = _AUTO_NAME.sub(r"\1_#", text)
-    return (
-        hashlib.sha256(text.encode()).hexdigest(),
-        hashlib.sha256(loose.encode()).hexdigest(),
-    )
+    bag = [
+        (m.get("role"), sorted(_AUTO_NAME.sub(r"\1_#", str(m.get("content", ""))).splitlines()))
+        for m in messages
+    ]
+    unordered = json.dumps([model, bag, shape, options], sort_keys=True, default=repr)
+    return tuple(hashlib.sha256(t.encode()).hexdigest() for t in (text, loose, unordered))
+
+
+def _index_names(keys: Any) -> tuple[str, ...]:
+    return tuple(f"{i}:{k}" for i, k in enumerate(keys))
 
 
 class CallJournal:
@@ -83,8 +92,9 @@ class CallJournal:
         self.replayed = 0
         self.seq = 0
         self._lock = threading.Lock()
-        self._exact: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
-        self._loose: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
+        # Replayable entries, found by exact key, loose key, or (client, label) lane; an entry
+        # used through one index is marked used and skipped by the others.
+        self._index: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._patched: list[tuple[Any, dict[str, Any]]] = []
 
     # -- loading -------------------------------------------------------------------------------
@@ -96,7 +106,7 @@ class CallJournal:
         """
         if self.path is None or not self.path.exists():
             return 0
-        entries = []
+        entries, replayable = [], 0
         for line in self.path.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(json.JSONDecodeError):
                 entries.append(json.loads(line))
@@ -105,11 +115,13 @@ class CallJournal:
             self.paid = self.paid + usage_from_dict(entry.get("usage", {}))
             self.seq = max(self.seq, int(entry.get("seq", 0)))
             if int(entry.get("step", -1)) > committed_step:
-                self._exact[entry["key"]].append(entry)
-                self._loose[entry["loose"]].append(entry)
+                entry["used"] = False
+                for name in _index_names(entry["keys"]):
+                    self._index[name].append(entry)
+                replayable += 1
         if self.budget is not None and self.paid.calls:
             self.budget.settle(self.paid)  # the budget covers the whole run, across resumes
-        return sum(len(q) for q in self._exact.values())
+        return replayable
 
     def _rewrite_if_torn(self, entries: list[dict[str, Any]]) -> None:
         assert self.path is not None
@@ -133,20 +145,16 @@ class CallJournal:
         return total
 
     # -- replay and record ---------------------------------------------------------------------
-    def _take(self, key: str, loose: str) -> dict[str, Any] | None:
+    def _take(self, names: tuple[str, ...]) -> dict[str, Any] | None:
         with self._lock:
-            for table, k, other, ok in (
-                (self._exact, key, self._loose, "loose"),
-                (self._loose, loose, self._exact, "key"),
-            ):
-                queue = table.get(k)
-                if queue:
+            for name in names:  # the most specific match first
+                queue = self._index.get(name)
+                while queue:
                     entry = queue.popleft()
-                    # Keep the two indexes in step: the entry is used up in both.
-                    with contextlib.suppress(ValueError):
-                        other[entry[ok]].remove(entry)
-                    self.replayed += 1
-                    return entry
+                    if not entry["used"]:
+                        entry["used"] = True
+                        self.replayed += 1
+                        return entry
         return None
 
     def _replay(self, entry: dict[str, Any], schema: Any) -> Reply:
@@ -166,7 +174,7 @@ class CallJournal:
         self,
         client: Any,
         label: str | None,
-        keys: tuple[str, str],
+        keys: tuple[str, ...],
         messages: Any,
         schema: Any,
         options: dict[str, Any],
@@ -180,8 +188,7 @@ class CallJournal:
                 "step": self.step,
                 "client": getattr(client, "model", "?"),
                 "label": label,
-                "key": keys[0],
-                "loose": keys[1],
+                "keys": list(keys),
                 "messages": messages,
                 "schema": getattr(schema, "__name__", None),
                 "options": options,
@@ -235,7 +242,7 @@ class CallJournal:
             messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
         ) -> Reply:
             keys = _keys(client.model, messages, schema, options)
-            entry = self._take(*keys)
+            entry = self._take(_index_names(keys))
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:
@@ -249,7 +256,7 @@ class CallJournal:
             messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
         ) -> Reply:
             keys = _keys(client.model, messages, schema, options)
-            entry = self._take(*keys)
+            entry = self._take(_index_names(keys))
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:

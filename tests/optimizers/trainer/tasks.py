@@ -1,7 +1,8 @@
 """Small training tasks for the trainer's tests, and a script the CLI can run.
 
-``RuleClient`` answers as a pure function of the request (with auto-numbered node names masked,
-as a fresh process numbers them differently), through the client layer's own parsing. Unlike a
+``RuleClient`` answers as a pure function of the request (auto-numbered node names masked and
+lines sorted, as a fresh process numbers nodes differently and a concurrent minibatch creates
+them in racy order), through the client layer's own parsing. Unlike a
 ScriptedClient, whose answers depend on how many it already gave, it answers a repeated request
 the same way in any process: what resume tests need to compare a crashed-and-resumed run with an
 uninterrupted one. It counts the calls that reached it (the "paid" calls), optionally in a file.
@@ -33,8 +34,10 @@ _AUTO = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*?)_\d+\b")
 
 
 def digest(request: Request) -> int:
-    """A process-independent number for a request (auto names masked)."""
-    text = _AUTO.sub(r"\1_#", json.dumps(request.payload(), sort_keys=True))
+    """A number for a request that does not depend on the process or on thread timing: auto
+    names are masked and lines sorted (a concurrent minibatch lists its nodes in racy order)."""
+    lines = sorted(_AUTO.sub(r"\1_#", str(m["content"])) for m in request.messages)
+    text = json.dumps([sorted(ln.splitlines()) for ln in lines])
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 

@@ -87,7 +87,7 @@ def test_budget_hit_mid_step_rolls_back_to_the_last_checkpoint(tmp_path: Path) -
     # The prompt task calls the model in the workflow: 2 (batch) + 1 (optimizer) + 4 (val)
     # per step and 4 for the baseline. max_calls=9 runs out inside step 1's validation,
     # after the optimizer applied its update: that update must be undone.
-    trainer, worker, proposer = prompt_task(tmp_path / "run", budget=Budget(max_calls=9))
+    trainer, _, proposer = prompt_task(tmp_path / "run", budget=Budget(max_calls=9))
     result = trainer.fit()
     assert result.status == "budget" and result.steps == 0
     assert trainer.values() == {"prompt": "Answer."}
