@@ -252,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--vs-trace", action="store_true", help="compare with trace-opt")
     parser.add_argument("--trace-venv", type=Path, default=Path("/tmp/trace-venv"))
-    parser.add_argument("--trace-timeout", type=float, default=600.0)
+    parser.add_argument("--trace-timeout", type=float, default=300.0, help="seconds per case")
+    parser.add_argument(
+        "--trace-max-n", type=int, default=20_000, help="skip larger Trace cases (minutes each)"
+    )
     args = parser.parse_args(argv)
     sizes = [200] if args.smoke else [1_000, 10_000, 20_000, 40_000]
     cases = [(kind, n) for kind in ("add", "op") for n in sizes]
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, n in cases:
         ours = run_ours(kind, n)
         print(json.dumps(ours), flush=True)
-        if args.vs_trace:
+        if args.vs_trace and n <= args.trace_max_n:
             theirs = run_trace(python, kind, n, args.trace_timeout)
             print(json.dumps(theirs), flush=True)
             print(json.dumps(ratios(ours, theirs)), flush=True)
