@@ -279,3 +279,22 @@ def _fed_cycle(a: Node, b: Node) -> None:
 def test_non_nodes_are_refused_with_a_fix() -> None:
     with pytest.raises(GraphError, match=r"not its \.value"):
         toposort([3])  # type: ignore[list-item]
+
+
+@given(st.data())
+def test_format_graph_lists_each_node_once_after_its_parents(data: st.DataObject) -> None:
+    from tracegraph.text import format_graph
+
+    dag = data.draw(dags())
+    outs = [dag.nodes[i] for i in pick_outputs(data.draw, dag)]
+    lines = format_graph(outs).splitlines()
+    order = toposort(outs)
+    assert len(lines) == len(order)  # no feedback given: one line per node, nothing else
+    defined: set[str] = set()
+    for node, line in zip(order, lines, strict=True):
+        name = line.split(" ")[0].rstrip(":")
+        assert name == node.name and name not in defined  # names in these DAGs are unique
+        if node.parents:
+            args = line[line.index("(") + 1 : line.index(")")].split(", ")
+            assert all(arg.split("=")[1] in defined for arg in args)
+        defined.add(name)
