@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -114,29 +114,27 @@ def _block(text: str, limit: int) -> str:
 
 
 def _distances(nodes: list[Node], starts: Iterable[Node], ends: Iterable[Node]) -> dict[Node, int]:
-    """For each node of ``nodes`` (and their parents): hops to the nearest start or end."""
+    """For each node of ``nodes`` (in topological order) and its parents: the fewest hops to
+    a parameter (going forward) or to a fed output (going backward), whichever is nearer.
+
+    Two linear passes over the topological order; no queue, no users map.
+    """
+    far = len(nodes) + 1
     inside = set(nodes)
-    users: dict[Node, list[Node]] = {}
+    fwd: dict[Node, int] = dict.fromkeys(starts, 0)
     for n in nodes:
-        for p in n.parents:
-            users.setdefault(p, []).append(n)
+        if n not in fwd:
+            fwd[n] = min((fwd.get(p, far) for p in n.parents if p in inside), default=far) + 1
+    back: dict[Node, int] = dict.fromkeys(ends, 0)
     dist: dict[Node, int] = {}
-    queue: deque[Node] = deque()
-    for n in [*starts, *ends]:
-        if n not in dist:
-            dist[n] = 0
-            queue.append(n)
-    while queue:  # one BFS over both directions from both ends: the distance to the nearest
-        n = queue.popleft()
-        near = [*users.get(n, ()), *(p for p in n.parents if p in inside)]
-        for m in near:
-            if m not in dist:
-                dist[m] = dist[n] + 1
-                queue.append(m)
-    for n in nodes:  # inputs and constants sit one hop beyond their nearest user
-        for p in n.parents:
-            if p not in dist:
-                dist[p] = dist.get(n, len(nodes)) + 1
+    for n in reversed(nodes):
+        d = back.get(n, far)
+        dist[n] = min(d, fwd[n])
+        for p in n.parents:  # parents outside the subgraph (inputs) sit one hop beyond
+            if d + 1 < back.get(p, far):
+                back[p] = d + 1
+            if p not in inside and dist[n] + 1 < dist.get(p, far):
+                dist[p] = dist[n] + 1
     return dist
 
 
