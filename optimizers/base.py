@@ -259,6 +259,7 @@ class Optimizer:
             now, rejected = self.validate(raw, ctx)
             accepted.update(now)
             ctx.report.rejected.extend(rejected)
+            ctx.report.notes.extend(shape)  # e.g. updates put outside "updates": never applied
             problems = shape + [str(r) for r in rejected]
             if not problems or attempt == self.max_reasks:
                 break

@@ -250,3 +250,12 @@ def test_a_budget_stop_propagates_and_changes_nothing() -> None:
     with pytest.raises(BudgetExceeded):
         opt.step()
     assert params["temperature"].value == 0.7
+
+
+def test_updates_outside_the_updates_object_are_reported_and_asked_again() -> None:
+    stray = json.dumps({"reasoning": "r", "temperature": 0.1, "updates": {}})
+    opt, params = opt_for([stray, reply({"temperature": 0.1})])
+    report = opt.step()
+    assert any('"temperature" is outside "updates"' in n for n in report.notes)
+    assert 'is outside "updates"' in report.prompts[1][-1]["content"]
+    assert params["temperature"].value == 0.1
