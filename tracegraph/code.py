@@ -37,7 +37,7 @@ import linecache
 import textwrap
 import types
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from tracegraph.errors import ParameterError, TracegraphError
 from tracegraph.node import Node, NodeKind
@@ -47,7 +47,6 @@ from tracegraph.tracing import OpFunction, tracing_active
 
 __all__ = ["BoundTrainable", "TrainableFunction", "code_of", "function_source", "trainable"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 _CACHE_SIZE = 32
 _FACTORY = "__tracegraph_factory__"
@@ -230,9 +229,11 @@ class BoundTrainable:
 
 
 @overload
-def trainable(fn: F, /) -> F: ...
+def trainable(fn: Callable[..., Any], /) -> TrainableFunction: ...
 @overload
-def trainable(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
+def trainable(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], TrainableFunction]: ...
 def trainable(
     fn: Callable[..., Any] | None = None,
     /,

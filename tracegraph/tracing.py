@@ -34,7 +34,7 @@ import re
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 from tracegraph.arguments import Bound, Plan, bind, finish, plain
 from tracegraph.context import CURRENT_READS, TRACING
@@ -45,7 +45,6 @@ from tracegraph.sites import ExceptionInfo, _seq, exception_node, user_location
 
 __all__ = ["ExceptionInfo", "OpFunction", "no_trace", "node", "op", "param"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 _CALL = NodeKind.CALL
 
 
@@ -241,7 +240,7 @@ class OpFunction:
         try:
             value = impl(*bound.args, **bound.kwargs)
         except Exception as exc:
-            raise self._failed(exc, bound, where, impl, source, reads) from exc
+            raise self._failed(exc, bound, where, impl, source, reads, code) from exc
         finally:
             CURRENT_READS.reset(token)
         return self._node(value, reads, bound, where, code)
@@ -259,7 +258,7 @@ class OpFunction:
         try:
             value = await impl(*bound.args, **bound.kwargs)
         except Exception as exc:
-            raise self._failed(exc, bound, where, impl, source, reads) from exc
+            raise self._failed(exc, bound, where, impl, source, reads, code) from exc
         finally:
             CURRENT_READS.reset(token)
         return self._node(value, reads, bound, where, code)
@@ -292,9 +291,13 @@ class OpFunction:
         impl: Callable[..., Any],
         source: tuple[str, int, str] | None,
         reads: dict[int, Node],
+        code: Node | None,
     ) -> Exception:
         """The OpError to raise for an exception in the body, with its EXCEPTION node."""
         _, parents, labels, _ = finish(None, reads, bound.parents, bound.labels)
+        meta: dict[str, Any] = {"doc": self.doc}
+        if code is not None:
+            meta["code_param"] = code
         return exception_node(
             exc,
             op_name=self.op_name,
@@ -302,16 +305,18 @@ class OpFunction:
             parents=tuple(parents),
             labels=tuple(labels),
             where=where,
-            code=getattr(impl, "__code__", None),
+            code=getattr(inspect.unwrap(impl), "__code__", None),  # the failing line is inside
             source=source,
-            meta={"doc": self.doc},
+            meta=meta,
         )
 
 
 @overload
-def op(fn: F, /) -> F: ...
+def op(fn: Callable[..., Any], /) -> OpFunction: ...
 @overload
-def op(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
+def op(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], OpFunction]: ...
 def op(
     fn: Callable[..., Any] | None = None,
     /,

@@ -127,6 +127,7 @@ def test_an_exception_in_the_code_is_a_node_with_the_code_as_parent() -> None:
     node = err.node
     assert node is not None and node.kind is NodeKind.EXCEPTION
     assert node.parents[0] is reply and node.parents[1] is parse.code
+    assert node.meta["code_param"] is parse.code
     exc = node.meta["exception"]
     assert exc.type == "IndexError" and exc.line == 3 and "trainable" in exc.file
     marked = [line for line in exc.source.splitlines() if line.startswith(">>")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 
 import pytest
@@ -299,6 +300,28 @@ def test_exception_becomes_a_node_and_op_error() -> None:
     assert f"test_tracing.py:{_line_of('FAILING-LINE')}" in text
     assert f"test_tracing.py:{_line_of('CALL-LINE')}" in text
     assert node.location.line == _line_of("CALL-LINE")
+
+
+def _logged(fn):  # type: ignore[no-untyped-def]
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@tg.op
+@_logged
+def wrapped_fail(x: int) -> int:
+    return x // 0  # WRAPPED-FAIL
+
+
+def test_the_failing_line_is_found_under_other_decorators() -> None:
+    with pytest.raises(tg.OpError) as info:
+        wrapped_fail(1)
+    assert info.value.node is not None
+    exc = info.value.node.meta["exception"]
+    assert exc.line == _line_of("WRAPPED-FAIL") and "WRAPPED-FAIL" in exc.source
 
 
 def test_exception_node_records_implicit_reads_and_takes_feedback() -> None:
