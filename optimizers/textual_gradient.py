@@ -70,6 +70,12 @@ UPDATE_SYSTEM = (
 )
 
 Step = Generator[Ask, Reply, Any]
+_ROLES = {
+    NodeKind.PARAMETER: "parameter, read-only",
+    NodeKind.INPUT: "input",
+    NodeKind.CALL: "intermediate value",
+    NodeKind.EXCEPTION: "raised an exception",
+}
 
 
 @dataclasses.dataclass
@@ -291,11 +297,14 @@ class TextualGradientOptimizer(Optimizer):
         for parent, label in zip(op.parents, op.arg_names, strict=False):
             if parent.kind is NodeKind.CONSTANT:
                 continue
-            role = "trainable parameter" if parent in wanted else parent.kind.value
-            if op.meta.get("code_param") is parent:
-                label = "the code of this function"
             value = show_value(parent._value, cfg.value_chars)
-            lines.append(f"  {parent.name} ({label}; {role}) = {value}")
+            if op.meta.get("code_param") is parent:
+                what = "the code of this function; trainable parameter"
+            else:
+                what = f"argument {label}; {_ROLES.get(parent.kind, parent.kind.value)}"
+                if parent in wanted:
+                    what = f"argument {label}; trainable parameter"
+            lines.append(f"  {parent.name} ({what}) = {value}")
         shown = "RAISED " if op.kind is NodeKind.EXCEPTION else ""
         lines.append(f"output: {shown}{show_value(op._value, cfg.value_chars)}")
         fb = _combine(env.get(op, []), self.gradient_chars) or "(none)"
