@@ -66,7 +66,7 @@ def show_value(value: Any, limit: int) -> str:
     Long reprs keep their head and tail around a visible marker of what was cut.
 
     >>> show_value("x" * 50, 30)
-    "'xxxxxxxxxxx…[+32 chars]…xxx'"
+    "'xxxxxxxxxxx…[+35 chars]…xxxx'"
     """
     if isinstance(value, (set, frozenset)):
         text = "{" + ", ".join(sorted(repr(v) for v in value)) + "}"
@@ -78,10 +78,14 @@ def show_value(value: Any, limit: int) -> str:
     text = _ADDRESS.sub("", text)
     if len(text) <= limit:
         return text
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` (longer than ``limit``) as head …[+N chars]… tail, at most ``limit`` long."""
     tail = max(limit // 6, 1)
-    marker = f"…[+{len(text) - limit}"
-    head = max(limit - tail - len(marker) - 8, 1)  # 8: " chars]…"
-    return f"{text[:head]}{marker} chars]…{text[-tail:]}"
+    head = max(limit - tail - len(f"…[+{len(text)} chars]…"), 1)
+    return f"{text[:head]}…[+{len(text) - head - tail} chars]…{text[-tail:]}"
 
 
 def _json(value: Any, limit: int) -> str:
@@ -97,9 +101,7 @@ def _clip(text: str, limit: int) -> str:
     """Plain text (no repr quoting) cut in the middle with a visible marker."""
     if len(text) <= limit:
         return text
-    tail = max(limit // 6, 1)
-    head = max(limit - tail - 20, 1)
-    return f"{text[:head]}…[+{len(text) - head - tail} chars]…{text[-tail:]}"
+    return _cut(text, limit)
 
 
 def _block(text: str, limit: int) -> str:
