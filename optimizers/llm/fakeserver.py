@@ -15,7 +15,11 @@ Requests are kept in ``server.requests`` (JSON bodies; the key header is never k
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import hashlib
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -181,12 +185,20 @@ class FakeOpenAIServer:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms a request).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        fake: FakeOpenAIServer = self.server.fake  # type: ignore[attr-defined]
+        if self.path.rstrip("/").endswith("/_fake/stats"):  # for a server in another process
+            with fake._lock:
+                stats = {"requests": len(fake.requests), "peak_in_flight": fake.peak_in_flight}
+            self._json(200, stats)
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         else:
             self._error(404, f"no route {self.path}")
@@ -287,3 +299,30 @@ def _completion(body: dict[str, Any], text: str, finish: str) -> dict[str, Any]:
             "total_tokens": prompt + _words(text),
         },
     }
+
+
+def hashed_answer(body: dict[str, Any]) -> str:
+    """A deterministic answer that differs for every distinct last message."""
+    messages = body.get("messages") or [{}]
+    last = str(messages[-1].get("content", ""))
+    return "answer " + hashlib.sha256(last.encode()).hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m optimizers.llm.fakeserver``: serve in this process until interrupted.
+
+    Prints the base URL on the first line of stdout; every request gets :func:`hashed_answer`.
+    Running the server in its own process keeps its work off the client's interpreter lock.
+    """
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args(argv)
+    with FakeOpenAIServer(responder=hashed_answer, latency=args.latency) as server:
+        sys.stdout.write(server.url + "\n")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.stdin.read()  # until the parent closes our stdin (or dies)
+
+
+if __name__ == "__main__":
+    main()
