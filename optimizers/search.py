@@ -250,7 +250,7 @@ class BestOfN(Optimizer):
             raise OptimizerError(f"evaluate returned {result!r}; expected a number")
         if not math.isfinite(result):
             raise OptimizerError(f"evaluate returned {result!r}; expected a finite number")
-        return float(result)
+        return float(result) + 0.0  # -0.0 (a perfect "minus distance") prints as 0
 
     # ------------------------------------------------------------------ the result
 

@@ -86,6 +86,10 @@ def test_the_prompt_lists_scored_values_in_descending_order(scores: list[float])
         opt.step()
         opt.record_score(s)
     shown = opt.step().prompts[0][-1]["content"]
-    listed = [float(line.split("score ")[1].split()[0]) for line in shown.splitlines() if "score " in line and line.startswith("- x=")]
+    listed = [
+        float(line.split("score ")[1].split()[0])
+        for line in shown.splitlines()
+        if "score " in line and line.startswith("- x=")
+    ]
     assert listed == sorted(listed, reverse=True)
     assert len(listed) == len(scores)

@@ -17,7 +17,16 @@ from optimizers.errors import BudgetExceeded
 from optimizers.llm.budget import Budget
 from optimizers.sandbox import TrialConfig
 from optimizers.textual_gradient import _combine, _levels
-from tests.optimizers.graphs import BUGGY, call, chain_graph, code_graph, golden, inp, param, qa_graph
+from tests.optimizers.graphs import (
+    BUGGY,
+    call,
+    chain_graph,
+    code_graph,
+    golden,
+    inp,
+    param,
+    qa_graph,
+)
 from tracegraph.backward import backward
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -65,13 +74,15 @@ def test_golden_prompts_of_a_step() -> None:
 def test_feedback_flows_backward_to_each_parameter_and_updates_apply() -> None:
     updates = [reply({"prompt": "End with the number."}), reply({"temperature": 0.2})]
     updates += [reply({})] * 4
-    opt, params = qa_opt(updates)
+    opt, _ = qa_opt(updates)
     report = opt.step()
     assert report.applied == {
         "prompt": ("Answer briefly.", "End with the number."),
         "temperature": (0.7, 0.2),
     }
-    by_param = {msgs[-1]["content"].split("\n")[0]: msgs[-1]["content"] for msgs in report.prompts[3:]}
+    by_param = {
+        msgs[-1]["content"].split("\n")[0]: msgs[-1]["content"] for msgs in report.prompts[3:]
+    }
     assert "say: end with the final number" in by_param["You may change ONLY: prompt"]
     assert "lower it" in by_param["You may change ONLY: temperature"]
     # the op nearer the output is asked first, with the output's own feedback
@@ -137,8 +148,11 @@ def test_code_updates_get_their_trial_run() -> None:
     raises = "def parse_answer(text):\n    return int(text)\n"
     fixed = "def parse_answer(text):\n    return int(text.split()[-1])\n"
     llm = ScriptedClient(
-        [grad({"parse_answer": "take the last word"}), reply({"parse_answer": raises})]
-        + [reply({"parse_answer": fixed})]
+        [
+            grad({"parse_answer": "take the last word"}),
+            reply({"parse_answer": raises}),
+            reply({"parse_answer": fixed}),
+        ]
     )
     opt = TextualGradientOptimizer([code], llm=llm, trial=TrialConfig(timeout=3.0))
     report = opt.step()
