@@ -59,7 +59,8 @@ def exact_match(*, strip: bool = True, case_sensitive: bool = False) -> Callable
         if _normal(got, strip, case_sensitive) == _normal(want, strip, case_sensitive):
             return Verdict(score=1.0, text="correct")
         return Verdict(
-            score=0.0, text=f"expected {short_repr(want, 200)}, got {short_repr(got, 200)}"
+            score=0.0,
+            text=f"expected {short_repr(repr(want), 200)}, got {short_repr(repr(got), 200)}",
         )
 
     judge.__name__ = "exact_match"
