@@ -71,6 +71,11 @@ class Ledger:
     caches: dict[str, ResponseCache] = field(default_factory=dict)
     attempts: dict[int, int] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        """Forget the previous run's budgets and attempts (caches stay open)."""
+        self.budgets.clear()
+        self.attempts.clear()
+
     def add_budget(self, key: int, limits: dict[str, Any], used: Usage) -> None:
         budget = Budget(**limits)
         budget.settle(used)  # start from what the driver had already spent

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -65,15 +66,18 @@ def evaluate_remote(
     def call(method: str, *args: Any) -> Any:
         return ray.get(getattr(ledger, method).remote(*args))
 
-    attempt = call("begin", index)
+    counted = ledger.begin.remote(index)  # overlaps the unpickling below
     bundle, clients = _wire.loads(data, call)
     known = find_params(bundle.workflow, bundle.params)
     task = EvalTask(bundle.workflow, bundle.feedback_fn, item, values)
+    # Counted before the workflow runs: an attempt that kills this worker is still counted.
+    attempt = ray.get(counted)
     try:
         set_values(values, known)
     except Exception as exc:
-        return EvalResult(index, error=f"{type(exc).__name__}: {exc}", failed=True)
-    result = asyncio.run(run_one(task, index, export=True, params=known))
+        result = EvalResult(index, error=f"{type(exc).__name__}: {exc}", failed=True)
+    else:
+        result = asyncio.run(run_one(task, index, export=True, params=known))
     result.usage = sum((c.usage.total for c in clients), Usage())
     result.attempts = attempt
     return result
@@ -115,6 +119,8 @@ class RayExecutor:
         self.init_options = init_options
         self._by_value = list(pickle_by_value)
         self._started = False
+        self._ledger: Any = None  # one actor for the executor's life: starting one costs ~1 s
+        self._one_run = threading.Lock()  # runs share the ledger: one at a time
         _ray()  # fail now, with the install hint, rather than at the first run
 
     # ---- connection ---------------------------------------------------------------------------
@@ -127,6 +133,7 @@ class RayExecutor:
                 options["num_cpus"] = self.num_cpus
             ray.init(address=self.address, runtime_env=self.runtime_env, **options)
             self._started = True
+            self._ledger = None  # an actor from an earlier Ray session is gone
         from ray import cloudpickle
 
         for module in self._by_value:
@@ -134,7 +141,11 @@ class RayExecutor:
         return ray
 
     def close(self) -> None:
-        """Shut Ray down if this executor started it."""
+        """Stop the ledger actor, and Ray itself if this executor started it."""
+        ray = _ray()
+        if self._ledger is not None and ray.is_initialized():
+            ray.kill(self._ledger)
+        self._ledger = None
         if self._started:
             _ray().shutdown()
             self._started = False
@@ -144,17 +155,19 @@ class RayExecutor:
         """Run every task on the cluster; results in task order, each exactly once."""
         if not tasks:
             return []
+        with self._one_run:
+            return self._run(tasks, list(params))
+
+    def _run(self, tasks: Sequence[EvalTask], params: list[Node]) -> list[EvalResult]:
         ray = self._connect()
-        params = list(params)
         budgets: dict[int, Budget] = {}
         blobs = self._pack(tasks, params, budgets)
-        ledger = self._ledger(ray, budgets)
+        ledger = self._fresh_ledger(ray, budgets)
         seeded = {key: b.used for key, b in budgets.items()}
         try:
             return self._collect(ray, tasks, blobs, ledger)
         finally:
             self._charge(ray, ledger, budgets, seeded)
-            ray.kill(ledger)
 
     async def arun(
         self, tasks: Sequence[EvalTask], *, params: Iterable[Node] = ()
@@ -177,13 +190,17 @@ class RayExecutor:
             out.append(packed[key])
         return out
 
-    def _ledger(self, ray: Any, budgets: dict[int, Budget]) -> Any:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    def _fresh_ledger(self, ray: Any, budgets: dict[int, Budget]) -> Any:
+        """The ledger actor (on this machine, started once), reset and given this run's budgets."""
+        if self._ledger is None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = ray.get_runtime_context().get_node_id()
-        actor_class = ray.remote(num_cpus=0, max_restarts=0)(_wire.Ledger)
-        strategy = NodeAffinitySchedulingStrategy(here, soft=False)
-        ledger = actor_class.options(scheduling_strategy=strategy).remote()
+            here = ray.get_runtime_context().get_node_id()
+            actor_class = ray.remote(num_cpus=0, max_restarts=0)(_wire.Ledger)
+            strategy = NodeAffinitySchedulingStrategy(here, soft=False)
+            self._ledger = actor_class.options(scheduling_strategy=strategy).remote()
+        ledger = self._ledger
+        ray.get(ledger.reset.remote())
         for key, budget in budgets.items():
             ray.get(ledger.add_budget.remote(key, _wire._limits(budget), budget.used))
         return ledger
@@ -197,7 +214,9 @@ class RayExecutor:
         refs_of: dict[bytes, Any] = {}
         pending: dict[Any, int] = {}
         for i, (task, blob) in enumerate(zip(tasks, blobs, strict=True)):
-            data = refs_of.setdefault(blob, ray.put(blob))
+            if blob not in refs_of:
+                refs_of[blob] = ray.put(blob)
+            data = refs_of[blob]
             ref = remote.remote(data, ledger, i, task.item, dict(task.param_values))
             pending[ref] = i
         results: dict[int, EvalResult] = {}
