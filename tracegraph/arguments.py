@@ -9,6 +9,7 @@ it is a node; a first parameter named ``self`` or ``cls`` is a parent only when 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from tracegraph.node import Node, SourceLocation
@@ -61,11 +62,17 @@ class Bound:
 
     __slots__ = ("args", "kwargs", "labels", "parents")
 
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-        self.kwargs: dict[str, Any] = {}
-        self.parents: list[Node] = []
-        self.labels: list[str] = []
+    def __init__(
+        self,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        parents: list[Node] | tuple[Node, ...],
+        labels: list[str] | tuple[str, ...],
+    ) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.parents = parents  # a tuple when the quick path took the arguments as they came
+        self.labels = labels
 
 
 class Plan:
@@ -88,8 +95,16 @@ class Plan:
 
     def quick(self, args: tuple[Any, ...], where: SourceLocation) -> Bound | None:
         """``bind`` for a call that passes every parameter by position; None when it does not."""
-        out = Bound()
-        values, parents, labels = out.args, out.parents, out.labels
+        for a in args:
+            if type(a) is not Node:
+                return self._quick_mixed(args, where)
+        # The common case: every argument is a node, and parents are the arguments as they came.
+        return Bound([a._value for a in args], {}, args, self.names)
+
+    def _quick_mixed(self, args: tuple[Any, ...], where: SourceLocation) -> Bound | None:
+        values: list[Any] = []
+        parents: list[Node] = []
+        labels: list[str] = []
         names = self.names
         for index in range(len(args)):  # an index loop: cheaper than enumerate(zip(...)) here
             value = args[index]
@@ -105,7 +120,7 @@ class Plan:
                 values.append(value)
             else:
                 values.append(value)  # a plain self/cls is not a parent
-        return out
+        return Bound(values, {}, parents, labels)
 
     def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
@@ -136,50 +151,58 @@ def bind(plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: Sourc
         if quick is not None:
             return quick
     arguments = plan.match(args, kwargs)
-    out = Bound()
+    values: list[Any] = []
+    keywords: dict[str, Any] = {}
+    parents: list[Node] = []
+    labels: list[str] = []
     skipped = False  # after a missing positional parameter, later ones must go by keyword
     for index, (name, kind, default) in enumerate(plan.params):
         if name not in arguments:
             skipped = skipped or kind <= 1
             if isinstance(default, Node):  # node defaults are parents; plain ones are not
-                out.kwargs[name] = unwrap(default, name, out.parents, out.labels)
+                keywords[name] = unwrap(default, name, parents, labels)
             continue
         value = arguments[name]
         if kind == 2:
-            out.args.extend(_arg(v, f"{name}[{i}]", out, where, -1) for i, v in enumerate(value))
+            values.extend(
+                _arg(v, f"{name}[{i}]", parents, labels, where, -1) for i, v in enumerate(value)
+            )
         elif kind == 4:
-            out.kwargs.update({k: _arg(v, k, out, where, -1) for k, v in value.items()})
+            keywords.update({k: _arg(v, k, parents, labels, where, -1) for k, v in value.items()})
         elif index == 0 and plan.self_first and not isinstance(value, Node):
-            out.args.append(value)
+            values.append(value)
         elif kind == 3 or (kind == 1 and skipped):
-            out.kwargs[name] = _arg(value, name, out, where, index)
+            keywords[name] = _arg(value, name, parents, labels, where, index)
         else:
-            out.args.append(_arg(value, name, out, where, index))
-    return out
+            values.append(_arg(value, name, parents, labels, where, index))
+    return Bound(values, keywords, parents, labels)
 
 
-def _arg(value: Any, label: str, out: Bound, where: SourceLocation, slot: int) -> Any:
+def _arg(
+    value: Any, label: str, parents: list[Node], labels: list[str], where: SourceLocation, slot: int
+) -> Any:
     if isinstance(value, Node):
-        out.parents.append(value)
-        out.labels.append(label)
+        parents.append(value)
+        labels.append(label)
         return value._value
     if _has_node(value):
-        return unwrap(value, label, out.parents, out.labels)
-    out.parents.append(constant(value, where, slot if slot < 16 else -1))
-    out.labels.append(label)
+        return unwrap(value, label, parents, labels)
+    parents.append(constant(value, where, slot if slot < 16 else -1))
+    labels.append(label)
     return value
 
 
 def finish(
-    result: Any, reads: dict[int, Node], explicit: list[Node], labels: list[str]
+    result: Any,
+    reads: dict[int, Node],
+    explicit: Sequence[Node],
+    labels: Sequence[str],
 ) -> tuple[Any, list[Node], list[str], tuple[Node, ...]]:
     """Unwrap a node result and add the implicit reads (not already explicit) as parents."""
     if isinstance(result, Node):  # a node returned from the body counts as read
         reads[id(result)] = result
         result = result._value
-    if not reads:
-        return result, explicit, labels, ()
     known = {id(p) for p in explicit}
     implicit = tuple(n for k, n in reads.items() if k not in known)
-    parents = explicit + list(implicit)
-    return result, parents, labels + [READ_LABEL] * len(implicit), implicit
+    parents = [*explicit, *implicit]
+    return result, parents, [*labels, *[READ_LABEL] * len(implicit)], implicit

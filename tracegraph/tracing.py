@@ -231,14 +231,14 @@ class OpFunction:
         where = user_location(2)
         bound = bind(self.plan, args, kwargs, where)
         if code is not None:
-            bound.parents.append(code)
-            bound.labels.append("<code>")
+            bound.parents = [*bound.parents, code]
+            bound.labels = [*bound.labels, "<code>"]
         if self.is_async:
             return self._arun(impl, bound, where, code, source)
         reads: dict[int, Node] = {}
         token = CURRENT_READS.set(reads)
         try:
-            value = impl(*bound.args, **bound.kwargs)
+            value = impl(*bound.args, **bound.kwargs) if bound.kwargs else impl(*bound.args)
         except Exception as exc:
             raise self._failed(exc, bound, where, impl, source, reads, code) from exc
         finally:
