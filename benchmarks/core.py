@@ -40,7 +40,7 @@ from tracegraph.graph import relevant_subgraph  # noqa: E402
 
 TARGETS = {"trace_us_per_op": 3.0, "import_s": 0.3, "fanout_subgraph_s": 0.1}
 BACKWARD_TARGETS = {20_000: 0.05, 40_000: 0.1}
-REPEATS = 5
+REPEATS = 7
 
 
 @tg.op
