@@ -1,0 +1,155 @@
+"""Every example's ``main`` runs offline against scripted model replies; a marked group runs
+real steps on the local model (``-m local_model``).
+
+The scripted replies are what a good model would answer; the examples' own programs, feedback,
+checks (trial runs with unit tests) and scores run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples import agent, buggy_function, hyperparameters, numeric, prompt_tuning
+from optimizers import ScriptedClient
+from optimizers.llm.types import Reply, Usage
+
+
+def reply(updates: dict[str, Any]) -> str:
+    return json.dumps({"reasoning": "from the feedback", "updates": updates})
+
+
+def scores_printed(out: str) -> tuple[float, float]:
+    found = re.search(r"score before: (\S+)\s+after: (\S+)", out)
+    assert found, out
+    return float(found.group(1)), float(found.group(2))
+
+
+def picture_printed(out: str) -> Path:
+    found = re.search(r"trace picture: (\S+)", out)
+    assert found, out
+    path = Path(found.group(1))
+    assert path.exists() and path.suffix in (".svg", ".dot")
+    return path
+
+
+def run_main(module: Any, llm: Any, tmp_path: Path, capsys: Any, *flags: str) -> str:
+    assert module.main(["--out", str(tmp_path), *flags], llm=llm) == 0
+    return str(capsys.readouterr().out)
+
+
+def test_numeric(tmp_path: Path, capsys: Any) -> None:
+    llm = ScriptedClient([reply({"x": 10}), reply({"x": 14})])  # 35 is too small, 47 is right
+    out = run_main(numeric, llm, tmp_path, capsys)
+    assert scores_printed(out) == (-42.0, 0.0)
+    assert "The output 35 is too small" in llm.requests[1]["messages"][-1]["content"]
+    assert "x = 14.0" in out and picture_printed(out).name.startswith("numeric")
+
+
+@pytest.mark.parametrize("kind", ["textgrad", "history"])
+def test_numeric_with_the_other_optimizers(kind: str, tmp_path: Path, capsys: Any) -> None:
+    grads = [json.dumps({"reasoning": "", "feedback": {n: "x must grow"}}) for n in ("x",)]
+    script = {
+        "textgrad": [
+            json.dumps({"reasoning": "", "feedback": {"scale_1": "larger"}}),
+            *grads,
+            reply({"x": 14}),
+        ],
+        "history": [reply({"x": 14})],
+    }[kind]
+    out = run_main(numeric, ScriptedClient(script), tmp_path, capsys, "--optimizer", kind)
+    assert scores_printed(out) == (-42.0, 0.0)
+
+
+def test_buggy_function(tmp_path: Path, capsys: Any) -> None:
+    wrong = "def median(values):\n    return sorted(values)[0]\n"
+    fixed = (
+        "def median(values):\n    s = sorted(values)\n    n = len(s)\n"
+        "    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2\n"
+    )
+    llm = ScriptedClient([reply({"median": wrong}), reply({"median": fixed})])
+    out = run_main(buggy_function, llm, tmp_path, capsys)
+    assert scores_printed(out) == (0.5, 1.0)
+    reask = llm.requests[1]["messages"][-1]["content"]  # the trial ran the unit tests
+    assert "REJECTED" in reask
+    assert "unit tests failed: median([3, 1, 2]) returned 1, expected 2" in reask
+    assert "median([4, 1, 3, 2])" in llm.requests[0]["messages"][-1]["content"]
+    picture_printed(out)
+
+
+def test_hyperparameters(tmp_path: Path, capsys: Any) -> None:
+    first, second = {"top_k": 5, "threshold": 0.7}, {"top_k": 4, "threshold": 0.75}
+    llm = ScriptedClient([reply(first), reply(second)])
+    out = run_main(hyperparameters, llm, tmp_path, capsys)
+    assert scores_printed(out) == (0.0, 1.0)
+    assert "| score 0.8571" in out  # p7 kept after the first step
+    second = llm.requests[1]["messages"][-1]["content"]
+    assert "kept 1 irrelevant passages with similarity 0.70" in second
+    picture_printed(out)
+
+
+def test_agent(tmp_path: Path, capsys: Any) -> None:
+    fixed = (
+        "def policy(observation):\n    side = observation['goal_is']\n"
+        "    return 'right' if side == 'right' else 'left' if side == 'left' else 'stay'\n"
+    )
+    llm = ScriptedClient([reply({"policy": fixed})])
+    out = run_main(agent, llm, tmp_path, capsys)
+    before, after = scores_printed(out)
+    assert before < 0.2 and after == 1.0
+    shown = llm.requests[0]["messages"][-1]["content"]
+    assert "the episode ended at cell -6, but the goal was cell 4" in shown
+    picture_printed(out)
+
+
+class StudentAndOptimizer:
+    """Student calls answered by a rule (exact only when told to be terse); the rest scripted."""
+
+    model = "routed"
+
+    def __init__(self, optimizer_replies: list[str]) -> None:
+        self.optimizer = ScriptedClient(optimizer_replies)
+        self.usage = self.optimizer.usage
+        self.student_calls = 0
+
+    def complete(self, messages: list[dict[str, str]], **options: Any) -> Reply:
+        if options.get("label") != "student":
+            return self.optimizer.complete(messages, **options)
+        self.student_calls += 1
+        a, b = re.findall(r"\d+", messages[-1]["content"])
+        total = int(a) + int(b)
+        terse = "only the number" in messages[0]["content"].lower()
+        text = str(total) if terse else f"The answer is {total}."
+        return Reply(text, None, Usage(calls=1), self.model)
+
+    async def acomplete(self, messages: list[dict[str, str]], **options: Any) -> Reply:
+        return self.complete(messages, **options)
+
+
+def test_prompt_tuning(tmp_path: Path, capsys: Any) -> None:
+    llm = StudentAndOptimizer([reply({"system_prompt": "Reply with only the number."})])
+    out = run_main(prompt_tuning, llm, tmp_path, capsys)
+    assert scores_printed(out) == (0.0, 1.0)
+    assert llm.student_calls == 12  # the dataset, before and after
+    picture_printed(out)
+
+
+def test_prompt_tuning_with_best_of_n(tmp_path: Path, capsys: Any) -> None:
+    replies = [
+        reply({"system_prompt": "Be brief."}),
+        reply({"system_prompt": "Give only the number."}),
+    ]
+    llm = StudentAndOptimizer(replies)
+    out = run_main(prompt_tuning, llm, tmp_path, capsys, "--best-of", "2")
+    assert scores_printed(out) == (0.0, 1.0)
+    assert "system_prompt = 'Give only the number.'" in out
+
+
+def test_every_example_has_a_test() -> None:
+    names = {p.stem for p in (Path(__file__).parents[2] / "examples").glob("*.py")}
+    tested = {"agent", "buggy_function", "hyperparameters", "numeric", "prompt_tuning"}
+    assert names - {"__init__", "_common"} == tested
