@@ -2,7 +2,7 @@
 cache hit.
 
 64 items each make two dependent calls (the second quotes the first's answer) through the real
-``openai`` client and HTTP, against the fake server (``python -m optimizers.llm.fakeserver``, in
+``openai`` client and HTTP, against the fake server (``optimizers.llm.fakeserver.main()``, in
 a process of its own) answering after a fixed latency. For each concurrency limit the wall
 time is compared with the critical path, the fastest any scheduler could finish:
 ``max(2, ceil(2 * items / concurrency)) * latency`` (two dependent calls per item, and at most
@@ -36,13 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optimizers.llm.openai_client import OpenAIClient
 
+SERVE = "from optimizers.llm.fakeserver import main; main()"
+
 
 @contextmanager
 def fake_server(latency: float) -> Iterator[str]:
     """The fake server in a process of its own, so its work does not compete for our GIL."""
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optimizers.llm.fakeserver", "--latency", str(latency)],
+        [sys.executable, "-c", SERVE, "--latency", str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

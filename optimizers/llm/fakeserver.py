@@ -309,7 +309,9 @@ def hashed_answer(body: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m optimizers.llm.fakeserver``: serve in this process until interrupted.
+    """Serve in this process until its stdin closes.
+
+    Run it as ``python -c "from optimizers.llm.fakeserver import main; main()" --latency 0.2``.
 
     Prints the base URL on the first line of stdout; every request gets :func:`hashed_answer`.
     Running the server in its own process keeps its work off the client's interpreter lock.

@@ -196,7 +196,10 @@ class OpenAIClient(BaseClient):
             client = self._async.get(loop)
             if client is None:
                 cls = openai.AsyncAzureOpenAI if self.api_version else openai.AsyncOpenAI
-                client = self._async[loop] = cls(**self._sdk_kwargs())
+                # Our own HTTP client: the SDK's default one schedules its closing on whatever
+                # loop runs when it is collected, which fails once its own loop has closed.
+                http = openai.DefaultAsyncHttpxClient()
+                client = self._async[loop] = cls(**self._sdk_kwargs(), http_client=http)
             return client
 
     def close(self) -> None:
@@ -205,6 +208,13 @@ class OpenAIClient(BaseClient):
             if self._sync is not None:
                 self._sync.close()
                 self._sync = None
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections this event loop's calls opened."""
+        with self._lock:
+            client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     # ---- sending -------------------------------------------------------------------------------
     def _send(self, request: Request) -> RawReply:

@@ -3,8 +3,13 @@ per injected fault. Backoffs are shrunk so the suite stays fast; Retry-After is 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +214,24 @@ def test_the_api_key_never_leaves_the_process(
     assert SECRET not in str(info.value) and SECRET not in caplog.text
     assert "[redacted]" in str(info.value) and "[redacted]" in caplog.text
     assert SECRET not in repr(llm) and SECRET not in str(vars(llm.cache))
+
+
+def test_the_server_runs_in_a_process_of_its_own() -> None:
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from optimizers.llm.fakeserver import main; main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    url = proc.stdout.readline().strip()
+    try:
+        llm = OpenAIClient(model="fake-model", base_url=url, cache=None)
+        assert llm.complete(ASK).text.startswith("answer ")
+        with urllib.request.urlopen(url + "/_fake/stats", timeout=10) as response:
+            assert json.load(response) == {"requests": 1, "peak_in_flight": 1}
+    finally:
+        proc.stdin.close()
+        assert proc.wait(10) == 0
