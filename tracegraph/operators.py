@@ -150,7 +150,7 @@ def _failed(
     return exception_node(
         exc,
         op_name=op_name,
-        name=f"{op_name}_{next(_seq)}",
+        name=f"{op_name.rpartition(':')[2]}_{next(_seq)}",
         parents=parents,
         labels=labels,
         where=where,
@@ -189,7 +189,7 @@ def record(
     except Exception as exc:
         raise _failed(exc, op_name, rule, tuple(parents), labels, where) from exc
     meta = {"doc": rule.doc}
-    name = f"{op_name}_{next(_seq)}"
+    name = f"{op_name.rpartition(':')[2]}_{next(_seq)}"  # "call_method:split" names "split_7"
     return Node(value, NodeKind.CALL, name, op_name, tuple(parents), labels, where, meta)
 
 

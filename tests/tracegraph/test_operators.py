@@ -299,3 +299,9 @@ def test_a_repeated_literal_at_one_site_is_one_constant() -> None:
     for step in (1, 2):
         z = z + step  # a different value at the same site is a different constant
     assert z.parents[1].value == 2 and z.parents[0].parents[1].value == 1
+
+
+def test_method_call_nodes_are_named_after_the_method() -> None:
+    out = tg.node("a b", name="s").split()
+    assert out.op == "call_method:split"
+    assert out.name.startswith("split_") and ":" not in out.name
