@@ -32,6 +32,7 @@ instance's ``__dict__``), so two instances, or a ``deepcopy``, train independent
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import linecache
 import textwrap
@@ -191,7 +192,9 @@ class TrainableFunction(OpFunction):
         except SyntaxError as exc:
             factory = _failing_factory(exc)
         if len(self._compiled) >= _CACHE_SIZE:
-            self._compiled.pop(next(iter(self._compiled)))
+            # Drop the oldest; another thread may be doing the same, so tolerate losing the race.
+            with contextlib.suppress(RuntimeError, StopIteration):
+                self._compiled.pop(next(iter(self._compiled)), None)
         self._compiled[source] = factory
         return factory
 

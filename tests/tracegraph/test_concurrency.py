@@ -128,3 +128,22 @@ def test_no_trace_is_per_thread() -> None:
     worker.join(5)
     assert results["untraced"] == 2 and not isinstance(results["untraced"], tg.Node)
     assert isinstance(results["traced"], tg.Node)
+
+
+def test_threads_share_one_trainable() -> None:
+    bonus = tg.param(1000, name="bonus")
+
+    @tg.trainable
+    def score(i: int) -> int:
+        return i * 2 + bonus.value
+
+    def call(i: int) -> tg.Node:
+        if i == WORKERS // 2:  # new code half way: later calls may run either version
+            score.code.set_value("def score(i):\n    return i * 2 + bonus.value\n")
+        return score(tg.node(i, name=f"i{i}"))  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(call, range(WORKERS * 4)))
+    for i, out in enumerate(outs):
+        assert out.value == i * 2 + 1000
+        assert [p.name for p in out.parents] == [f"i{i}", "score", "bonus"]
