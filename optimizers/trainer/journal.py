@@ -5,8 +5,8 @@ user names): their ``complete``/``acomplete`` go through it. Each new call is
 
 1. checked against the run's budget (``reserve``) — nothing is sent past the budget;
 2. sent to the client;
-3. appended to ``calls.jsonl`` and fsynced before the reply is used, so a ``kill -9`` a moment
-   later cannot lose a call that was paid for.
+3. appended to ``calls.jsonl`` and flushed (and fsynced) before the reply is used, so a
+   ``kill -9`` a moment later cannot lose a call that was paid for.
 
 On resume, the calls made during the interrupted step (after the last checkpoint) are served
 back from the journal, free, to the same requests: the step is redone exactly, without paying
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizers.llm.types import Reply, Usage
+from optimizers.trainer.rundir import sync_file
 
 __all__ = ["CallJournal", "usage_from_dict", "usage_to_dict"]
 
@@ -203,8 +204,7 @@ class CallJournal:
             if self.path is not None:
                 with open(self.path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    sync_file(fh)
 
     def _charges(self, client: Any) -> bool:
         # A budget the client already charges itself must not be charged twice.

@@ -165,22 +165,29 @@ def cli_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     return base / "run", len(count.read_text().splitlines())
 
 
-@pytest.mark.parametrize("kill_at", ["after_call:2", "during_checkpoint:3"])
-def test_kill_minus_nine_then_resume_from_the_command_line(
-    tmp_path: Path, cli_reference: tuple[Path, int], kill_at: str
+def test_kill_minus_nine_twice_then_resume_from_the_command_line(
+    tmp_path: Path, cli_reference: tuple[Path, int]
 ) -> None:
+    """Killed right after a paid call of step 2; the resume killed again while writing step
+    4's checkpoint; the second resume finishes the run as if nothing happened."""
     ref_dir, ref_calls = cli_reference
     run_dir, count = tmp_path / "run", tmp_path / "count"
     env = {**ENV, "TASK_COUNTER": str(count)}
     killed = _cli("run", str(SCRIPT), "--run-dir", str(run_dir), "-q",
-                  env={**env, "TASK_KILL_AT": kill_at})  # fmt: skip
+                  env={**env, "TASK_KILL_AT": "after_call:2"})  # fmt: skip
     assert killed.returncode == -9, killed.stderr
+    assert RunDir(run_dir).read_checkpoint()["step"] == 1  # type: ignore[index]
+    again = _cli("resume", str(run_dir), "-q", env={**env, "TASK_KILL_AT": "during_checkpoint:4"})
+    assert again.returncode == -9, again.stderr
+    assert RunDir(run_dir).read_checkpoint()["step"] == 3  # type: ignore[index]
+    assert list(run_dir.glob(".checkpoint.json.tmp-*"))  # the torn write is still there
     resumed = _cli("resume", str(run_dir), "-q", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert "finished" in resumed.stdout
     assert final_state(run_dir) == final_state(ref_dir)
-    # concurrency=2: a call in flight when the process was killed was paid but never
+    assert not list(run_dir.glob(".*.tmp-*")) and not list(run_dir.glob("steps/.tmp-*"))
+    # concurrency=2: a call in flight when a process was killed was paid but never
     # journaled, so it may be paid again; everything journaled was replayed free.
-    assert ref_calls <= len(count.read_text().splitlines()) <= ref_calls + 1
+    assert ref_calls <= len(count.read_text().splitlines()) <= ref_calls + 2
     assert paid_calls(run_dir) == ref_calls
     assert json.loads((run_dir / "run.json").read_text())["source"]["factory"] == "make_trainer"
