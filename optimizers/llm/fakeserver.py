@@ -85,7 +85,8 @@ class FakeOpenAIServer:
         script: reply texts and faults, served one per request in order.
         responder: called with the request body when the script is used up.
         latency: seconds to wait before every answer (as a model would).
-        formats: the ``response_format`` types accepted; others get a 400 that says so.
+        formats: the ``response_format`` types accepted; others get an error that says so.
+        reject_status: the status of that error (400; llama-cpp-python answers 500).
     """
 
     def __init__(
@@ -95,11 +96,13 @@ class FakeOpenAIServer:
         responder: Responder | None = None,
         latency: float = 0.0,
         formats: Iterable[str] = ("json_schema", "json_object", "text"),
+        reject_status: int = 400,
     ) -> None:
         self._script: deque[str | Fault] = deque(script)
         self.responder = responder
         self.latency = latency
         self.formats = frozenset(formats)
+        self.reject_status = reject_status
         self.requests: list[dict[str, Any]] = []
         self.authorization_seen = 0  # requests that carried a bearer key
         self.in_flight = 0
@@ -219,7 +222,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kind not in fake.formats:
             with fake._lock:
                 fake.requests.append(body)
-            self._error(400, f"response_format type {kind!r} is not supported by this server")
+            message = f"response_format type {kind!r} is not supported by this server"
+            self._error(fake.reject_status, message)
             return
         item = fake._next(body, authorized)
         with fake._lock:

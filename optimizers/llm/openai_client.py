@@ -22,15 +22,12 @@ Async calls share an :class:`AdaptiveLimiter` that halves the calls in flight on
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
 import threading
-import time
 import weakref
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 from tenacity import (
@@ -55,6 +52,13 @@ from optimizers.llm.base import DEFAULT_CACHE, BaseClient, CacheSetting, FormatR
 from optimizers.llm.budget import Budget
 from optimizers.llm.cassette import Cassette
 from optimizers.llm.concurrency import AdaptiveLimiter
+from optimizers.llm.endpoints import (
+    OPENAI_URL,
+    check_cost_budget,
+    find_key,
+    retry_after_seconds,
+    safe_url,
+)
 from optimizers.llm.structured import DEFAULT_MAX_TEXT_LENGTH, Mode
 from optimizers.llm.types import Prices, RawReply, Request
 
@@ -62,8 +66,6 @@ __all__ = ["OpenAIClient"]
 
 logger = logging.getLogger("optimizers.llm")
 
-OPENAI_URL = "https://api.openai.com/v1"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 # Parameters chat.completions.create takes by name; anything else goes in ``extra_body``.
 _NAMED = {
     "frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
@@ -71,7 +73,8 @@ _NAMED = {
     "top_p", "user", "metadata", "service_tier", "verbosity",
 }  # fmt: skip
 _RETRYABLE = (RateLimited, ServerError, LLMTimeout, LLMConnectionError)
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "format", "support")
+# Words in an error that blame the response format (llama-cpp-python answers such with a 500).
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "grammar", "supported")
 _STATUS_FIXES = {
     400: ("bad request", "read the server's message above: it names the field it refused"),
     401: ("authentication failed", "check OPENAI_API_KEY (or api_key=) for this endpoint"),
@@ -81,19 +84,6 @@ _STATUS_FIXES = {
         "check the model name and base_url (OpenAI-compatible servers serve under /v1)",
     ),
 }
-
-
-def is_loopback(url: str | None) -> bool:
-    """Whether ``url`` points at this machine (local servers need no key and cost nothing)."""
-    return bool(url) and (urlsplit(url).hostname or "") in _LOOPBACK
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user info, query or fragment, which may carry credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class OpenAIClient(BaseClient):
@@ -146,9 +136,9 @@ class OpenAIClient(BaseClient):
                 endpoint=safe_url(base_url or OPENAI_URL),
                 fix="OpenAIClient(model='gpt-4o-mini') or export TRACEGRAPH_MODEL=gpt-4o-mini",
             )
-        self._secret = _find_key(api_key, base_url, api_version, model)
+        self._secret = find_key(api_key, base_url, api_version, model)
         prices = prices or Prices()
-        _check_cost_budget(budget, prices, model, base_url)
+        check_cost_budget(budget, prices, model, base_url)
         super().__init__(
             model,
             budget=budget,
@@ -301,50 +291,19 @@ class OpenAIClient(BaseClient):
         if status == 429:
             return RateLimited(
                 "rate limited",
-                retry_after=_retry_after(exc.response.headers),
+                retry_after=retry_after_seconds(exc.response.headers),
                 status=status,
                 body=body,
                 fix="lower max_concurrency, or set a Budget; retries wait for Retry-After",
                 **where,
             )
+        refusable = status in (400, 404, 415, 422) or status >= 500
+        if request.response_format is not None and refusable and _blames_format(body):
+            return FormatRejected(f"HTTP {status}: {body}", **where)
         if status >= 500:
             return ServerError("server error", status=status, body=body, **where)
-        rejects_format = request.response_format is not None and status in (400, 404, 415, 422)
-        if rejects_format and any(word in body.lower() for word in _FORMAT_WORDS):
-            return FormatRejected(f"HTTP {status}: {body}", **where)
         what, fix = _STATUS_FIXES.get(status, ("request refused", "see the server's message"))
         return APIStatusError(what, status=status, body=body, fix=fix, **where)
-
-
-def _find_key(
-    api_key: str | None, base_url: str | None, api_version: str | None, model: str
-) -> str:
-    key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not key and api_version:
-        key = os.environ.get("AZURE_OPENAI_API_KEY")
-    if key:
-        return key
-    if is_loopback(base_url):
-        return "no-key-needed"  # local servers ignore it, the SDK insists on one
-    raise ClientConfigError(
-        "no API key",
-        model=model,
-        endpoint=safe_url(base_url or OPENAI_URL),
-        fix="export OPENAI_API_KEY=... (or pass api_key=); for a local model use local_model()",
-    )
-
-
-def _check_cost_budget(
-    budget: Budget | None, prices: Prices, model: str, base_url: str | None
-) -> None:
-    # A cost limit with no price would count zero forever: refuse rather than mislead.
-    if budget is None or budget.max_cost is None or prices.knows(model) or is_loopback(base_url):
-        return
-    raise ClientConfigError(
-        f"the budget limits cost but no price is set for {model!r}",
-        model=model,
-        fix=f"pass prices=Prices({{{model!r}: (input_per_million, output_per_million)}})",
-    )
 
 
 def _args(request: Request) -> dict[str, Any]:
@@ -374,6 +333,11 @@ def _raw(completion: Any, model: str) -> RawReply:
     )
 
 
+def _blames_format(body: str) -> bool:
+    lowered = body.lower()
+    return any(word in lowered for word in _FORMAT_WORDS)
+
+
 def _message_of(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
@@ -381,21 +345,3 @@ def _message_of(exc: openai.APIStatusError) -> str:
         if isinstance(inner, dict) and "message" in inner:
             return str(inner["message"])
     return str(exc.message)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None

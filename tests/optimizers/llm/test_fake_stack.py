@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,27 @@ def test_formats_fall_back_and_the_choice_is_remembered(server: FakeOpenAIServer
     assert llm.mode == "text"
     assert llm.complete(ASK, schema=Proposal).parsed is not None
     assert server.request_count == 4  # the second call went straight to text mode
+
+
+def test_a_500_that_blames_the_format_falls_back_without_retries(
+    server: FakeOpenAIServer,
+) -> None:
+    server.formats, server.reject_status = frozenset({"text"}), 500
+    server.script(GOOD)
+    llm = fast_client(server)
+    assert llm.complete(ASK, schema=Proposal).parsed is not None
+    assert llm.mode == "text" and server.request_count == 3
+
+
+def test_a_client_is_safe_to_share_between_threads(server: FakeOpenAIServer) -> None:
+    server.responder = lambda body: body["messages"][-1]["content"].upper()
+    llm = fast_client(server)
+    with ThreadPoolExecutor(8) as pool:
+        texts = list(
+            pool.map(lambda i: llm.complete([{"role": "user", "content": f"q{i}"}]).text, range(32))
+        )
+    assert texts == [f"Q{i}" for i in range(32)]
+    assert llm.usage.total.calls == 32 and server.request_count == 32
 
 
 def test_json_object_mode_is_used_when_schemas_are_not(server: FakeOpenAIServer) -> None:

@@ -4,8 +4,11 @@ ones; usage, labels and the budget are counted the same way."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from optimizers import (
@@ -16,6 +19,7 @@ from optimizers import (
     ReplyParseError,
     ScriptedClient,
     ScriptExhausted,
+    default_client,
 )
 from optimizers.llm.types import LLMClient
 
@@ -143,3 +147,55 @@ def test_cache_serves_a_repeat_without_using_the_script(tmp_path: object) -> Non
     )
     assert llm.remaining == 1
     assert llm.no_cache().complete(ASK).text == "second"
+
+
+def test_a_time_budget_stops_the_next_call() -> None:
+    budget = Budget(max_seconds=0.05)
+    llm = ScriptedClient(["a", "b"], budget=budget)
+    llm.complete(ASK)
+    time.sleep(0.06)
+    with pytest.raises(BudgetExceeded, match="seconds"):
+        llm.complete(ASK)
+    assert len(llm.requests) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 3), st.sampled_from(["json_schema", "text"]))
+def test_reasks_are_bounded_exactly(bad: int, max_reasks: int, mode: str) -> None:
+    """``bad`` invalid replies then a valid one: success iff bad <= max_reasks."""
+    replies = ['{"reasoning": "r"}'] * bad + ['{"reasoning": "r", "x": 1}']
+    llm = ScriptedClient(replies, max_reasks=max_reasks, mode=mode)  # type: ignore[arg-type]
+    if bad <= max_reasks:
+        reply = llm.complete(ASK, schema=Step)
+        assert reply.attempts == bad + 1 and reply.parsed == Step(reasoning="r", x=1)
+    else:
+        with pytest.raises(ReplyParseError):
+            llm.complete(ASK, schema=Step)
+    assert len(llm.requests) == min(bad, max_reasks) + 1
+    # Each re-ask carries the whole conversation so far: two more messages per attempt.
+    sizes = [len(r["messages"]) for r in llm.requests]
+    assert sizes == [sizes[0] + 2 * i for i in range(len(sizes))]
+
+
+def test_default_client_prefers_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optimizers.llm.local as local
+
+    started: list[str] = []
+    stand_in = ScriptedClient([], model="local-stand-in")
+
+    def fake_local_model(size: str, **options: object) -> ScriptedClient:
+        started.append(size)
+        return stand_in
+
+    monkeypatch.setattr(local, "local_model", fake_local_model)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACEGRAPH_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    assert default_client() is stand_in and started == ["1.5b"]
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TRACEGRAPH_MODEL", "served-model")
+    hosted = default_client(cache=None)
+    assert (hosted.model, hosted.endpoint, started) == (
+        "served-model",
+        "http://127.0.0.1:9/v1",
+        ["1.5b"],
+    )
