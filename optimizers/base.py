@@ -35,7 +35,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
@@ -128,11 +128,7 @@ class Optimizer:
         self.history_size = history_size
         self.temperatures = tuple(temperatures) or (0.0,)
         trial = trial or TrialConfig()
-        self.trial = (
-            trial
-            if code_check is None
-            else TrialConfig(trial.timeout, trial.memory_mb, trial.max_calls, code_check)
-        )
+        self.trial = trial if code_check is None else replace(trial, check=code_check)
         self.max_tokens = max_tokens
         self.history: list[HistoryEntry] = []
         self.rejected: list[Rejection] = []
