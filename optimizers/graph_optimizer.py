@@ -17,11 +17,12 @@ parameters, the outputs with their feedback, and the history of tried and reject
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from optimizers.base import Message, Optimizer, StepContext
 from optimizers.problem import ProblemConfig, render_problem
+from optimizers.updates import Rejection, same_value
 from tracegraph.node import Node
 
 __all__ = ["GraphOptimizer"]
@@ -41,6 +42,8 @@ class GraphOptimizer(Optimizer):
         llm: the model client.
         problem: sizes of the rendered problem (the default fits a 4k-token context).
         system: the system message.
+        allow_repeats: accept a proposal that brings back a set of values tried before
+            (off by default: going back and forth is how a small model wastes steps).
         **config: see :class:`~optimizers.base.Optimizer`.
     """
 
@@ -52,11 +55,13 @@ class GraphOptimizer(Optimizer):
         *,
         problem: ProblemConfig | None = None,
         system: str = SYSTEM,
+        allow_repeats: bool = False,
         **config: Any,
     ) -> None:
         super().__init__(params, **config)
         self.problem = problem or ProblemConfig()
         self.system = system
+        self.allow_repeats = allow_repeats
 
     def build_messages(self, ctx: StepContext) -> list[Message]:
         text = render_problem(
@@ -68,3 +73,20 @@ class GraphOptimizer(Optimizer):
             config=self.problem,
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
+
+    def validate(
+        self, raw: Mapping[str, Any], ctx: StepContext
+    ) -> tuple[dict[Node, Any], list[Rejection]]:
+        """The base checks, then: values that bring back an earlier set are rejected."""
+        accepted, rejected = super().validate(raw, ctx)
+        if not accepted or self.allow_repeats:
+            return accepted, rejected
+        proposal = {**self.values(), **{n.name: v for n, v in accepted.items()}}
+        for entry in self.history[:-1]:  # the last entry holds the current values
+            if all(same_value(entry.values.get(k), v) for k, v in proposal.items()):
+                said = f"; feedback then: {entry.feedback[:150]}" if entry.feedback else ""
+                score = "" if entry.score is None else f" (score {entry.score:g})"
+                reason = f"exactly these values were tried at step {entry.step}{score}{said}"
+                rejected += [Rejection(n.name, v, [reason]) for n, v in accepted.items()]
+                return {}, rejected
+        return accepted, rejected

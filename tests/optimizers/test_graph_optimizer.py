@@ -259,3 +259,23 @@ def test_updates_outside_the_updates_object_are_reported_and_asked_again() -> No
     assert any('"temperature" is outside "updates"' in n for n in report.notes)
     assert 'is outside "updates"' in report.prompts[1][-1]["content"]
     assert params["temperature"].value == 0.1
+
+
+def _oscillate(**config: Any) -> tuple[GraphOptimizer, Node]:
+    x = param(10.0, "x", ParamType.NUMBER)
+    replies = [reply({"x": 20}), reply({"x": 10}), reply({"x": 15})]
+    opt = GraphOptimizer([x], llm=ScriptedClient(replies), **config)
+    backward(call("f", 10.0, "f_1", {"x": x}), "too small")
+    assert opt.step().applied == {"x": (10.0, 20.0)}
+    opt.zero_feedback()
+    backward(call("f", 20.0, "f_2", {"x": x}), "too large")
+    return opt, x
+
+
+def test_going_back_to_values_tried_before_is_rejected_with_what_they_got() -> None:
+    opt, _ = _oscillate()
+    report = opt.step()  # proposes 10 again (oscillation), then 15 when told
+    assert "tried at step 0; feedback then: too small" in report.rejected[0].reasons[0]
+    assert report.applied == {"x": (20.0, 15.0)}
+    opt, _ = _oscillate(allow_repeats=True)
+    assert opt.step().applied == {"x": (20.0, 10.0)}
