@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -139,7 +140,11 @@ def run_local() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main()
+    # Its own defaults, not our command line (which holds --local).
+    if inspect.signature(module.main).parameters:
+        module.main([])
+    else:
+        module.main()
 
 
 def main(argv: list[str] | None = None) -> None:
