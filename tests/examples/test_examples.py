@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import tracegraph as tg
 from examples import agent, buggy_function, hyperparameters, numeric, prompt_tuning
 from optimizers import ScriptedClient
 from optimizers.llm.types import Reply, Usage
@@ -78,6 +79,8 @@ def test_buggy_function(tmp_path: Path, capsys: Any) -> None:
     assert "REJECTED" in reask
     assert "unit tests failed: median([3, 1, 2]) returned 1, expected 2" in reask
     assert "median([4, 1, 3, 2])" in llm.requests[0]["messages"][-1]["content"]
+    with tg.no_trace():  # the fix is what the decorated function now runs
+        assert buggy_function.failures(buggy_function.median) == []
     picture_printed(out)
 
 
@@ -153,3 +156,48 @@ def test_every_example_has_a_test() -> None:
     names = {p.stem for p in (Path(__file__).parents[2] / "examples").glob("*.py")}
     tested = {"agent", "buggy_function", "hyperparameters", "numeric", "prompt_tuning"}
     assert names - {"__init__", "_common"} == tested
+
+
+# ------------------------------------------------------------------ the real local model
+
+
+def _local_missing() -> str | None:
+    from optimizers.errors import LLMError
+
+    try:
+        from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
+
+        check_runtime()
+        locate_chunks(WEIGHT_SETS["1.5b"])
+    except (ImportError, LLMError) as exc:
+        return f"the [local] extra is not installed: {exc}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def local_llm() -> Any:
+    missing = _local_missing()
+    if missing:
+        pytest.skip(missing)
+    from optimizers.llm import local_model
+
+    return local_model(quiet=True, timeout=900.0)
+
+
+@pytest.mark.local_model
+@pytest.mark.timeout(3600)
+def test_numeric_improves_on_the_local_model(local_llm: Any, tmp_path: Path) -> None:
+    outcome = numeric.run(local_llm, steps=4, out=str(tmp_path))
+    assert max(outcome.scores[1:]) > outcome.before, outcome.scores
+    assert any(r.applied for r in outcome.reports)
+
+
+@pytest.mark.local_model
+@pytest.mark.timeout(3600)
+def test_buggy_function_ends_with_the_tests_passing_on_the_local_model(
+    local_llm: Any, tmp_path: Path
+) -> None:
+    outcome = buggy_function.run(local_llm, steps=4, out=str(tmp_path))
+    assert outcome.solved, (outcome.scores, outcome.values)
+    with tg.no_trace():  # the function itself now passes, called plainly
+        assert buggy_function.failures(buggy_function.median) == []
