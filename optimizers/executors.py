@@ -47,6 +47,7 @@ __all__ = [
     "ExecutorError",
     "LocalExecutor",
     "NotSerializable",
+    "OnInput",
     "Outcome",
     "find_params",
     "get_executor",
@@ -84,6 +85,17 @@ class EvalTask:
     feedback_fn: Callable[[Outcome], Any]
     item: Any
     param_values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OnInput:
+    """``workflow(item.input)``: a workflow for items that carry their input in ``.input``
+    (the trainer's Examples), so the feedback function still sees the whole item."""
+
+    workflow: Callable[[Any], Any]
+
+    def __call__(self, item: Any) -> Any:
+        return self.workflow(item.input)
 
 
 @dataclass
@@ -173,6 +185,8 @@ def _by_name(params: Mapping[str, Node] | Iterable[Node]) -> dict[str, Node]:
 def find_params(workflow: Any, params: Iterable[Node] = ()) -> dict[str, Node]:
     """Parameters by name: ``params`` plus those of a ``tg.Module`` workflow (or its method)."""
     found = list(params)
+    if isinstance(workflow, OnInput):
+        workflow = workflow.workflow
     owner = getattr(workflow, "__self__", workflow)
     if isinstance(owner, Module):
         found += owner.parameters(include_fixed=True)

@@ -120,6 +120,7 @@ class RayExecutor:
         self._by_value = list(pickle_by_value)
         self._started = False
         self._ledger: Any = None  # one actor for the executor's life: starting one costs ~1 s
+        self._remote: Any = None
         self._one_run = threading.Lock()  # runs share the ledger: one at a time
         _ray()  # fail now, with the install hint, rather than at the first run
 
@@ -133,7 +134,7 @@ class RayExecutor:
                 options["num_cpus"] = self.num_cpus
             ray.init(address=self.address, runtime_env=self.runtime_env, **options)
             self._started = True
-            self._ledger = None  # an actor from an earlier Ray session is gone
+            self._ledger = self._remote = None  # from an earlier Ray session: gone
         from ray import cloudpickle
 
         for module in self._by_value:
@@ -208,7 +209,9 @@ class RayExecutor:
     def _collect(
         self, ray: Any, tasks: Sequence[EvalTask], blobs: list[bytes], ledger: Any
     ) -> list[EvalResult]:
-        remote = ray.remote(evaluate_remote).options(
+        if self._remote is None:  # registered once: each registration is shipped to the cluster
+            self._remote = ray.remote(evaluate_remote)
+        remote = self._remote.options(
             max_retries=self.max_retries, retry_exceptions=False, num_cpus=self.cpus_per_task
         )
         refs_of: dict[bytes, Any] = {}

@@ -24,6 +24,7 @@ from optimizers.executors import (
     Executor,
     ExecutorError,
     LocalExecutor,
+    OnInput,
     Outcome,
     get_executor,
 )
@@ -239,6 +240,19 @@ def test_module_workflows_find_their_own_parameters() -> None:
     model = Scaler()
     (r,) = LocalExecutor().run([EvalTask(model, distance_to_ten, 2.0, {"factor": 5.0})])
     assert r.output_value == 10.0 and model.factor.value == 3.0
+
+    @dataclass(frozen=True)
+    class Example:
+        input: float
+        target: float
+
+    def judge(o: Outcome) -> float:
+        return -abs(o.value - o.item.target)
+
+    (r,) = LocalExecutor().run(
+        [EvalTask(OnInput(model), judge, Example(2.0, 6.0), {"factor": 4.0})]
+    )
+    assert (r.output_value, r.score) == (8.0, -2.0) and model.factor.value == 3.0
 
 
 def test_get_executor_settings() -> None:
