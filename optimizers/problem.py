@@ -23,22 +23,15 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from optimizers.updates import HistoryEntry, Rejection
-from tracegraph.node import Feedback, Node, NodeKind
+from optimizers.updates import HistoryEntry, Rejection, SubgraphLike
+from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 
 __all__ = ["ProblemConfig", "SubgraphLike", "render_problem", "show_value"]
-
-
-class SubgraphLike(Protocol):
-    """What rendering reads from ``tracegraph.graph.Subgraph``."""
-
-    nodes: list[Node]
-    outputs: list[tuple[Node, Feedback]]
 
 
 @dataclass(frozen=True)
@@ -198,25 +191,8 @@ def _program(
     dist = _distances(sub.nodes, trainable, (o for o, _ in sub.outputs))
     order = sorted(everything, key=lambda n: (dist.get(n, len(everything)), n.uid))
     lister = _Lister(set(trainable), config)
-    budget -= 120  # room for the one summary line
-    kept: dict[Node, str] = {}
-    misses = 0
-    for n in order:
-        text = lister.line(n, n in leaves)
-        if len(text) + 1 <= budget:
-            kept[n] = text
-            budget -= len(text) + 1
-        else:
-            misses += 1
-            if misses > 50 or budget < 40:  # the rest will not fit either: stop looking
-                break
-    left = Counter(
-        (n.op or "?") if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) else n.kind.value
-        for n in everything
-        if n not in kept
-    )
-    parts = ", ".join(f"{op}×{k:,}" for op, k in sorted(left.items(), key=lambda x: (-x[1], x[0])))
-    summary = f"… {sum(left.values()):,} nodes left out: {parts}"
+    kept = _fill(order, lambda n: lister.line(n, n in leaves), budget - 120)  # 120: the summary
+    summary = _summary(n for n in everything if n not in kept)
     lines = []
     for n in everything:  # the one summary line stands where the first gap is
         if n in kept:
@@ -226,6 +202,34 @@ def _program(
             summary = ""
     calls = [n for n in everything if n in kept and n.op is not None and n not in leaves]
     return "\n".join(lines), calls
+
+
+def _fill(order: Iterable[Node], line: Callable[[Node], str], budget: int) -> dict[Node, str]:
+    """Lines of the nodes, nearest first, while they fit in ``budget`` characters."""
+    kept: dict[Node, str] = {}
+    misses = 0
+    for n in order:
+        text = line(n)
+        if len(text) + 1 <= budget:
+            kept[n] = text
+            budget -= len(text) + 1
+        else:
+            misses += 1
+            if misses > 50 or budget < 40:  # the rest will not fit either: stop looking
+                break
+    return kept
+
+
+def _summary(left_out: Iterable[Node]) -> str:
+    """One line: how many nodes of which ops were left out (empty when none)."""
+    count = Counter(
+        (n.op or "?") if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) else n.kind.value
+        for n in left_out
+    )
+    if not count:
+        return ""
+    parts = ", ".join(f"{op}×{k:,}" for op, k in sorted(count.items(), key=lambda x: (-x[1], x[0])))
+    return f"… {sum(count.values()):,} nodes left out: {parts}"
 
 
 # ----------------------------------------------------------------------------- the sections
