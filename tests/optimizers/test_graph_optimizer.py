@@ -141,10 +141,14 @@ def _invalid_replies() -> st.SearchStrategy[str]:
     return as_reply | truncated | prose | wrong_shape
 
 
-@given(st.lists(_invalid_replies(), min_size=9, max_size=9))
+@given(
+    st.lists(_invalid_replies(), min_size=9, max_size=9),
+    st.sampled_from(["json_schema", "text"]),  # "text": the lenient extraction path
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_malformed_replies_never_change_a_parameter(replies: list[str]) -> None:
-    opt, params = opt_for(replies)
+def test_malformed_replies_never_change_a_parameter(replies: list[str], mode: Any) -> None:
+    params, _ = qa_graph()
+    opt = GraphOptimizer(list(params.values()), llm=ScriptedClient(replies, mode=mode))
     before = {k: p.value for k, p in params.items()}
     report = opt.step()
     assert {k: p.value for k, p in params.items()} == before
