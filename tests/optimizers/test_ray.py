@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,16 @@ def test_keys_travel_but_never_print(cluster: RayExecutor) -> None:
     assert made[0]._secret == "sk-secret-123456" and made[0] is rebuilt["client"]
     kind, config = _wire.client_config(client, budgets)
     assert "sk-secret" not in repr(config) and kind == "openai"
+
+
+def test_a_workflow_the_workers_cannot_import_is_explained(cluster: RayExecutor) -> None:
+    from optimizers.executors import ExecutorError
+
+    ghost = types.ModuleType("ghost_module_only_on_the_driver")
+    exec("def workflow(x):\n    return x\n", ghost.__dict__)
+    sys.modules[ghost.__name__] = ghost  # importable here, so pickled by reference
+    try:
+        with pytest.raises(ExecutorError, match="importable on the workers"):
+            cluster.run([EvalTask(ghost.workflow, judge, 1.0)])
+    finally:
+        del sys.modules[ghost.__name__]
