@@ -230,14 +230,13 @@ class CallJournal:
         """Route ``client.complete``/``acomplete`` through the journal until :meth:`detach`."""
         if any(c is client for c, _ in self._patched):
             return
-        saved = {
-            name: client.__dict__[name]
-            for name in ("complete", "acomplete")
-            if name in client.__dict__
-        }
-        sync, asyn = client.complete, client.acomplete
+        saved = {n: client.__dict__[n] for n in ("complete", "acomplete") if n in client.__dict__}
+        client.complete = self._wrap_sync(client, client.complete)
+        client.acomplete = self._wrap_async(client, client.acomplete)
+        self._patched.append((client, saved))
 
-        @functools.wraps(sync)
+    def _wrap_sync(self, client: Any, send: Callable[..., Reply]) -> Callable[..., Reply]:
+        @functools.wraps(send)
         def complete(
             messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
         ) -> Reply:
@@ -246,12 +245,15 @@ class CallJournal:
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:
-                box.append(sync(messages, schema=schema, label=label, **options))
+                box.append(send(messages, schema=schema, label=label, **options))
             self._record(client, label, keys, messages, schema, options, box[0])
             self._after()
             return box[0]
 
-        @functools.wraps(asyn)
+        return complete
+
+    def _wrap_async(self, client: Any, send: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(send)
         async def acomplete(
             messages: Any, *, schema: Any = None, label: str | None = None, **options: Any
         ) -> Reply:
@@ -260,13 +262,12 @@ class CallJournal:
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:
-                box.append(await asyn(messages, schema=schema, label=label, **options))
+                box.append(await send(messages, schema=schema, label=label, **options))
             self._record(client, label, keys, messages, schema, options, box[0])
             self._after()
             return box[0]
 
-        client.complete, client.acomplete = complete, acomplete
-        self._patched.append((client, saved))
+        return acomplete
 
     def _after(self) -> None:
         if self.hook is not None:

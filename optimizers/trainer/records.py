@@ -7,11 +7,80 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from optimizers.trainer.cases import Case, Verdict, short_repr
+from optimizers.trainer.selection import Decision, stderr
+from optimizers.trainer.state import TrainState
 
-__all__ = ["case_rows", "render_messages", "step_files", "trace_dot"]
+__all__ = [
+    "StepResult",
+    "case_rows",
+    "rejection_rows",
+    "render_messages",
+    "step_files",
+    "trace_dot",
+]
+
+
+@dataclass
+class StepResult:
+    """What a step produced, as its folder will show it."""
+
+    record: dict[str, Any]
+    train: Sequence[tuple[Case, Verdict]]
+    candidate: dict[str, Any] | None = None
+    val: Sequence[tuple[Case, Verdict]] | None = None
+    report: Any = None
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+
+def step_record(
+    new: TrainState,
+    epoch: int,
+    indices: list[int],
+    train: Sequence[tuple[Case, Verdict]],
+    scores: list[float],
+    decision: Decision,
+    report: Any,
+    *,
+    usage: dict[str, Any],
+    total: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    """The ``step.json`` of a step: scores, the decision and why, the optimizer's report, usage."""
+    train_scores = [v.score for _, v in train if v.score is not None]
+    return {
+        "step": new.step,
+        "epoch": epoch,
+        "batch": indices,
+        "train_score": sum(train_scores) / len(train_scores) if train_scores else None,
+        "val_score": sum(scores) / len(scores) if scores else None,
+        "val_stderr": stderr(scores),
+        "accepted": decision.accepted,
+        "decision": decision.reason,
+        "best_score": new.best_score,
+        "best_step": new.best_step,
+        "stale": new.stale,
+        "report": report.to_dict() if hasattr(report, "to_dict") else None,
+        "usage": usage,
+        "total_usage": total,
+        "seconds": round(seconds, 3),
+    }
+
+
+def rejection_rows(
+    report: Any, accepted: bool, reason: str, changed: bool, candidate: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The optimizer's rejections (per parameter) and the trainer's (the whole candidate)."""
+    out = [
+        {"by": "optimizer", "param": r.param, "value": r.value, "reasons": list(r.reasons)}
+        for r in getattr(report, "rejected", [])
+    ]
+    if changed and not accepted:
+        out.append({"by": "trainer", "param": "*", "value": candidate, "reasons": [reason]})
+    return out
 
 
 def _dump(obj: Any) -> str:
@@ -58,32 +127,24 @@ def trace_dot(pairs: Sequence[tuple[Case, Verdict]]) -> str | None:
     return str(to_dot(outputs).source)
 
 
-def step_files(
-    *,
-    record: dict[str, Any],
-    params: dict[str, Any],
-    candidate: dict[str, Any],
-    train: Sequence[tuple[Case, Verdict]],
-    val: Sequence[tuple[Case, Verdict]] | None,
-    report: dict[str, Any] | None,
-    rejections: list[dict[str, Any]],
-    dot: str | None,
-) -> dict[str, str]:
-    """Every file of one step folder, as text."""
+def step_files(result: StepResult, params: dict[str, Any]) -> dict[str, str]:
+    """Every file of one step folder, as text; ``params`` are the values after the step."""
+    report = result.report.to_dict() if hasattr(result.report, "to_dict") else None
     files = {
-        "step.json": _dump(record),
+        "step.json": _dump(result.record),
         "params.json": _dump(params),
-        "candidate.json": _dump(candidate),
-        "feedback.json": _dump(case_rows(train)),
-        "rejections.json": _dump(rejections),
+        "candidate.json": _dump(result.candidate if result.candidate is not None else params),
+        "feedback.json": _dump(case_rows(result.train)),
+        "rejections.json": _dump(result.rejections),
     }
-    if val is not None:
-        files["val.json"] = _dump(case_rows(val))
+    if result.val is not None:
+        files["val.json"] = _dump(case_rows(result.val))
     if report is not None:
         for i, messages in enumerate(report.get("prompts") or []):
             files[f"problems/{i:03d}.md"] = render_messages(messages)
         for i, reply in enumerate(report.get("replies") or []):
             files[f"replies/{i:03d}.txt"] = str(reply)
+    dot = trace_dot(result.train)
     if dot is not None:
         files["trace.dot"] = dot
     return files

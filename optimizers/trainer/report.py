@@ -32,59 +32,60 @@ pre.diff .hunk{color:#555} .muted{color:#777} figure{margin:1em 0}
 
 def _svg(fig: Any) -> str:
     """A matplotlib figure as inline SVG markup (the XML prolog dropped)."""
-    import matplotlib.pyplot as plt
-
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
 
+def _figure(width: float, height: float) -> Any:
+    # A bare Figure, not pyplot: no global figure registry, no change to the user's backend.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _curve(rows: Sequence[StepRow]) -> str:
+    fig = _figure(8, 3.4)
+    ax = fig.subplots()
+    best = [float("nan") if r.best_score is None else r.best_score for r in rows]
+    ax.step([r.step for r in rows], best, where="post", label="best so far", lw=2)
+    for verdict, marker in (("accepted", "o"), ("rejected", "x"), ("baseline", "s")):
+        pts = [
+            (r.step, r.val_score) for r in rows if r.verdict == verdict and r.val_score is not None
+        ]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker, ls="", label=f"validation ({verdict})")
+    train = [(r.step, r.train_score) for r in rows if r.train_score is not None]
+    if train:
+        ax.plot(*zip(*train, strict=True), ls="--", alpha=0.6, label="minibatch (train)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("score")
+    ax.legend(fontsize=8)
+    return _svg(fig)
+
+
+def _cost(rows: Sequence[StepRow]) -> str:
+    times = list(itertools.accumulate(r.seconds for r in rows))
+    calls = list(itertools.accumulate(r.calls for r in rows))
+    fig = _figure(8, 3.0)
+    ax = fig.subplots()
+    ax.plot(times, [r.total_cost for r in rows], marker="o", label="cost ($)")
+    ax.set_xlabel("wall time (s)")
+    ax.set_ylabel("cumulative cost ($)")
+    twin = ax.twinx()  # calls on their own axis: a local model costs nothing but still calls
+    twin.plot(times, calls, color="tab:orange", ls=":", marker=".", label="model calls")
+    twin.set_ylabel("cumulative calls")
+    fig.legend(fontsize=8, loc="upper left")
+    return _svg(fig)
+
+
 def _figures(rows: Sequence[StepRow]) -> tuple[str, str]:
+    """The learning curve and the cost over time, as inline SVG (deterministic ids)."""
     import matplotlib
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
     with matplotlib.rc_context({"svg.hashsalt": "tracegraph", "svg.fonttype": "none"}):
-        fig, ax = plt.subplots(figsize=(8, 3.4))
-        steps = [r.step for r in rows]
-        best = [float("nan") if r.best_score is None else r.best_score for r in rows]
-        ax.step(steps, best, where="post", label="best so far", lw=2)
-        for verdict, marker in (("accepted", "o"), ("rejected", "x"), ("baseline", "s")):
-            pts = [
-                (r.step, r.val_score)
-                for r in rows
-                if r.verdict == verdict and r.val_score is not None
-            ]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker, ls="", label=f"validation ({verdict})")
-        train = [(r.step, r.train_score) for r in rows if r.train_score is not None]
-        if train:
-            ax.plot(*zip(*train, strict=True), ls="--", alpha=0.6, label="minibatch (train)")
-        ax.set_xlabel("step")
-        ax.set_ylabel("score")
-        ax.legend(fontsize=8)
-        curve = _svg(fig)
-        fig, ax = plt.subplots(figsize=(8, 3.0))
-        elapsed, total = 0.0, []
-        for r in rows:
-            elapsed += r.seconds
-            total.append(elapsed)
-        ax.plot(total, [r.total_cost for r in rows], marker="o", label="cost ($)")
-        ax.set_xlabel("wall time (s)")
-        ax.set_ylabel("cumulative cost ($)")
-        calls = ax.twinx()
-        running, acc = 0, []
-        for r in rows:
-            running += r.calls
-            acc.append(running)
-        calls.plot(total, acc, color="tab:orange", ls=":", marker=".", label="model calls")
-        calls.set_ylabel("cumulative calls")
-        fig.legend(fontsize=8, loc="upper left")
-        cost = _svg(fig)
-    return curve, cost
+        return _curve(rows), _cost(rows)
 
 
 def _fmt(value: float | None) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from optimizers.llm.types import Usage
 
-__all__ = ["FitResult", "TrainState"]
+__all__ = ["FitResult", "TrainState", "advance"]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -52,6 +52,28 @@ class TrainState:
     def from_dict(cls, data: dict[str, Any]) -> TrainState:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def advance(
+    state: TrainState,
+    step: int,
+    candidate: dict[str, Any],
+    scores: list[float],
+    accepted: bool,
+    *,
+    keep_best: bool,
+) -> TrainState:
+    """The state after ``step``: the candidate becomes the best when accepted; otherwise the
+    current values are the best (``keep_best``) or the candidate (exploring on)."""
+    if accepted:
+        return TrainState(step, candidate, scores, step, dict(candidate), list(scores), 0)
+    current, cur_scores = (
+        (dict(state.best_params), list(state.best_scores)) if keep_best else (candidate, scores)
+    )
+    return TrainState(
+        step, current, cur_scores, state.best_step, dict(state.best_params),
+        list(state.best_scores), state.stale + 1,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

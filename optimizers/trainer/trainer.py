@@ -17,7 +17,6 @@ parameters and the optimizer go back to the last checkpoint (the step never half
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import random
 import time
@@ -30,12 +29,12 @@ from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
 from optimizers.trainer.progress import ProgressView
-from optimizers.trainer.records import step_files, trace_dot
+from optimizers.trainer.records import StepResult, rejection_rows, step_files, step_record
 from optimizers.trainer.rundir import RunDir, RunDirError
 from optimizers.trainer.selection import Decision, decide, stderr
-from optimizers.trainer.state import FitResult, TrainState
-from tracegraph.errors import PersistenceError, TracegraphError
-from tracegraph.node import Node
+from optimizers.trainer.state import FitResult, TrainState, advance
+from optimizers.trainer.values import ParamSet, same
+from tracegraph.errors import TracegraphError
 
 __all__ = ["Hook", "Trainer"]
 
@@ -109,26 +108,12 @@ class Trainer:
         self.source: dict[str, Any] | None = None  # how to rebuild this trainer (set by the CLI)
         self.clients = [*clients, getattr(optimizer, "llm", None), getattr(feedback, "llm", None)]
         self.state: TrainState | None = None
-        self._params = self._check_params()
+        self._params = ParamSet(optimizer)
         self._view = ProgressView(0, quiet=True)
         self._pending_note: str | None = None
         self.journal = CallJournal(None)
 
     # -- configuration -------------------------------------------------------------------------
-    def _check_params(self) -> dict[str, Node]:
-        params = list(getattr(self.optimizer, "params", []))
-        by_name: dict[str, Node] = {}
-        for p in params:
-            if p.name in by_name:
-                raise TracegraphError(
-                    f"two trainable parameters are named {p.name!r}; the run directory keys "
-                    "values by name. Fix: give them distinct tg.param(..., name=...)"
-                )
-            by_name[p.name] = p
-        if not by_name:
-            raise TracegraphError("the optimizer has no parameters to train")
-        return by_name
-
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.train) / self.batch_size)
@@ -159,10 +144,7 @@ class Trainer:
         return {
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "config": self.config(),
-            "params": [
-                {"name": n, "type": getattr(getattr(p, "spec", None), "type", None)}
-                for n, p in self._params.items()
-            ],
+            "params": self._params.describe(),
             "optimizer": type(self.optimizer).__name__,
             "workflow": getattr(self.workflow, "__qualname__", repr(self.workflow)),
             "source": self.source,
@@ -171,18 +153,10 @@ class Trainer:
     # -- parameter values ----------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
         """The current value of every trained parameter, by name."""
-        return {name: p.value for name, p in self._params.items()}
+        return self._params.values()
 
     def _set_values(self, values: dict[str, Any]) -> None:
-        for name, p in self._params.items():
-            if name not in values:
-                raise PersistenceError(
-                    f"the checkpoint has no value for parameter {name!r} (it has "
-                    f"{sorted(values)}); the script's parameters changed since the run started"
-                )
-            if _same(p.value, values[name]):
-                continue
-            p.set_value(values[name])
+        self._params.set(values)
 
     def _hook(self, point: str, step: int) -> None:
         if self.hook is not None:
@@ -280,10 +254,10 @@ class Trainer:
             raise TracegraphError("resume needs a run_dir: Trainer(..., run_dir='runs/NAME')")
         run = self.rundir.read_run()
         names = sorted(p["name"] for p in run.get("params", []))
-        if names != sorted(self._params):
+        if names != self._params.names():
             raise RunDirError(
                 f"the run at {self.rundir.path} trained parameters {names}, but this trainer has "
-                f"{sorted(self._params)}. Fix: resume with the script that started the run"
+                f"{self._params.names()}. Fix: resume with the script that started the run"
             )
         ckpt = self.rundir.read_checkpoint()
         committed = int(ckpt["step"]) if ckpt else -1
@@ -338,7 +312,7 @@ class Trainer:
             "best_score": state.score,
             "decision": "baseline: the starting parameters",
         }
-        self._commit(state, record, val, [], val, None, [])
+        self._commit(state, StepResult(record, val, val=val))
         return state
 
     def _optimizer_state(self) -> dict[str, Any]:
@@ -377,116 +351,34 @@ class Trainer:
         report = await self._optimizer_step()
         self._hook("after_apply", k)
         candidate = self.values()
-        changed = not _same(candidate, state.params)
+        changed = not same(candidate, state.params)
         val, scores = await self._validate() if changed else (None, list(state.scores))
         decision = (
             decide(scores, state.best_scores, min_delta=self.min_delta, noise=self.noise)
             if changed
             else Decision(False, 0.0, 0.0, "rejected: the step changed no parameter")
         )
-        new = self._advance(state, k, candidate, scores, decision)
+        keep_best = self.revert or not changed
+        new = advance(state, k, candidate, scores, decision.accepted, keep_best=keep_best)
+        if not decision.accepted and keep_best:
+            self._set_values(state.best_params)
         if hasattr(self.optimizer, "record_score"):
             self.optimizer.record_score(sum(scores) / len(scores) if scores else 0.0)
         new.optimizer = self._optimizer_state()
-        record = self._record(k, epoch, indices, train, scores, decision, new, report, started)
-        rejections = self._rejections(report, decision, changed, candidate)
-        self._commit(new, record, train, candidate, val, report, rejections)
+        record = step_record(
+            new, epoch, indices, train, scores, decision, report,
+            usage=usage_to_dict(self.journal.step_usage(k)),
+            total=usage_to_dict(self.journal.paid),
+            seconds=time.monotonic() - started,
+        )  # fmt: skip
+        rejections = rejection_rows(report, decision.accepted, decision.reason, changed, candidate)
+        self._commit(new, StepResult(record, train, candidate, val, report, rejections))
         return new
 
-    def _advance(
-        self,
-        state: TrainState,
-        k: int,
-        candidate: dict[str, Any],
-        scores: list[float],
-        decision: Decision,
-    ) -> TrainState:
-        if decision.accepted:
-            return TrainState(k, candidate, scores, k, dict(candidate), list(scores), 0)
-        keep_best = self.revert or _same(candidate, state.params)
-        if keep_best:
-            self._set_values(state.best_params)
-        current, cur_scores = (
-            (dict(state.best_params), list(state.best_scores)) if keep_best else (candidate, scores)
-        )
-        return TrainState(
-            k,
-            current,
-            cur_scores,
-            state.best_step,
-            dict(state.best_params),
-            list(state.best_scores),
-            state.stale + 1,
-        )
-
-    def _record(
-        self,
-        k: int,
-        epoch: int,
-        indices: list[int],
-        train: Sequence[tuple[Case, Verdict]],
-        scores: list[float],
-        decision: Decision,
-        new: TrainState,
-        report: Any,
-        started: float,
-    ) -> dict[str, Any]:
-        train_scores = [v.score for _, v in train if v.score is not None]
-        return {
-            "step": k,
-            "epoch": epoch,
-            "batch": indices,
-            "train_score": sum(train_scores) / len(train_scores) if train_scores else None,
-            "val_score": sum(scores) / len(scores) if scores else None,
-            "val_stderr": stderr(scores),
-            "accepted": decision.accepted,
-            "decision": decision.reason,
-            "best_score": new.best_score,
-            "best_step": new.best_step,
-            "stale": new.stale,
-            "report": report.to_dict() if hasattr(report, "to_dict") else None,
-            "usage": usage_to_dict(self.journal.step_usage(k)),
-            "total_usage": usage_to_dict(self.journal.paid),
-            "seconds": round(time.monotonic() - started, 3),
-        }
-
-    @staticmethod
-    def _rejections(
-        report: Any, decision: Decision, changed: bool, candidate: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        out = [
-            {"by": "optimizer", "param": r.param, "value": r.value, "reasons": list(r.reasons)}
-            for r in getattr(report, "rejected", [])
-        ]
-        if changed and not decision.accepted:
-            out.append(
-                {"by": "trainer", "param": "*", "value": candidate, "reasons": [decision.reason]}
-            )
-        return out
-
-    def _commit(
-        self,
-        state: TrainState,
-        record: dict[str, Any],
-        train: Sequence[tuple[Case, Verdict]],
-        candidate: Any,
-        val: Sequence[tuple[Case, Verdict]] | None,
-        report: Any,
-        rejections: list[dict[str, Any]],
-    ) -> None:
+    def _commit(self, state: TrainState, result: StepResult) -> None:
         k = state.step
         if self.rundir is not None:
-            files = step_files(
-                record=record,
-                params=state.params,
-                candidate=candidate or state.params,
-                train=train,
-                val=val,
-                report=report.to_dict() if hasattr(report, "to_dict") else None,
-                rejections=rejections,
-                dot=trace_dot(train),
-            )
-            self.rundir.write_step(k, files)
+            self.rundir.write_step(k, step_files(result, state.params))
             self._hook("before_checkpoint", k)
             self.rundir.write_checkpoint(
                 state.to_dict(), before_rename=lambda: self._hook("during_checkpoint", k)
@@ -496,7 +388,7 @@ class Trainer:
         paid = self.journal.paid
         self._view.update(
             step=k,
-            score=record.get("val_score"),
+            score=result.record.get("val_score"),
             best=state.best_score,
             calls=paid.calls,
             cost=paid.cost,
@@ -508,12 +400,3 @@ _WHY = {
     "early_stop": "no improvement for `patience` steps",
     "budget": "budget exhausted at the end of a step",
 }
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as stored JSON (so 1 and 1.0, tuples and lists, compare as they will be saved)."""
-
-    def dump(v: Any) -> str:
-        return json.dumps(v, sort_keys=True, default=repr)
-
-    return dump(a) == dump(b)
