@@ -177,9 +177,16 @@ class FakeOpenAIServer:
             self.authorization_seen += authorized
             if self._script:
                 return self._script.popleft()
-        if self.responder is not None:
+        if body.get("stream"):
+            return Fault.http_error(400, "FakeOpenAIServer does not stream; call without stream")
+        if self.responder is None:
+            return Fault.http_error(
+                400, "FakeOpenAIServer: no scripted reply left for this request"
+            )
+        try:
             return self.responder(body)
-        return Fault.http_error(400, "FakeOpenAIServer: no scripted reply left for this request")
+        except Exception as exc:  # a broken responder is the test's bug: say so, do not retry
+            return Fault.http_error(400, f"FakeOpenAIServer responder raised {exc!r}")
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:

@@ -257,3 +257,16 @@ def test_the_server_runs_in_a_process_of_its_own() -> None:
     finally:
         proc.stdin.close()
         assert proc.wait(10) == 0
+
+
+def test_the_fake_server_explains_its_own_misuse(server: FakeOpenAIServer) -> None:
+    with pytest.raises(APIStatusError, match="no scripted reply left"):
+        fast_client(server).complete(ASK)
+
+    def broken(body: dict[str, object]) -> str:
+        raise KeyError("oops")
+
+    server.responder = broken
+    with pytest.raises(APIStatusError, match="responder raised KeyError"):
+        fast_client(server).complete(ASK)
+    assert server.request_count == 2  # neither was retried
