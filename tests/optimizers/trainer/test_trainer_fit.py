@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import threading
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 import tracegraph as tg
 from optimizers import Budget, GraphOptimizer, ScriptedClient
-from optimizers.trainer import Trainer, TrainState, exact_match, score_fn
+from optimizers.trainer import LLMJudge, Trainer, TrainState, exact_match, score_fn
+from optimizers.trainer.progress import ProgressView
 from optimizers.trainer.rundir import RunDir
 from tests.optimizers.trainer.tasks import RuleClient, numeric_task, prompt_task, updates
 
@@ -210,3 +212,42 @@ def test_a_plain_value_from_the_workflow_is_a_clear_error() -> None:
     )  # fmt: skip
     with pytest.raises(Exception, match="plain value"):
         trainer.fit()
+
+
+def test_the_progress_bar_shows_step_scores_calls_and_cost() -> None:
+    stream = io.StringIO()
+    with ProgressView(3, stream=stream) as view:
+        view.update(step=1, score=0.5, best=0.75, calls=2, cost=0.01)
+        view.note("resuming")
+    text = stream.getvalue()
+    assert "resuming" in text and "step 1/3" in text
+    assert "score 0.5" in text and "best 0.75" in text and "calls 2" in text
+    assert "cost $0.0100" in text
+    quiet = io.StringIO()
+    with ProgressView(3, quiet=True, stream=quiet) as view:
+        view.update(step=1, score=0.5, best=0.75, calls=2, cost=0.01)
+        view.note("resuming")
+    assert quiet.getvalue() == ""
+
+
+def test_an_llm_judge_in_a_run_is_journaled_and_charged(tmp_path: Path) -> None:
+    judge_llm = ScriptedClient(
+        [json.dumps({"reasons": ["vague"], "score": s}) for s in (0.2, 0.2, 0.9)]
+    )
+    p = tg.param("draft", name="text")
+
+    @tg.op
+    def echo(t: str, q: str) -> str:
+        """Return the text."""
+        return t
+
+    trainer = Trainer(
+        lambda q: echo(p, q), GraphOptimizer([p], llm=ScriptedClient([updates({"text": "final"})])),
+        train=[("q", None)], feedback=LLMJudge(judge_llm, rubric="is it final?"),
+        run_dir=tmp_path / "run", quiet=True, patience=None, budget=Budget(max_calls=10),
+    )  # fmt: skip
+    result = trainer.fit()
+    assert result.best_params == {"text": "final"} and result.best_score == 0.9
+    labels = [json.loads(ln)["label"] for ln in (tmp_path / "run" / "calls.jsonl").open()]
+    assert [label.split(":")[0] for label in labels] == ["judge", "judge", "optimizer", "judge"]
+    assert result.usage.calls == 4
