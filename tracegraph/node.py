@@ -130,16 +130,16 @@ class Node:
 
     __slots__ = (
         "__weakref__",
+        "_feedback",
+        "_received",
         "_value",
         "arg_names",
-        "feedback",
         "kind",
         "location",
         "meta",
         "name",
         "op",
         "parents",
-        "received",
         "spec",
         "uid",
     )
@@ -165,8 +165,10 @@ class Node:
         self.location = location
         self.meta: dict[str, Any] = {} if meta is None else meta
         self.spec = spec  # set for PARAMETER nodes only
-        self.feedback: list[Feedback] = []  # given to this node directly by backward
-        self.received: list[Received] = []  # reached this node through backward (parameters)
+        # The two feedback lists are made on first use: most nodes never get any, and two
+        # fewer containers per node halve the garbage collector's work on long traces.
+        self._feedback: list[Feedback] | None = None
+        self._received: list[Received] | None = None
         self.uid = next(_ids)  # creation order: a stable, deterministic sort key
 
     __hash__ = object.__hash__
@@ -178,6 +180,28 @@ class Node:
         if reads is not None:
             reads[id(self)] = self
         return self._value
+
+    @property
+    def feedback(self) -> list[Feedback]:
+        """Feedback given to this node directly by backward."""
+        if self._feedback is None:
+            self._feedback = []
+        return self._feedback
+
+    @feedback.setter
+    def feedback(self, items: list[Feedback]) -> None:
+        self._feedback = items
+
+    @property
+    def received(self) -> list[Received]:
+        """Feedback that reached this node through backward (parameters)."""
+        if self._received is None:
+            self._received = []
+        return self._received
+
+    @received.setter
+    def received(self, items: list[Received]) -> None:
+        self._received = items
 
     @property
     def trainable(self) -> bool:
@@ -205,8 +229,10 @@ class Node:
 
     def zero_feedback(self) -> None:
         """Forget feedback given to or received by this node."""
-        self.feedback.clear()
-        self.received.clear()
+        if self._feedback:
+            self._feedback.clear()
+        if self._received:
+            self._received.clear()
 
     def __repr__(self) -> str:
         shown = repr(self._value)

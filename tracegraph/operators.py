@@ -54,6 +54,8 @@ __all__ = [
 
 
 _CALL = NodeKind.CALL
+# The node's own attributes (slots, properties, methods) are never forwarded to its value.
+_NODE_NAMES = frozenset(Node.__slots__).union(*(vars(k) for k in Node.__mro__))
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class BoundMethod:
 
 def attribute(obj: Node, name: str) -> Any:
     """``obj.name`` for a name the node itself lacks: a traced attribute or a bound method."""
-    if name.startswith("_") or name in Node.__slots__:
+    if name.startswith("_") or name in _NODE_NAMES:
         raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
     if not TRACING.get() or CURRENT_READS.get() is not None:
         return getattr(obj.value, name)
