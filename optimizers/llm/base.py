@@ -177,7 +177,8 @@ class BaseClient:
         if schema is None:
             return Request(self.model, tuple(dict(m) for m in messages), None, dict(options))
         mode = self.mode
-        shape = json_schema_for(schema, max_text_length=self.max_text_length)
+        limit = None if mode == "json_schema_unbounded" else self.max_text_length
+        shape = json_schema_for(schema, max_text_length=limit)
         return Request(
             self.model,
             messages_for_mode(messages, mode, shape),

@@ -31,9 +31,11 @@ __all__ = [
     "response_format",
 ]
 
-Mode = Literal["json_schema", "json_object", "text"]
+Mode = Literal["json_schema", "json_schema_unbounded", "json_object", "text"]
 #: From the most to the least help the server gives; a client falls back along this order.
-MODES: tuple[Mode, ...] = ("json_schema", "json_object", "text")
+#: ``json_schema_unbounded`` is the strict schema without the ``maxLength`` bounds, for servers
+#: (OpenAI among them, at times) that refuse length keywords in strict schemas.
+MODES: tuple[Mode, ...] = ("json_schema", "json_schema_unbounded", "json_object", "text")
 DEFAULT_MAX_TEXT_LENGTH = 4000
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|json5)?[ \t]*\n?(.*?)```", re.DOTALL)
 _MAX_SCAN_STARTS = 200  # bounds the work on long replies full of braces
@@ -44,7 +46,7 @@ class JSONNotFound(ValueError):
 
 
 def json_schema_for(
-    model: type[BaseModel], *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+    model: type[BaseModel], *, max_text_length: int | None = DEFAULT_MAX_TEXT_LENGTH
 ) -> dict[str, Any]:
     """A strict JSON schema for ``model``: closed objects, every field required, bounded strings.
 
@@ -71,7 +73,8 @@ def json_schema_for(
         if node.get("type") == "object" and "properties" in node:
             node["additionalProperties"] = False
             node["required"] = list(node["properties"])
-        if node.get("type") == "string" and not ({"enum", "const", "maxLength"} & node.keys()):
+        bounded = {"enum", "const", "maxLength"} & node.keys()
+        if max_text_length is not None and node.get("type") == "string" and not bounded:
             node["maxLength"] = max_text_length
         stack.extend(node.values())
     return schema
@@ -79,7 +82,7 @@ def json_schema_for(
 
 def response_format(mode: Mode, schema: dict[str, Any], name: str) -> dict[str, Any] | None:
     """The ``response_format`` request field for ``mode`` (None for plain text)."""
-    if mode == "json_schema":
+    if mode in ("json_schema", "json_schema_unbounded"):
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "reply"
         return {
             "type": "json_schema",
@@ -98,7 +101,7 @@ def messages_for_mode(
     The instruction goes into the first system message (or a new one in front) because several
     chat templates refuse a system message anywhere but first.
     """
-    if mode == "json_schema":
+    if mode in ("json_schema", "json_schema_unbounded"):
         return tuple(dict(m) for m in messages)
     instruction = (
         "Answer with one JSON object and nothing else (no prose, no code fence). "
@@ -212,6 +215,17 @@ def _reask(raw: RawReply, problem: str) -> list[Message]:
     ]
 
 
+def _text_outcome(raw: RawReply, attempt: int) -> Outcome:
+    if raw.text is None:
+        raise ReplyParseError(
+            f"the reply has no text (finish_reason={raw.finish_reason}, refusal={raw.refusal!r})",
+            raw=None,
+            model=raw.model,
+            fix="check the messages; a refusal or a tool call carries no text",
+        )
+    return Outcome(raw, None, attempt)
+
+
 def dialogue(
     messages: list[Message], schema: type[BaseModel] | None, max_reasks: int
 ) -> Generator[list[Message], RawReply, Outcome]:
@@ -229,15 +243,7 @@ def dialogue(
     for attempt in range(1, max_reasks + 2):
         raw = yield convo
         if schema is None:
-            if raw.text is None:
-                raise ReplyParseError(
-                    f"the reply has no text (finish_reason={raw.finish_reason}, "
-                    f"refusal={raw.refusal!r})",
-                    raw=None,
-                    model=raw.model,
-                    fix="check the messages; a refusal or a tool call carries no text",
-                )
-            return Outcome(raw, None, attempt)
+            return _text_outcome(raw, attempt)
         parsed, problem = _problem_with(raw, schema)
         if parsed is not None:
             return Outcome(raw, parsed, attempt)

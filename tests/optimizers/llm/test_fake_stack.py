@@ -162,10 +162,10 @@ def test_formats_fall_back_and_the_choice_is_remembered(server: FakeOpenAIServer
     llm = fast_client(server)
     assert llm.complete(ASK, schema=Proposal).parsed is not None
     kinds = [(b.get("response_format") or {}).get("type") for b in server.requests]
-    assert kinds == ["json_schema", "json_object", None]
+    assert kinds == ["json_schema", "json_schema", "json_object", None]
     assert llm.mode == "text"
     assert llm.complete(ASK, schema=Proposal).parsed is not None
-    assert server.request_count == 4  # the second call went straight to text mode
+    assert server.request_count == 5  # the second call went straight to text mode
 
 
 def test_a_500_that_blames_the_format_falls_back_without_retries(
@@ -175,7 +175,7 @@ def test_a_500_that_blames_the_format_falls_back_without_retries(
     server.script(GOOD)
     llm = fast_client(server)
     assert llm.complete(ASK, schema=Proposal).parsed is not None
-    assert llm.mode == "text" and server.request_count == 3
+    assert llm.mode == "text" and server.request_count == 4
 
 
 def test_a_client_is_safe_to_share_between_threads(server: FakeOpenAIServer) -> None:
@@ -187,6 +187,19 @@ def test_a_client_is_safe_to_share_between_threads(server: FakeOpenAIServer) -> 
         )
     assert texts == [f"Q{i}" for i in range(32)]
     assert llm.usage.total.calls == 32 and server.request_count == 32
+
+
+def test_a_refused_length_bound_keeps_the_strict_schema(server: FakeOpenAIServer) -> None:
+    server.script(
+        Fault.http_error(400, "Invalid schema for response_format: 'maxLength' is not permitted"),
+        GOOD,
+    )
+    llm = fast_client(server)
+    assert llm.complete(ASK, schema=Proposal).parsed is not None
+    assert llm.mode == "json_schema_unbounded"
+    first, second = (b["response_format"]["json_schema"]["schema"] for b in server.requests)
+    assert "maxLength" in json.dumps(first) and "maxLength" not in json.dumps(second)
+    assert second["additionalProperties"] is False
 
 
 def test_json_object_mode_is_used_when_schemas_are_not(server: FakeOpenAIServer) -> None:
