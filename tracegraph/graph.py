@@ -42,7 +42,12 @@ _LEAF_KINDS = (NodeKind.PARAMETER, NodeKind.INPUT, NodeKind.CONSTANT)
 
 def as_nodes(outputs: Node | Iterable[Node]) -> list[Node]:
     """One node or an iterable of nodes, as a list without repeats (first occurrence kept)."""
-    items = [outputs] if isinstance(outputs, Node) else list(outputs)
+    if isinstance(outputs, Node):
+        items: list[object] = [outputs]
+    elif isinstance(outputs, Iterable):
+        items = list(outputs)
+    else:
+        items = [outputs]  # reported below as not a node
     seen: set[Node] = set()
     out: list[Node] = []
     for item in items:

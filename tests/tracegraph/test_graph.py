@@ -279,6 +279,8 @@ def _fed_cycle(a: Node, b: Node) -> None:
 def test_non_nodes_are_refused_with_a_fix() -> None:
     with pytest.raises(GraphError, match=r"not its \.value"):
         toposort([3])  # type: ignore[list-item]
+    with pytest.raises(GraphError, match="got int: 3"):
+        ancestors(3)  # type: ignore[arg-type]
 
 
 @given(st.data())
