@@ -27,6 +27,7 @@ import asyncio
 import inspect
 import json
 import math
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -306,7 +307,8 @@ class LocalExecutor:
     At most ``concurrency`` evaluations run at once. Tasks that share parameter values run
     together on the driver's own parameters; tasks with other values (search candidates) run
     one value set after another, each set applied for its run and the old values restored,
-    so concurrent evaluations never see each other's candidate.
+    so concurrent evaluations never see each other's candidate. Concurrent calls of ``run``
+    on one executor take turns for the same reason.
 
     Args:
         concurrency: the most evaluations in flight.
@@ -318,6 +320,7 @@ class LocalExecutor:
             raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")
         self.concurrency = concurrency
         self.export = export
+        self._turn = threading.Lock()
 
     def run(self, tasks: Sequence[EvalTask], *, params: Iterable[Node] = ()) -> list[EvalResult]:
         return asyncio.run(self.arun(tasks, params=params))
@@ -331,16 +334,24 @@ class LocalExecutor:
             groups.setdefault(_values_key(task.param_values), []).append(i)
         results: dict[int, EvalResult] = {}
         gate = asyncio.Semaphore(self.concurrency)
-        for indices in groups.values():
-            first = tasks[indices[0]]
-            known = find_params(first.workflow, params)
-            old = {name: known[name].value for name in first.param_values if name in known}
-            set_values(first.param_values, known)
-            try:
-                done = await asyncio.gather(*(self._one(gate, tasks[i], i, known) for i in indices))
-            finally:
-                set_values(old, known)
-            results.update((r.index, r) for r in done)
+        # Runs change the driver's parameters for a while: concurrent runs (candidates scored
+        # at once by a search) take turns. Acquired in a thread so no event loop blocks.
+        await asyncio.to_thread(self._turn.acquire)
+        try:
+            for indices in groups.values():
+                first = tasks[indices[0]]
+                known = find_params(first.workflow, params)
+                old = {name: known[name].value for name in first.param_values if name in known}
+                set_values(first.param_values, known)
+                try:
+                    done = await asyncio.gather(
+                        *(self._one(gate, tasks[i], i, known) for i in indices)
+                    )
+                finally:
+                    set_values(old, known)
+                results.update((r.index, r) for r in done)
+        finally:
+            self._turn.release()
         return [results[i] for i in range(len(tasks))]
 
     async def _one(

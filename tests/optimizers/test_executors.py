@@ -286,3 +286,37 @@ def test_an_unpicklable_capture_is_named_before_anything_runs() -> None:
 
     with pytest.raises(NotSerializable, match=r"tasks\[0\] -> lock cannot be sent.*lock"):
         _pickled(workflow, {}, "tasks[0]")
+
+
+def test_search_scores_candidates_through_an_executor() -> None:
+    from optimizers.history_optimizer import HistoryOptimizer
+    from optimizers.llm import ScriptedClient
+    from optimizers.scoring import evaluator, score_candidates
+    from optimizers.search import BestOfN
+
+    x = tg.param(1.0, name="x")
+
+    def workflow(item: float) -> Node:
+        return x + item
+
+    def judge(o: Outcome) -> float:
+        return -abs(o.value - 5)
+
+    executor = LocalExecutor(concurrency=4)
+    got = asyncio.run(
+        score_candidates(executor, workflow, judge, [0.0, 1.0], [{"x": 4.0}, {}], params=[x])
+    )
+    assert got == [(-0.5, None), (-3.5, None)]
+    replies = [f'{{"reasoning": "", "updates": {{"x": {v}}}}}' for v in (2, 9, 4)]
+    inner = HistoryOptimizer([x], llm=ScriptedClient(replies))
+    search = BestOfN(inner, evaluate=evaluator(executor, workflow, judge, [0.0, 1.0], params=[x]))
+    report = search.step()
+    assert report.applied == {"x": (1.0, 4.0)} and x.value == 4.0
+
+
+def test_a_candidate_that_cannot_be_scored_says_why() -> None:
+    from optimizers.scoring import evaluator
+
+    score = evaluator(LocalExecutor(), line, lambda o: "no score", [1.0], params=[K])
+    with pytest.raises(ExecutorError, match="without a score"):
+        asyncio.run(score({"k": 1.0}))

@@ -188,3 +188,26 @@ def test_a_workflow_the_workers_cannot_import_is_explained(cluster: RayExecutor)
             cluster.run([EvalTask(ghost.workflow, judge, 1.0)])
     finally:
         del sys.modules[ghost.__name__]
+
+
+def test_a_search_step_on_the_cluster_matches_the_local_one(cluster: RayExecutor) -> None:
+    from optimizers.history_optimizer import HistoryOptimizer
+    from optimizers.scoring import evaluator
+    from optimizers.search import BestOfN
+
+    def one_step(executor: Any) -> tuple[Any, float]:
+        x = tg.param(1.0, name="x")
+        client = ScriptedClient(["7"] * 20)
+
+        @tg.op
+        def guess(item: float, x: float) -> float:
+            """Add the model's number."""
+            return x + item + float(client.complete([{"role": "user", "content": "n"}]).text)
+
+        replies = [f'{{"reasoning": "", "updates": {{"x": {v}}}}}' for v in (-5, 2, -3)]
+        inner = HistoryOptimizer([x], llm=ScriptedClient(replies))
+        score = evaluator(executor, lambda i: guess(i, x), judge, [1.0, 2.0], params=[x])
+        report = BestOfN(inner, evaluate=score).step()
+        return report.applied, x.value
+
+    assert one_step(cluster) == one_step(LocalExecutor()) == ({"x": (1.0, 2.0)}, 2.0)
