@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tracegraph.errors import GraphError
 from tracegraph.node import Feedback, Node, NodeKind
@@ -219,7 +219,11 @@ class Subgraph:
     per_param: dict[Node, list[Node]] = field(default_factory=dict)
 
 
-def relevant_subgraph(params: Node | Iterable[Node], *, combine: Any = None) -> Subgraph:
+def relevant_subgraph(
+    params: Node | Iterable[Node],
+    *,
+    combine: Callable[[Sequence[Feedback]], Feedback] | None = None,
+) -> Subgraph:
     """The relevant subgraph of parameters, read from what backward left in ``param.received``.
 
     Costs O(nodes + edges) over the ancestors of the fed outputs, plus the size of each
@@ -231,7 +235,9 @@ def relevant_subgraph(params: Node | Iterable[Node], *, combine: Any = None) -> 
             :func:`tracegraph.backward.combine_feedback`.
     """
     if combine is None:
-        from tracegraph.backward import combine_feedback as combine
+        from tracegraph.backward import combine_feedback
+
+        combine = combine_feedback
     fed = [p for p in as_nodes(params) if p.received]
     outputs_of: dict[Node, list[Node]] = {}
     arrived: dict[Node, list[Feedback]] = {}  # output -> feedback, in order of first feedback
