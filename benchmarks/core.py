@@ -169,7 +169,7 @@ def inc(x):
     return x + 1
 warm = node(0) + 1, inc(node(0))  # first-use costs are not per-op costs
 p = node(1, trainable=True)
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 y = p
 if kind == "add":
     for _ in range(n):
@@ -185,10 +185,10 @@ else:
     for b in branches[1:]:
         y = y + b
     ops = 2 * n - 1
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 before = rss()
 y.backward("larger")
-t2 = time.perf_counter()
+t2, c2 = time.perf_counter(), time.process_time()
 grown = rss() - before
 from opto.trace.propagators import GraphPropagator
 from opto.optimizers.optoprime import node_to_function_feedback
@@ -196,6 +196,7 @@ t3 = time.perf_counter()
 summary = node_to_function_feedback(GraphPropagator().aggregate(p.feedback))
 t4 = time.perf_counter()
 print(json.dumps({"trace_us_per_op": (t1 - t0) / ops * 1e6, "backward_s": t2 - t1,
+                  "trace_cpu_us_per_op": (c1 - c0) / ops * 1e6, "backward_cpu_s": c2 - c1,
                   "backward_rss_growth_mb": grown, "subgraph_s": t4 - t3,
                   "subgraph_nodes": len(summary.graph)}))
 """
@@ -240,7 +241,8 @@ def ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     """How many times slower Trace is, per figure."""
     out: dict[str, Any] = {"system": "ratio trace-opt/tracegraph", "case": ours["case"]}
     out["n"] = ours["n"]
-    for key in ("trace_us_per_op", "backward_s", "subgraph_s"):
+    keys = ("trace_us_per_op", "trace_cpu_us_per_op", "backward_s", "backward_cpu_s", "subgraph_s")
+    for key in keys:
         if isinstance(theirs.get(key), float) and ours[key] > 0:
             out[key] = _round(theirs[key] / ours[key])
     return out
