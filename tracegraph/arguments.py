@@ -57,22 +57,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-class Bound:
-    """One call's arguments: plain values for the body, and the parents they came from."""
-
-    __slots__ = ("args", "kwargs", "labels", "parents")
-
-    def __init__(
-        self,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        parents: list[Node] | tuple[Node, ...],
-        labels: list[str] | tuple[str, ...],
-    ) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.parents = parents  # a tuple when the quick path took the arguments as they came
-        self.labels = labels
+#: One call's arguments: (positional values, keyword values) for the body, and the parents with
+#: their labels. A plain tuple: it is made on every traced call, and a tuple is the cheapest.
+Bound = tuple[list[Any], dict[str, Any], Sequence[Node], Sequence[str]]
 
 
 class Plan:
@@ -99,7 +86,7 @@ class Plan:
             if type(a) is not Node:
                 return self._quick_mixed(args, where)
         # The common case: every argument is a node, and parents are the arguments as they came.
-        return Bound([a._value for a in args], {}, args, self.names)
+        return [a._value for a in args], {}, args, self.names
 
     def _quick_mixed(self, args: tuple[Any, ...], where: SourceLocation) -> Bound | None:
         values: list[Any] = []
@@ -120,7 +107,7 @@ class Plan:
                 values.append(value)
             else:
                 values.append(value)  # a plain self/cls is not a parent
-        return Bound(values, {}, parents, labels)
+        return values, {}, parents, labels
 
     def match(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by parameter name; TypeError (from ``Signature.bind``) for a bad call."""
@@ -175,7 +162,7 @@ def bind(plan: Plan, args: tuple[Any, ...], kwargs: dict[str, Any], where: Sourc
             keywords[name] = _arg(value, name, parents, labels, where, index)
         else:
             values.append(_arg(value, name, parents, labels, where, index))
-    return Bound(values, keywords, parents, labels)
+    return values, keywords, parents, labels
 
 
 def _arg(

@@ -231,14 +231,14 @@ class OpFunction:
         where = user_location(2)
         bound = bind(self.plan, args, kwargs, where)
         if code is not None:
-            bound.parents = [*bound.parents, code]
-            bound.labels = [*bound.labels, "<code>"]
+            values, keywords, parents, labels = bound
+            bound = values, keywords, [*parents, code], [*labels, "<code>"]
         if self.is_async:
             return self._arun(impl, bound, where, code, source)
         reads: dict[int, Node] = {}
         token = CURRENT_READS.set(reads)
         try:
-            value = impl(*bound.args, **bound.kwargs) if bound.kwargs else impl(*bound.args)
+            value = impl(*bound[0], **bound[1]) if bound[1] else impl(*bound[0])
         except Exception as exc:
             raise self._failed(exc, bound, where, impl, source, reads, code) from exc
         finally:
@@ -256,7 +256,7 @@ class OpFunction:
         reads: dict[int, Node] = {}
         token = CURRENT_READS.set(reads)  # this task's context only: concurrent calls stay apart
         try:
-            value = await impl(*bound.args, **bound.kwargs)
+            value = await impl(*bound[0], **bound[1])
         except Exception as exc:
             raise self._failed(exc, bound, where, impl, source, reads, code) from exc
         finally:
@@ -273,7 +273,7 @@ class OpFunction:
     ) -> Node:
         """The CALL node of a finished call: explicit parents, then the implicit reads."""
         meta: dict[str, Any] = {"doc": self.doc}
-        parents, labels = bound.parents, bound.labels
+        _, _, parents, labels = bound
         if reads or isinstance(value, Node):
             value, parents, labels, implicit = finish(value, reads, parents, labels)
             if implicit:
@@ -294,7 +294,7 @@ class OpFunction:
         code: Node | None,
     ) -> Exception:
         """The OpError to raise for an exception in the body, with its EXCEPTION node."""
-        _, parents, labels, _ = finish(None, reads, bound.parents, bound.labels)
+        _, parents, labels, _ = finish(None, reads, bound[2], bound[3])
         meta: dict[str, Any] = {"doc": self.doc}
         if code is not None:
             meta["code_param"] = code
