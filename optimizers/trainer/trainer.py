@@ -106,7 +106,7 @@ class Trainer:
         self.rundir = RunDir(run_dir) if run_dir is not None else None
         self.hook = hook
         self.source: dict[str, Any] | None = None  # how to rebuild this trainer (set by the CLI)
-        self.clients = [*clients, getattr(optimizer, "llm", None), getattr(feedback, "llm", None)]
+        self.clients = list(clients)
         self.state: TrainState | None = None
         self._params = ParamSet(optimizer)
         self._view = ProgressView(0, quiet=True)
@@ -125,16 +125,10 @@ class Trainer:
 
     def config(self) -> dict[str, Any]:
         """The run's settings, as written to ``run.json``."""
+        names = ("batch_size", "epochs", "concurrency", "patience", "min_delta", "noise", "seed",
+                 "max_steps", "revert")  # fmt: skip
         return {
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "concurrency": self.concurrency,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-            "noise": self.noise,
-            "seed": self.seed,
-            "max_steps": self.max_steps,
-            "revert": self.revert,
+            **{name: getattr(self, name) for name in names},
             "train_size": len(self.train),
             "val_size": len(self.val),
             "total_steps": self.total_steps,
@@ -240,10 +234,19 @@ class Trainer:
         state = self._resume() if resume else None
         if not resume:
             self._create()
-        for client in self.clients:
-            if client is not None:
-                self.journal.attach(client)
+        for client in self._run_clients():
+            self.journal.attach(client)
         return state
+
+    def _run_clients(self) -> list[Any]:
+        """The clients whose calls the run journals and charges (looked up when it starts)."""
+        if getattr(self.optimizer, "llm", False) is None:
+            from optimizers.llm import default_client
+
+            self.optimizer.llm = default_client()  # what its first step would do, journaled now
+        found = [*self.clients, getattr(self.optimizer, "llm", None)]
+        found.append(getattr(self.feedback, "llm", None))
+        return [c for c in found if c is not None]
 
     def _create(self) -> None:
         if self.rundir is not None:
