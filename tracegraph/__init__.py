@@ -11,7 +11,7 @@
 'Answer briefly. What is 2+3?'
 """
 
-from tracegraph.backward import backward, zero_feedback
+from tracegraph.backward import zero_feedback
 from tracegraph.code import code_of, trainable
 from tracegraph.dot import to_dot
 from tracegraph.errors import (
@@ -27,7 +27,6 @@ from tracegraph.graph import relevant_subgraph, to_networkx
 from tracegraph.module import Module
 from tracegraph.node import Feedback, Node, NodeKind
 from tracegraph.operators import len_
-from tracegraph.params import ParamSpec, ParamType
 from tracegraph.sites import ExceptionInfo
 from tracegraph.text import format_graph
 from tracegraph.tracing import no_trace, node, op, param
@@ -42,12 +41,9 @@ __all__ = [
     "NodeError",
     "NodeKind",
     "OpError",
-    "ParamSpec",
-    "ParamType",
     "ParameterError",
     "PersistenceError",
     "TracegraphError",
-    "backward",
     "code_of",
     "format_graph",
     "len_",
