@@ -88,12 +88,25 @@ def timed(fn: Any, repeats: int = 1) -> tuple[float, Any]:
     return best, result
 
 
-def measure(items: int, work: int, size: int, repeats: int) -> dict[str, Any]:
-    """Run both executors on the same tasks; return the figures."""
+def on_ray(heavy: list[EvalTask], light: list[EvalTask], repeats: int) -> dict[str, Any]:
+    """Start Ray with 2 CPUs, warm two workers, time both task lists; shut Ray down."""
     ray = importlib.import_module("ray")  # a plain import would name this very file to mypy
 
     from optimizers.ray_executor import RayExecutor
 
+    start_s, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False))
+    try:
+        remote = RayExecutor()
+        remote.run(light[:2], params=[LIMIT])  # warm the two workers up
+        heavy_s, results = timed(lambda: remote.run(heavy, params=[LIMIT]), repeats)
+        light_s, _ = timed(lambda: remote.run(light, params=[LIMIT]), repeats)
+    finally:
+        ray.shutdown()
+    return {"start": start_s, "heavy": heavy_s, "light": light_s, "results": results}
+
+
+def measure(items: int, work: int, size: int, repeats: int) -> dict[str, Any]:
+    """Run both executors on the same tasks; return the figures."""
     heavy = [EvalTask(workflow, make_suite(work), size + i) for i in range(items)]
     light = [EvalTask(workflow, empty, 10 + i) for i in range(max(items, 32))]
     local = LocalExecutor(concurrency=2)
@@ -101,14 +114,9 @@ def measure(items: int, work: int, size: int, repeats: int) -> dict[str, Any]:
     one, _ = timed(lambda: local.run(heavy[:1], params=[LIMIT]), repeats)
     local_s, local_results = timed(lambda: local.run(heavy, params=[LIMIT]), repeats)
     local_light_s, _ = timed(lambda: local.run(light, params=[LIMIT]), repeats)
-    start_s, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False))
-    try:
-        remote = RayExecutor()
-        remote.run(light[:2], params=[LIMIT])  # warm the two workers up
-        ray_s, ray_results = timed(lambda: remote.run(heavy, params=[LIMIT]), repeats)
-        ray_light_s, _ = timed(lambda: remote.run(light, params=[LIMIT]), repeats)
-    finally:
-        ray.shutdown()
+    remote = on_ray(heavy, light, repeats)
+    ray_s, ray_light_s, ray_results = remote["heavy"], remote["light"], remote["results"]
+    start_s = remote["start"]
     same = [r.score for r in ray_results] == [r.score for r in local_results]
     return {
         "items": items,
