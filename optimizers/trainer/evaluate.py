@@ -9,8 +9,11 @@ everything after (backward, the records) is deterministic whatever the timing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from optimizers.errors import BudgetExceeded
@@ -34,13 +37,24 @@ def _reraise_infrastructure(exc: OpError) -> None:
         cause = cause.__cause__
 
 
-async def run_case(workflow: Workflow, example: Example, index: int) -> Case:
+async def in_thread(pool: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread of ``pool``, in a copy of the caller's context (as
+    ``asyncio.to_thread`` does, but on a pool sized to the run's concurrency)."""
+    ctx = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(
+        pool, functools.partial(ctx.run, fn, *args)
+    )
+
+
+async def run_case(
+    workflow: Workflow, example: Example, index: int, pool: Executor | None = None
+) -> Case:
     """Call the workflow on one example; an op that raised becomes a case with an error."""
     try:
         if inspect.iscoroutinefunction(workflow):
             result = await workflow(example.input)
         else:
-            result = await asyncio.to_thread(workflow, example.input)
+            result = await in_thread(pool, workflow, example.input)
             if inspect.isawaitable(result):
                 result = await result
     except OpError as exc:
@@ -62,11 +76,17 @@ async def run_cases(
 ) -> list[tuple[Case, Verdict]]:
     """Run and judge ``examples[i]`` for each index, at most ``concurrency`` at a time."""
     gate = asyncio.Semaphore(max(1, concurrency))
+    # Our own pool: the loop's default one has min(32, cores + 4) threads, fewer than a large
+    # `concurrency` would need for sync workflows.
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="tracegraph")
 
     async def one(i: int) -> tuple[Case, Verdict]:
         async with gate:
-            case = await run_case(workflow, examples[i], i)
-            verdict = await judge_case(feedback, case)
+            case = await run_case(workflow, examples[i], i, pool)
+            verdict = await judge_case(feedback, case, pool)
             return case, verdict
 
-    return list(await asyncio.gather(*(one(i) for i in indices)))
+    try:
+        return list(await asyncio.gather(*(one(i) for i in indices)))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

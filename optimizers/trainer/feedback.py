@@ -15,9 +15,12 @@ sync or async, or an object with ``async ajudge(case)``. Ready-made ones:
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import traceback
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 from optimizers.trainer.cases import Case, Verdict, as_verdict, short_repr
@@ -139,7 +142,7 @@ def exception_feedback(case: Case, *, score: float = 0.0) -> Verdict:
     return Verdict(score=score, text="\n".join(lines), reasons=[f"{kind}: {message}"])
 
 
-async def judge_case(fn: Any, case: Case) -> Verdict:
+async def judge_case(fn: Any, case: Case, pool: Executor | None = None) -> Verdict:
     """Apply a feedback function to a case; exceptions in the workflow get exception feedback.
 
     Sync functions run in a worker thread so a slow one (a person, a sync model call) does not
@@ -155,5 +158,7 @@ async def judge_case(fn: Any, case: Case) -> Verdict:
     ):
         result = await fn(case)
     else:
-        result = await asyncio.to_thread(fn, case)
+        ctx = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(pool, functools.partial(ctx.run, fn, case))
     return as_verdict(result, name)

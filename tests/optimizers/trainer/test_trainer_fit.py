@@ -105,9 +105,10 @@ def _barrier_gate(parties: int) -> tuple[threading.Barrier, Any]:
 
 
 def test_sync_workflows_overlap_up_to_the_concurrency_limit() -> None:
-    # Each model call waits at a barrier for 4 parties: it only passes if 4 calls are in
+    # Each model call waits at a barrier for 8 parties: it only passes if 8 calls are in
     # flight at once, so the run finishing at all proves the overlap (no sleeps, no timing).
-    _, gate = _barrier_gate(4)
+    # 8 is more than the loop's default thread pool has on a 2-core machine (6).
+    _, gate = _barrier_gate(8)
     worker = RuleClient(lambda r: "ok", gate=gate)
     p = tg.param("be brief", name="prompt")
 
@@ -117,15 +118,15 @@ def test_sync_workflows_overlap_up_to_the_concurrency_limit() -> None:
         return worker.complete([{"role": "user", "content": f"{prompt} {q}"}]).text
 
     proposer = ScriptedClient([updates({"prompt": "be brief!"})])
-    data = [(f"q{i}", "ok") for i in range(8)]
+    data = [(f"q{i}", "ok") for i in range(16)]
     trainer = Trainer(
-        lambda q: ask(p, q), GraphOptimizer([p], llm=proposer), train=data, val=data[:4],
-        feedback=exact_match(), batch_size=8, concurrency=4, quiet=True, clients=[worker],
+        lambda q: ask(p, q), GraphOptimizer([p], llm=proposer), train=data, val=data[:8],
+        feedback=exact_match(), batch_size=16, concurrency=8, quiet=True, clients=[worker],
     )  # fmt: skip
     result = trainer.fit()
     assert result.steps == 1
-    assert worker.max_in_flight == 4  # overlapping, and never above the limit
-    assert worker.sent == 4 + 8 + 4  # baseline val, batch, candidate val
+    assert worker.max_in_flight == 8  # overlapping, and never above the limit
+    assert worker.sent == 8 + 16 + 8  # baseline val, batch, candidate val
 
 
 async def test_async_workflows_overlap_up_to_the_concurrency_limit() -> None:
