@@ -81,7 +81,10 @@ def user_location(depth: int = 1) -> SourceLocation:
 
     ``depth`` frames are skipped unseen: callers on the hot path know how deep they are.
     """
-    frame = sys._getframe(depth)
+    try:
+        frame = sys._getframe(depth)
+    except ValueError:  # called from near the top of the stack: look from our caller instead
+        frame = sys._getframe(1)
     memo = _internal_memo
     while frame is not None:
         internal = memo.get(frame.f_code.co_filename)
