@@ -66,11 +66,12 @@ __all__ = ["OpenAIClient"]
 
 logger = logging.getLogger("optimizers.llm")
 
-# Parameters chat.completions.create takes by name; anything else goes in ``extra_body``.
+# Parameters chat.completions.create takes by name (``timeout`` is per call, never sent as a
+# field); anything else goes in ``extra_body``.
 _NAMED = {
     "frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
     "presence_penalty", "reasoning_effort", "seed", "stop", "temperature", "top_logprobs",
-    "top_p", "user", "metadata", "service_tier", "verbosity",
+    "top_p", "user", "metadata", "service_tier", "verbosity", "timeout",
 }  # fmt: skip
 _RETRYABLE = (RateLimited, ServerError, LLMTimeout, LLMConnectionError)
 # Words in an error that blame the response format (llama-cpp-python answers such with a 500).
@@ -268,8 +269,9 @@ class OpenAIClient(BaseClient):
     def _translate(self, exc: openai.OpenAIError, request: Request) -> LLMError:
         where = {"model": self.model, "endpoint": self.endpoint}
         if isinstance(exc, openai.APITimeoutError):
+            waited = float(request.options.get("timeout", self.timeout))
             return LLMTimeout(
-                f"no answer within {self.timeout:g} s",
+                f"no answer within {waited:g} s",
                 fix="raise timeout=..., shorten the prompt or lower max_tokens",
                 **where,
             )

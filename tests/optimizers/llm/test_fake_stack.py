@@ -283,3 +283,13 @@ def test_the_fake_server_explains_its_own_misuse(server: FakeOpenAIServer) -> No
     with pytest.raises(APIStatusError, match="responder raised KeyError"):
         fast_client(server).complete(ASK)
     assert server.request_count == 2  # neither was retried
+
+
+def test_a_per_call_timeout_is_honoured_and_never_sent(server: FakeOpenAIServer) -> None:
+    server.script(Fault.hang(5), Fault.hang(5))
+    llm = fast_client(server, timeout=30, max_retries=1)
+    started = time.monotonic()
+    with pytest.raises(LLMTimeout, match=r"within 0\.3 s"):
+        llm.complete(ASK, timeout=0.3)
+    assert time.monotonic() - started < 3
+    assert all("timeout" not in body for body in server.requests)
