@@ -4,6 +4,7 @@ Each traced argument becomes a parent labelled by its parameter (``x``, ``args[1
 name); nodes inside lists, tuples and dicts are found too (``msgs[0]['content']``). A plain value
 passed explicitly becomes a CONSTANT parent; a default that was not passed is a parent only when
 it is a node; a first parameter named ``self`` or ``cls`` is a parent only when it is a node.
+A call that does not fit the signature raises ``TypeError`` as Python would, and records nothing.
 """
 
 from __future__ import annotations

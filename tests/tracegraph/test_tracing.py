@@ -7,6 +7,8 @@ import functools
 import inspect
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tracegraph as tg
 from tracegraph.node import NodeKind
@@ -393,3 +395,36 @@ def test_op_binding_matches_python(args: tuple[object, ...], kwargs: dict[str, o
         else:
             labels.append(name)
     assert list(out.arg_names) == labels
+
+
+def _reader(pool: list[tg.Node], indices: list[int]) -> tg.OpFunction:
+    @tg.op
+    def read() -> int:
+        return sum(pool[i].value for i in indices)
+
+    return read
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    plan=st.lists(st.lists(st.integers(0, 5), max_size=4), max_size=4),
+    explicit=st.lists(st.integers(0, 5), max_size=3),
+)
+def test_parents_are_the_arguments_then_every_read_in_first_read_order(
+    plan: list[list[int]], explicit: list[int]
+) -> None:
+    pool = [tg.param(10**i, name=f"p{i}") for i in range(6)]
+    inner = [_reader(pool, indices) for indices in plan]
+
+    @tg.op
+    def outer(*args: int) -> int:
+        return sum(args) + sum(f() for f in inner)  # nested ops: plain, their reads count here
+
+    out = outer(*[pool[i] for i in explicit])
+    assert out.value == sum(10**i for i in explicit) + sum(10**i for r in plan for i in r)
+    order = list(dict.fromkeys(i for r in plan for i in r if i not in explicit))
+    expected = [pool[i] for i in explicit] + [pool[i] for i in order]
+    assert same(out.parents, expected)
+    assert list(out.arg_names) == [f"args[{k}]" for k in range(len(explicit))] + ["<read>"] * len(
+        order
+    )
