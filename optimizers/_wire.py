@@ -255,13 +255,19 @@ def _pickler_class() -> type[pickle.Pickler]:
         def persistent_id(self, obj: Any) -> Any:
             if isinstance(obj, BaseClient):
                 return ("tracegraph-client", *client_config(obj, self.budgets))
+            if isinstance(obj, Budget):  # captured on its own, not through a client
+                self.budgets[id(obj)] = obj
+                return ("tracegraph-budget", id(obj), _limits(obj))
+            if isinstance(obj, ResponseCache):
+                return ("tracegraph-cache", str(obj.path), None)
             return None
 
     return ClientPickler
 
 
 def dumps(obj: Any, budgets: dict[int, Budget] | None = None) -> bytes:
-    """Pickle ``obj`` with cloudpickle, clients as configuration; ``budgets`` collects theirs."""
+    """Pickle ``obj`` with cloudpickle: clients as configuration, budgets and reply caches as
+    references to the ledger's; ``budgets`` collects every budget met."""
     buffer = io.BytesIO()
     pickler = _pickler_class()(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.budgets = {} if budgets is None else budgets  # type: ignore[attr-defined]
@@ -275,10 +281,14 @@ def loads(data: bytes, call: Call) -> tuple[Any, list[BaseClient]]:
 
     class ClientUnpickler(pickle.Unpickler):
         def persistent_load(self, pid: Any) -> Any:
-            tag, kind, config = pid
+            tag, first, second = pid
+            if tag == "tracegraph-budget":
+                return RemoteBudget(call, first, second)
+            if tag == "tracegraph-cache":
+                return RemoteCache(call, first)
             if tag != "tracegraph-client":
                 raise pickle.UnpicklingError(f"unknown persistent id {tag!r}")
-            made.append(build_client(kind, config, call))
+            made.append(build_client(first, second, call))
             return made[-1]
 
     return ClientUnpickler(io.BytesIO(data)).load(), made

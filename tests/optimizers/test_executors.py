@@ -320,3 +320,32 @@ def test_a_candidate_that_cannot_be_scored_says_why() -> None:
     score = evaluator(LocalExecutor(), line, lambda o: "no score", [1.0], params=[K])
     with pytest.raises(ExecutorError, match="without a score"):
         asyncio.run(score({"k": 1.0}))
+
+
+def test_clients_budgets_and_caches_travel_as_references_to_one_ledger(tmp_path: Any) -> None:
+    """The wire format without Ray: two "workers" unpickle the same bundle, share one ledger."""
+    pytest.importorskip("ray")
+    from optimizers import _wire
+    from optimizers.llm import Budget, BudgetExceeded, ScriptedClient
+
+    budget = Budget(max_calls=3)
+    client = ScriptedClient(["1"] * 10, budget=budget, cache=tmp_path / "c.sqlite")
+    budgets: dict[int, Any] = {}
+    blob = _wire.dumps({"client": client, "budget": budget}, budgets)
+    assert list(budgets.values()) == [budget]
+    ledger = _wire.Ledger()
+    ledger.add_budget(id(budget), _wire._limits(budget), budget.used)
+
+    def call(method: str, *args: Any) -> Any:
+        return getattr(ledger, method)(*args)
+
+    workers = [_wire.loads(blob, call) for _ in range(2)]
+    (one, made_one), (two, _) = workers
+    assert isinstance(one["budget"], _wire.RemoteBudget) and made_one == [one["client"]]
+    for i, (bundle, _) in enumerate(workers + workers[:1]):
+        bundle["client"].complete([{"role": "user", "content": f"q{i}"}])
+    with pytest.raises(BudgetExceeded):  # three calls across both copies: the shared limit
+        two["client"].complete([{"role": "user", "content": "q3"}])
+    two["client"].complete([{"role": "user", "content": "q0"}])  # cached: free
+    assert ledger.used(id(budget)).calls == 3 and len(client.cache or []) == 3
+    assert two["client"].usage.total.cache_hits == 1
