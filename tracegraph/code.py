@@ -82,19 +82,24 @@ def function_source(fn: Callable[..., Any]) -> str:
     return "\n".join(lines[first - 1 : last]) + "\n"
 
 
-def _defines(fn_name: str) -> Callable[[Any], bool | str]:
-    def defines_function(source: Any) -> bool | str:
-        """keeps the function's name"""
+class DefinesFunction:
+    """keeps the function's name"""
+
+    # A class rather than a closure so that code parameters can be pickled.
+    __name__ = "defines_function"
+
+    def __init__(self, fn_name: str) -> None:
+        self.fn_name = fn_name
+
+    def __call__(self, source: Any) -> bool | str:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, TypeError):
             return True  # the type check already reports unparsable code
         for d in tree.body:
-            if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name == fn_name:
+            if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and d.name == self.fn_name:
                 return True
-        return f"must define `def {fn_name}(...)` at top level (keep the function's name)"
-
-    return defines_function
+        return f"must define `def {self.fn_name}(...)` at top level (keep the function's name)"
 
 
 def _factory_module(source: str, fn_name: str, freevars: tuple[str, ...], filename: str) -> Any:
@@ -127,7 +132,7 @@ class TrainableFunction(OpFunction):
         spec = ParamSpec(
             ParamType.CODE,
             description=self.doc,
-            predicate=_defines(self.inner.__name__),
+            predicate=DefinesFunction(self.inner.__name__),
             example=source,
         )
         problems = spec.check(source)

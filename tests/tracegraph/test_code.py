@@ -247,3 +247,12 @@ def test_a_decorator_below_trainable_is_dropped_from_the_code() -> None:
     assert wrapped(tg.node(4, name="x")).value == 8
     wrapped.code.set_value("def wrapped(x):\n    return x - scale\n")
     assert wrapped(tg.node(4, name="x")).value == 2
+
+
+def test_a_code_parameter_pickles_and_describes_its_check() -> None:
+    import pickle
+
+    code = pickle.loads(pickle.dumps(parse_answer.code))
+    assert code.value == parse_answer.code.value and code.spec is not None
+    assert code.spec.check("def other():\n    pass\n") != []
+    assert "keeps the function's name" in code.spec.describe()
