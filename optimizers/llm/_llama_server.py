@@ -63,6 +63,10 @@ class _XllamacppBackend:
         params.model.path = args.model
         params.n_ctx = args.n_ctx
         params.n_parallel = args.parallel
+        params.kv_unified = args.parallel > 1  # parallel requests share one n_ctx buffer
+        # llama.cpp keeps old prompts' KV in RAM to reuse prefixes; its 8 GiB default is a lot
+        # for a shared background process. 1 GiB holds ~9 full 4k contexts of the 1.5B model.
+        params.cache_ram_mib = args.cache_ram_mib
         params.cpuparams.n_threads = args.threads
         params.cpuparams_batch.n_threads = args.threads
         params.verbosity = 0
@@ -82,6 +86,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--cache-ram-mib", type=int, default=1024)
     ap.add_argument("--idle-timeout", type=float, default=300.0)
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--detach", action="store_true")

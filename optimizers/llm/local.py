@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optimizers.llm._cache import (
-    HOSTED_HINT,
     LocalModelError,
     LocalServerError,
     WeightsCorruptError,
@@ -51,6 +50,7 @@ from optimizers.llm._weights import (
     check_runtime,
     ensure_weights,
 )
+from optimizers.llm.defaults import HOSTED_HOWTO
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
@@ -85,7 +85,9 @@ def _resolve_model(size: str, gguf_path: str | os.PathLike[str] | None) -> tuple
         # Hashing a user's multi-GB file on every start is too slow: identify it by path,
         # size and mtime instead (a changed file gets a new server).
         ident = f"{path}:{st.st_size}:{st.st_mtime_ns}".encode()
-        return path, "file-" + hashlib.sha256(ident).hexdigest(), path.stem
+        model_id = "file-" + hashlib.sha256(ident).hexdigest()
+        # The id in the name keeps reply-cache entries of two files with one name apart.
+        return path, model_id, f"{path.stem}-{model_id[5:13]}"
     ws = WEIGHT_SETS[size]
     return ensure_weights(ws, cache_dir() / "models"), ws.sha256, ws.model
 
@@ -110,7 +112,7 @@ def local_server(
         gguf_path: A GGUF file of your own; ``size`` is then ignored.
         n_ctx: Context size in tokens (one server per model and context size).
         threads: CPU threads for llama.cpp; default: the usable cores, at most 8.
-        parallel: Requests the server decodes at once (each gets the whole context).
+        parallel: Requests the server decodes at once (they share the ``n_ctx`` tokens).
         idle_timeout: Seconds the server lives on after the last lease is released.
         start_timeout: Seconds to wait for the server to load the model.
 
@@ -203,6 +205,5 @@ def _announce(server: LocalServer) -> None:
     how = "started" if server.started else "shared"
     sys.stderr.write(
         f"tracegraph: using the local model {server.model} via llama.cpp at {server.base_url} "
-        f"({how}, pid {server.pid}; it stops when idle). To use a hosted model instead, "
-        f"{HOSTED_HINT.removeprefix('or use a hosted model instead: ')}.\n"
+        f"({how}, pid {server.pid}; it stops when idle); {HOSTED_HOWTO}.\n"
     )

@@ -19,12 +19,13 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field
 
 from optimizers.errors import BudgetExceeded
-from optimizers.llm import Budget, local_model
+from optimizers.llm import Budget, OpenAIClient, Reply, local_model
 from optimizers.llm._cache import WeightsNotInstalledError, cache_dir, pid_alive
 from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
 from optimizers.llm.local import LocalServer, local_server
@@ -55,9 +56,10 @@ def server() -> Iterator[LocalServer]:
         yield held
 
 
-def _client(server: LocalServer, tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]
+def _client(server: LocalServer, tmp_path: Path, **options: Any) -> OpenAIClient:
     del server  # held by the fixture: local_model() below only joins it
-    return local_model(quiet=True, **{"cache": tmp_path / "replies.sqlite", **options})
+    options.setdefault("cache", tmp_path / "replies.sqlite")
+    return local_model(quiet=True, **options)
 
 
 class Proposal(BaseModel):
@@ -67,7 +69,7 @@ class Proposal(BaseModel):
     x: float
 
 
-def _ask_for_x(llm, **options: object):  # type: ignore[no-untyped-def]
+def _ask_for_x(llm: OpenAIClient, **options: Any) -> Reply:
     messages = [
         {"role": "system", "content": "You tune one number. Answer in JSON."},
         {
@@ -107,8 +109,6 @@ def test_temperature_zero_is_deterministic(server: LocalServer, tmp_path: Path) 
 
 
 def test_the_cache_serves_a_repeat_without_a_call(server: LocalServer, tmp_path: Path) -> None:
-    from optimizers.llm import OpenAIClient
-
     first = _ask_for_x(_client(server, tmp_path))
     # Same model name and cache file, but an endpoint where nothing listens: only the cache
     # can answer.
@@ -184,7 +184,10 @@ def test_two_processes_share_one_server(private_cache: Path) -> None:
     out, _ = second.communicate(timeout=120)
     assert out.split() == [pid, "False", "True"]
     assert (started, ok) == ("True", "True")
+    [state] = _server_states(private_cache)
     first.communicate(timeout=30)
+    for log in private_cache.glob("servers/*/server.log"):
+        assert str(state["api_key"]) not in log.read_text(errors="replace")
 
 
 def test_killing_the_holder_does_not_orphan_the_server(private_cache: Path) -> None:

@@ -37,8 +37,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     d = tmp_path / "srv"
     yield d
     state = _state(d)
-    if state and pid_alive(int(state["pid"])):
-        os.kill(int(state["pid"]), signal.SIGKILL)
+    pid = int(str(state["pid"])) if state else 0
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _cfg(tmp: Path, **kw: object) -> ServerConfig:
