@@ -1,7 +1,7 @@
 """The public surface of ``tracegraph``, compared with a golden file.
 
 A change to a public name or signature shows up here as a diff. When the change is meant,
-regenerate with ``UPDATE_GOLDEN=1 pytest tests/tracegraph/test_api_golden.py`` and commit
+regenerate with ``UPDATE_GOLDEN=1 pytest tests/tracegraph/test_tracegraph_api.py`` and commit
 ``tests/golden/tracegraph_api.txt`` with the change.
 """
 
