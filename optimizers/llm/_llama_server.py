@@ -61,9 +61,9 @@ class _XllamacppBackend:
 
         params = xllamacpp.CommonParams()
         params.model.path = args.model
-        params.n_ctx = args.n_ctx
+        # llama.cpp splits n_ctx among the slots: give each parallel request the whole context.
+        params.n_ctx = args.n_ctx * args.parallel
         params.n_parallel = args.parallel
-        params.kv_unified = args.parallel > 1  # parallel requests share one n_ctx buffer
         # llama.cpp keeps old prompts' KV in RAM to reuse prefixes; its 8 GiB default is a lot
         # for a shared background process. 1 GiB holds ~9 full 4k contexts of the 1.5B model.
         params.cache_ram_mib = args.cache_ram_mib

@@ -112,8 +112,11 @@ def local_server(
         gguf_path: A GGUF file of your own; ``size`` is then ignored.
         n_ctx: Context size in tokens (one server per model and context size).
         threads: CPU threads for llama.cpp; default: the usable cores, at most 8.
-        parallel: Requests the server decodes at once (they share the ``n_ctx`` tokens).
-        idle_timeout: Seconds the server lives on after the last lease is released.
+        parallel: Requests the server decodes at once, each with ``n_ctx`` tokens. The default
+            1 queues concurrent requests: batched decoding can change temperature-0 answers
+            with the load, and on a small CPU it gains little.
+        idle_timeout: Seconds the server lives on after the last lease is released (set by
+            the process that starts it; joining a running server keeps its setting).
         start_timeout: Seconds to wait for the server to load the model.
 
     Raises:
