@@ -91,6 +91,8 @@ class RayExecutor:
             ``"auto"`` or ``"ray://host:10001"`` connects to a running cluster.
         num_cpus: CPUs of a local instance (default: all).
         max_retries: how many times a task whose worker died is run again elsewhere.
+        concurrency: the most evaluations submitted at once (default: all; Ray then runs as
+            many as the cluster has CPUs for).
         cpus_per_task: Ray CPUs reserved per evaluation (use e.g. 0.25 for workflows that
             mostly wait on a model).
         runtime_env: passed to ``ray.init`` (e.g. ``{"py_modules": [...]}`` to ship code to a
@@ -106,6 +108,7 @@ class RayExecutor:
         *,
         num_cpus: int | None = None,
         max_retries: int = 2,
+        concurrency: int | None = None,
         cpus_per_task: float = 1.0,
         runtime_env: dict[str, Any] | None = None,
         pickle_by_value: Iterable[Any] = (),
@@ -114,6 +117,7 @@ class RayExecutor:
         self.address = address
         self.num_cpus = num_cpus
         self.max_retries = max_retries
+        self.concurrency = concurrency
         self.cpus_per_task = cpus_per_task
         self.runtime_env = runtime_env
         self.init_options = init_options
@@ -209,28 +213,25 @@ class RayExecutor:
     def _collect(
         self, ray: Any, tasks: Sequence[EvalTask], blobs: list[bytes], ledger: Any
     ) -> list[EvalResult]:
-        if self._remote is None:  # registered once: each registration is shipped to the cluster
-            self._remote = ray.remote(evaluate_remote)
-        remote = self._remote.options(
-            max_retries=self.max_retries, retry_exceptions=False, num_cpus=self.cpus_per_task
-        )
-        refs_of: dict[bytes, Any] = {}
+        """Submit at most ``concurrency`` tasks at a time; gather results by index."""
+        submit = self._submitter(ray, tasks, blobs, ledger)
+        waiting = list(range(len(tasks)))[::-1]
+        limit = self.concurrency or len(tasks)
         pending: dict[Any, int] = {}
-        for i, (task, blob) in enumerate(zip(tasks, blobs, strict=True)):
-            if blob not in refs_of:
-                refs_of[blob] = ray.put(blob)
-            data = refs_of[blob]
-            ref = remote.remote(data, ledger, i, task.item, dict(task.param_values))
-            pending[ref] = i
         results: dict[int, EvalResult] = {}
         lost: dict[int, str] = {}
-        while pending:
+        while waiting or pending:
+            while waiting and len(pending) < limit:
+                index = waiting.pop()
+                pending[submit(index)] = index
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 index = pending.pop(ref)
                 try:
                     results[index] = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # the worker could not load the task
+                    for other in pending:
+                        ray.cancel(other)
                     raise ExecutorError(_load_failure(index, exc)) from None
                 except ray.exceptions.RayError as exc:  # died on every attempt
                     lost[index] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -241,6 +242,26 @@ class RayExecutor:
                 + "; fix: raise max_retries, or look for what kills the workers (memory?)"
             )
         return [results[i] for i in range(len(tasks))]
+
+    def _submitter(
+        self, ray: Any, tasks: Sequence[EvalTask], blobs: list[bytes], ledger: Any
+    ) -> Any:
+        """``submit(index) -> ObjectRef``; each distinct bundle is put in the object store once."""
+        if self._remote is None:  # registered once: each registration is shipped to the cluster
+            self._remote = ray.remote(evaluate_remote)
+        remote = self._remote.options(
+            max_retries=self.max_retries, retry_exceptions=False, num_cpus=self.cpus_per_task
+        )
+        refs_of: dict[bytes, Any] = {}
+
+        def submit(i: int) -> Any:
+            blob = blobs[i]
+            if blob not in refs_of:
+                refs_of[blob] = ray.put(blob)
+            task = tasks[i]
+            return remote.remote(refs_of[blob], ledger, i, task.item, dict(task.param_values))
+
+        return submit
 
     def _charge(
         self, ray: Any, ledger: Any, budgets: dict[int, Budget], seeded: dict[int, Usage]

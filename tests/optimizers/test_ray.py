@@ -8,6 +8,7 @@ the workers by value (``pickle_by_value``): they cannot import a test file.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -211,3 +212,21 @@ def test_a_search_step_on_the_cluster_matches_the_local_one(cluster: RayExecutor
         return report.applied, x.value
 
     assert one_step(cluster) == one_step(LocalExecutor()) == ({"x": (1.0, 2.0)}, 2.0)
+
+
+def test_concurrency_bounds_the_evaluations_in_flight(cluster: RayExecutor) -> None:
+    import time
+
+    def workflow(item: float) -> tuple[float, float]:
+        start = time.time()
+        time.sleep(0.2)
+        return start, time.time()
+
+    one_at_a_time = RayExecutor(concurrency=1, pickle_by_value=[sys.modules[__name__]])
+    try:
+        results = one_at_a_time.run([EvalTask(workflow, lambda o: 1.0, i) for i in range(3)])
+    finally:
+        one_at_a_time.close()  # stops its ledger; Ray itself belongs to the fixture
+    spans = sorted(r.output_value for r in results)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert ray.is_initialized()
