@@ -117,7 +117,9 @@ class EvalResult:
     ``graph_data`` (from :func:`tracegraph.serialize.export_graph`) holds the output first and
     then the nodes named in ``extra``; ``node`` is the live output when the evaluation ran in
     this process. ``failed`` means there is no output at all: the workflow raised something other
-    than an op error, or the feedback function raised (``error`` says what).
+    than an op error, or the feedback function raised (``error`` says what). ``usage`` is the
+    model usage of this evaluation alone where it ran on fresh clients (Ray); None locally,
+    where the driver's clients count the whole run.
     """
 
     index: int
