@@ -97,6 +97,7 @@ class CallJournal:
         # used through one index is marked used and skipped by the others.
         self._index: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._patched: list[tuple[Any, dict[str, Any]]] = []
+        self._by_step: dict[int, Usage] = {}
 
     # -- loading -------------------------------------------------------------------------------
     def load(self, committed_step: int) -> int:
@@ -113,7 +114,10 @@ class CallJournal:
                 entries.append(json.loads(line))
         self._rewrite_if_torn(entries)
         for entry in entries:
-            self.paid = self.paid + usage_from_dict(entry.get("usage", {}))
+            used = usage_from_dict(entry.get("usage", {}))
+            self.paid = self.paid + used
+            step = int(entry.get("step", -1))
+            self._by_step[step] = self._by_step.get(step, Usage()) + used
             self.seq = max(self.seq, int(entry.get("seq", 0)))
             if int(entry.get("step", -1)) > committed_step:
                 entry["used"] = False
@@ -134,16 +138,9 @@ class CallJournal:
             os.replace(tmp, self.path)
 
     def step_usage(self, step: int) -> Usage:
-        """Usage of the calls recorded during ``step`` (read from the file: the source of truth)."""
-        total = Usage()
-        if self.path is None or not self.path.exists():
-            return total
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(json.JSONDecodeError):
-                entry = json.loads(line)
-                if entry.get("step") == step:
-                    total = total + usage_from_dict(entry.get("usage", {}))
-        return total
+        """Usage of the calls recorded during ``step`` (across resumes)."""
+        with self._lock:
+            return self._by_step.get(step, Usage())
 
     # -- replay and record ---------------------------------------------------------------------
     def _take(self, names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -201,6 +198,7 @@ class CallJournal:
                 "at": time.time(),
             }
             self.paid = self.paid + reply.usage
+            self._by_step[self.step] = self._by_step.get(self.step, Usage()) + reply.usage
             if self.path is not None:
                 with open(self.path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
