@@ -78,7 +78,9 @@ class HumanFeedback:
 
     def _ask(self, prompt: str) -> str:
         out = self.output or sys.stderr
-        out.write(prompt)
+        # A whole line: while the progress bar is live, rich passes stderr through line by line,
+        # so a prompt without its newline would stay hidden while we wait for the answer.
+        out.write(prompt.rstrip() + "\n")
         out.flush()
         line = (self.input or sys.stdin).readline()
         if line == "":
