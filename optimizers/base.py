@@ -40,6 +40,7 @@ from typing import Any
 
 from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
 from optimizers.llm.types import LLMClient, Reply
+from optimizers.problem import show_value
 from optimizers.sandbox import TrialConfig, code_check
 from optimizers.step import Ask, Message, StepContext, StepReport, jsonable
 from optimizers.updates import (
@@ -370,8 +371,9 @@ class Optimizer:
         return options
 
     def _remember_feedback(self, sub: Subgraph) -> None:
-        """Put the feedback (about the current values) on the latest history entry."""
-        texts = [str(fb) for _, fb in sub.outputs if str(fb)]
+        """Put the outputs and their feedback (about the current values) on the latest history
+        entry: with the output values in view, a small model can see the trend across steps."""
+        texts = [f"output {show_value(o._value, 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
         scores = [fb.score for _, fb in sub.outputs if fb.score is not None]
         if not self.history:
             self.history.append(HistoryEntry(0, self.values()))

@@ -221,10 +221,10 @@ def test_history_scores_and_state_round_trip() -> None:
     report = opt.step()
     assert report.applied == {"temperature": (0.2, 0.3)}
     assert [h.values["temperature"] for h in opt.history] == [0.7, 0.2, 0.3]
-    assert opt.history[1].score == 0.5 and opt.history[1].feedback == "a bit higher"
+    assert opt.history[1].score == 0.5 and opt.history[1].feedback == "output 0.5: a bit higher"
     shown = report.prompts[0][-1]["content"]  # history in view, with scores
     assert "- step 0: temperature=0.7" in shown
-    assert "- step 1: temperature=0.2 -> score 0.5; feedback: a bit higher" in shown
+    assert "- step 1: temperature=0.2 -> score 0.5; feedback: output 0.5: a bit higher" in shown
     state = json.loads(json.dumps(opt.state_dict()))
     other, _ = opt_for([])
     other.load_state_dict(state)
@@ -279,7 +279,7 @@ def _oscillate(**config: Any) -> tuple[GraphOptimizer, Node]:
 def test_going_back_to_values_tried_before_is_rejected_with_what_they_got() -> None:
     opt, _ = _oscillate()
     report = opt.step()  # proposes 10 again (oscillation), then 15 when told
-    assert "tried at step 0; feedback then: too small" in report.rejected[0].reasons[0]
+    assert "tried at step 0; feedback then: output 10.0: too small" in report.rejected[0].reasons[0]
     assert report.applied == {"x": (20.0, 15.0)}
     opt, _ = _oscillate(allow_repeats=True)
     assert opt.step().applied == {"x": (20.0, 10.0)}
