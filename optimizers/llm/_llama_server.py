@@ -64,6 +64,9 @@ class _XllamacppBackend:
         # llama.cpp splits n_ctx among the slots: give each parallel request the whole context.
         params.n_ctx = args.n_ctx * args.parallel
         params.n_parallel = args.parallel
+        # Default and ceiling of max_tokens: one request without a limit would otherwise hold
+        # the shared server's slot for the whole context (minutes on a small CPU).
+        params.n_predict = args.max_reply_tokens
         # llama.cpp keeps old prompts' KV in RAM to reuse prefixes; its 8 GiB default is a lot
         # for a shared background process. 1 GiB holds ~9 full 4k contexts of the 1.5B model.
         params.cache_ram_mib = args.cache_ram_mib
@@ -87,6 +90,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--cache-ram-mib", type=int, default=1024)
+    ap.add_argument("--max-reply-tokens", type=int, default=2048)
     ap.add_argument("--idle-timeout", type=float, default=300.0)
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--detach", action="store_true")

@@ -123,6 +123,7 @@ class ServerConfig:
     n_ctx: int = 4096
     threads: int = 2
     parallel: int = 1
+    max_reply_tokens: int = 2048
     idle_timeout: float = 300.0
     start_timeout: float = 300.0
     backend: str = ""  # module:callable of a stand-in backend (tests only)
@@ -199,6 +200,7 @@ def _command(cfg: ServerConfig, state_dir: Path) -> list[str]:
     cmd += ["--state-dir", str(state_dir), "--model", str(cfg.model_path)]
     cmd += ["--model-id", cfg.model_id, "--n-ctx", str(cfg.n_ctx), "--threads", str(cfg.threads)]
     cmd += ["--parallel", str(cfg.parallel), "--idle-timeout", repr(cfg.idle_timeout)]
+    cmd += ["--max-reply-tokens", str(cfg.max_reply_tokens)]
     return cmd + (["--backend", cfg.backend] if cfg.backend else [])
 
 

@@ -99,6 +99,7 @@ def local_server(
     n_ctx: int = 4096,
     threads: int | None = None,
     parallel: int = 1,
+    max_reply_tokens: int = 2048,
     idle_timeout: float = 300.0,
     start_timeout: float = 300.0,
 ) -> LocalServer:
@@ -115,8 +116,11 @@ def local_server(
         parallel: Requests the server decodes at once, each with ``n_ctx`` tokens. The default
             1 queues concurrent requests: batched decoding can change temperature-0 answers
             with the load, and on a small CPU it gains little.
-        idle_timeout: Seconds the server lives on after the last lease is released (set by
-            the process that starts it; joining a running server keeps its setting).
+        max_reply_tokens: The server's default and ceiling for ``max_tokens``, so one request
+            without a limit cannot hold the shared server for minutes.
+        idle_timeout: Seconds the server lives on after the last lease is released.
+            ``max_reply_tokens`` and ``idle_timeout`` are set by the process that starts the
+            server; joining a running one keeps its settings.
         start_timeout: Seconds to wait for the server to load the model.
 
     Raises:
@@ -138,6 +142,7 @@ def local_server(
         n_ctx=n_ctx,
         threads=threads or _default_threads(),
         parallel=parallel,
+        max_reply_tokens=max_reply_tokens,
         idle_timeout=idle_timeout,
         start_timeout=start_timeout,
     )
@@ -152,6 +157,7 @@ def local_model(
     n_ctx: int = 4096,
     threads: int | None = None,
     parallel: int = 1,
+    max_reply_tokens: int = 2048,
     idle_timeout: float = 300.0,
     quiet: bool = False,
     **client_options: Any,
@@ -169,6 +175,7 @@ def local_model(
         n_ctx: Context size in tokens.
         threads: CPU threads for llama.cpp (default: usable cores, at most 8).
         parallel: Requests decoded at once by the server.
+        max_reply_tokens: The server's default and ceiling for ``max_tokens``.
         idle_timeout: Seconds the server lives on once no client holds it.
         quiet: Do not print which model is in use.
         **client_options: Passed to ``OpenAIClient`` (``cache=``, ``budget=``, ``timeout=``...).
@@ -186,6 +193,7 @@ def local_model(
         n_ctx=n_ctx,
         threads=threads,
         parallel=parallel,
+        max_reply_tokens=max_reply_tokens,
         idle_timeout=idle_timeout,
     )
     try:

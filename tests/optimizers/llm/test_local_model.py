@@ -141,15 +141,16 @@ _HOLDER = textwrap.dedent(
     """
     import json, sys, time, urllib.request
     from optimizers.llm.local import local_server
-    server = local_server(n_ctx=1024, idle_timeout=1.0)
+    server = local_server(n_ctx=1024, idle_timeout=1.0, max_reply_tokens=6)
+    # No max_tokens: the server's ceiling must end the reply.
     req = urllib.request.Request(
         server.base_url + "/v1/chat/completions",
-        data=json.dumps({"messages": [{"role": "user", "content": "Say hi."}],
-                         "max_tokens": 3, "temperature": 0}).encode(),
+        data=json.dumps({"messages": [{"role": "user", "content": "Count from 1 to 100."}],
+                         "temperature": 0}).encode(),
         headers={"Authorization": "Bearer " + server.api_key,
                  "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        ok = resp.status == 200
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        ok = resp.status == 200 and json.loads(resp.read())["usage"]["completion_tokens"] <= 6
     print(server.pid, server.started, ok, flush=True)
     time.sleep(float(sys.argv[1]))
     """
