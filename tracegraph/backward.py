@@ -189,7 +189,14 @@ def _propagate(
 
 def _apply(rule: Rule, node: Node, here: Feedback) -> list[Feedback | None]:
     """Run a registered rule and check it returned one feedback (or None) per parent."""
-    outs = list(rule(node, here))
+    try:
+        outs = list(rule(node, here))
+    except Exception as exc:  # name the node the user's rule failed on
+        raise FeedbackError(
+            f"the feedback rule for op {node.op!r} raised {type(exc).__name__}: {exc}",
+            node,
+            fix="fix the rule registered with register_rule (or passed as rules=)",
+        ) from exc
     if len(outs) != len(node.parents):
         raise FeedbackError(
             f"the feedback rule for op {node.op!r} returned {len(outs)} feedbacks "

@@ -155,6 +155,7 @@ def test_per_call_rules_override_the_table_without_touching_it(fresh_rules: None
     [
         (lambda node, fb: [fb, fb, fb], "returned 3 feedbacks for 2 parents"),
         (lambda node, fb: [fb, object()], "returned a bad item"),
+        (lambda node, fb: [fb, fb.missing], "raised AttributeError"),
     ],
 )
 def test_a_broken_rule_is_named(rule: bw.Rule, message: str) -> None:
