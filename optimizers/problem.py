@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optimizers.updates import HistoryEntry, Rejection, SubgraphLike
+from optimizers.updates import HistoryEntry, Rejection, SubgraphLike, same_value
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 
@@ -302,15 +302,17 @@ def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig) -> str:
 def _memory(
     history: Sequence[HistoryEntry],
     rejected: Sequence[Rejection],
-    names: set[str],
+    trainable: Sequence[Node],
     config: ProblemConfig,
 ) -> str:
+    now = {p.name: p._value for p in trainable}
     lines = []
     for h in list(history)[-config.history_items :]:
-        vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items() if k in names)
+        vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items() if k in now)
+        current = all(k in h.values and same_value(h.values[k], v) for k, v in now.items())
         score = "" if h.score is None else f" -> score {h.score:g}"
         fb = f"; feedback: {_clip(' '.join(h.feedback.split()), 120)}" if h.feedback else ""
-        lines.append(f"- step {h.step}: {vals}{score}{fb}")
+        lines.append(f"- step {h.step}: {vals}{' (current)' if current else ''}{score}{fb}")
     for r in list(rejected)[-config.rejected_items :]:
         lines.append(f"- REJECTED {r.param} = {_json(r.value, 60)}: {'; '.join(r.reasons)[:200]}")
     return "\n".join(lines)
@@ -371,7 +373,7 @@ def render_problem(
     left = config.budget_chars - sum(len(s) + 2 for s in [*fixed, tail]) - 120
     outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 0), config)
     left -= len(outputs) + 2
-    memory = _memory(history, rejected, {p.name for p in trainable}, config)
+    memory = _memory(history, rejected, trainable, config)
     if memory:
         memory = "## Tried before (do not propose these again)\n" + _block(
             memory, max(left // 3, 0)

@@ -224,7 +224,8 @@ def test_history_scores_and_state_round_trip() -> None:
     assert opt.history[1].score == 0.5 and opt.history[1].feedback == "output 0.5: a bit higher"
     shown = report.prompts[0][-1]["content"]  # history in view, with scores
     assert "- step 0: temperature=0.7" in shown
-    assert "- step 1: temperature=0.2 -> score 0.5; feedback: output 0.5: a bit higher" in shown
+    line = "- step 1: temperature=0.2 (current) -> score 0.5; feedback: output 0.5: a bit higher"
+    assert line in shown
     state = json.loads(json.dumps(opt.state_dict()))
     other, _ = opt_for([])
     other.load_state_dict(state)
