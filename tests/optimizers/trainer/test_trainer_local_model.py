@@ -48,7 +48,7 @@ def build(run_dir: Path) -> Trainer:
     return Trainer(
         lambda q: answer(prompt, q), GraphOptimizer([prompt], llm=llm, max_tokens=300),
         train=data, val=data[:2], feedback=exact_match(), batch_size=2, epochs=1,
-        concurrency=2, run_dir=run_dir, patience=None, quiet=True, clients=[llm],
+        concurrency=1, run_dir=run_dir, patience=None, quiet=True, clients=[llm],
     )  # fmt: skip
 
 
