@@ -7,7 +7,8 @@ A proposal for a code parameter is applied only when
 2. that function, called on the arguments it received in the trace, does not raise, hang or
    exhaust memory, and the user's own check (if any) passes (:func:`trial_run`).
 
-Step 2 runs in a fresh Python process (``subprocess``, no fork of the optimizer's state) with a
+Step 2 runs in a fresh Python process (``subprocess`` running ``optimizers/_trial_child.py``, a
+stdlib-only script; no fork of the optimizer's state) with a
 wall-clock timeout, a CPU-time limit and an address-space limit (``resource.setrlimit``): code
 written by a model never runs in the optimizer's process. This is isolation against accidents
 (loops, crashes, memory bombs), not a security sandbox: the child may use the file system and
@@ -31,6 +32,7 @@ import sys
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tracegraph.node import Node, NodeKind
@@ -221,79 +223,8 @@ def _globals_for(source: str, fn_globals: Mapping[str, Any]) -> dict[str, Any]:
     return {"modules": modules, "values": values}
 
 
-_CHILD = r"""
-import asyncio, inspect, io, json, os, pickle, sys, traceback
-out = sys.stdout
-sys.stdout = io.StringIO()
-def done(reasons):
-    out.write(json.dumps({"reasons": reasons})); out.flush(); os._exit(0)
-header = json.loads(sys.stdin.buffer.readline())
-sys.path[:] = header["sys_path"]
-try:
-    job = pickle.loads(sys.stdin.buffer.read())
-except Exception as exc:
-    done(["the trial could not start: " + f"{type(exc).__name__}: {exc}"])
-try:
-    import resource
-    with open("/proc/self/statm") as f:
-        size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    limit = size + job["memory"]
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    cpu = int(job["timeout"]) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-except (ImportError, OSError, ValueError):
-    pass
-name = job["name"]
-def where(exc):
-    for fr in reversed(traceback.extract_tb(exc.__traceback__)):
-        if fr.filename == "<proposed code>":
-            lines = job["source"].splitlines()
-            text = lines[fr.lineno - 1].strip() if 0 < fr.lineno <= len(lines) else ""
-            return f" at line {fr.lineno}: {text!r}"
-    return ""
-def say(exc):
-    msg = str(exc)[:300]
-    if isinstance(exc, MemoryError):
-        msg = f"over the trial's memory limit of {job['memory'] >> 20} MB"
-    return f"{type(exc).__name__}{': ' + msg if msg else ''}{where(exc)}"
-ns = {"__name__": "__trial__"}
-try:
-    for k, m in job["modules"].items():
-        ns[k] = __import__(m, fromlist=["_"])
-    for k, v in job["values"].items():
-        try:
-            ns[k] = pickle.loads(v)
-        except Exception:
-            pass  # e.g. defined in the user's __main__: a NameError below is then forgiven
-    exec(compile(job["source"], "<proposed code>", "exec"), ns)
-except BaseException as exc:
-    done([f"defining {name} raised " + say(exc)])
-fn = ns[name]
-for blob in job["calls"]:
-    try:
-        args, kwargs = pickle.loads(blob)
-    except Exception:
-        continue  # an input this process cannot rebuild: not the proposal's fault
-    shown = ", ".join([repr(a)[:80] for a in args] + [f"{k}={v!r:.80}" for k, v in kwargs.items()])
-    try:
-        r = fn(*args, **kwargs)
-        if inspect.isawaitable(r):
-            asyncio.run(r)
-    except NameError as exc:
-        if getattr(exc, "name", None) not in job["outer"]:
-            done([f"calling {name}({shown}) on the inputs it got in the trace raised " + say(exc)])
-        # a global the original also used, which the trial could not provide: inconclusive
-    except BaseException as exc:
-        done([f"calling {name}({shown}) on the inputs it got in the trace raised " + say(exc)])
-if job["check"] is not None:
-    try:
-        verdict = job["check"](fn)
-    except BaseException as exc:
-        done([f"the check {getattr(job['check'], '__name__', 'check')} failed: " + say(exc)])
-    if verdict is False or isinstance(verdict, str):
-        done([f"the check failed: {verdict}" if verdict else "the check returned False"])
-done([])
-"""
+#: The child's program: stdlib only, it never imports this package (a fast, clean start).
+_CHILD = Path(__file__).with_name("_trial_child.py")
 
 
 def trial_run(
@@ -342,7 +273,7 @@ def trial_run(
 
 def _run_child(data: bytes, timeout: float, name: str) -> list[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD],
+        [sys.executable, str(_CHILD)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
