@@ -7,12 +7,11 @@ A proposal for a code parameter is applied only when
 2. that function, called on the arguments it received in the trace, does not raise, hang or
    exhaust memory, and the user's own check (if any) passes (:func:`trial_run`).
 
-Step 2 runs in a fresh Python process (``subprocess`` running ``optimizers/_trial_child.py``, a
-stdlib-only script; no fork of the optimizer's state) with a
-wall-clock timeout, a CPU-time limit and an address-space limit (``resource.setrlimit``): code
-written by a model never runs in the optimizer's process. This is isolation against accidents
-(loops, crashes, memory bombs), not a security sandbox: the child may use the file system and
-network like any process of the user.
+Step 2 runs in a fresh Python process (``optimizers/_trial_child.py``, a stdlib-only script; no
+fork of the optimizer's state) with a wall-clock timeout, a CPU-time limit and an address-space
+limit (``resource.setrlimit``): code written by a model never runs in the optimizer's process.
+This is isolation against accidents (loops, crashes, memory bombs), not a security sandbox: the
+child may use the file system and network like any process of the user.
 
 The user's check is a picklable callable (a module-level function) that receives the candidate
 function in the child and raises (e.g. ``assert``), or returns ``False`` or a message, to reject.
