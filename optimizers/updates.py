@@ -275,14 +275,14 @@ def check_updates(
     rejected: list[Rejection] = []
     for name, value in raw.items():
         node = by_name.get(name)
+        if value is None:  # null: keep the current value (see _param_schema); no proposal
+            continue
         if node is None:
             reason = _unknown_name_reason(name, names, readonly or {})
             rejected.append(Rejection(name, value, [reason]))
             continue
         spec = _spec(node)
         value = _coerce_lossless(spec, value)
-        if value is None:  # null: keep the current value (see _param_schema)
-            continue
         problems = spec.check(value)
         if not problems and extra_check is not None and not same_value(value, node._value):
             problems = extra_check(node, value)
