@@ -5,9 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,local
+EXTRAS ?= test,local,ray
 
-.PHONY: test demo lint typecheck pytest fast dot bench venv clean
+.PHONY: test demo lint typecheck pytest fast dot browser bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 dot:
 	@command -v dot >/dev/null 2>&1 || bash scripts/install_dot.sh
 
+# headless Chromium opens the HTML report in one test; skipped with a reason when it cannot be installed.
+browser:
+	@bash scripts/install_chromium.sh || echo "chromium not installed: the report browser test will be skipped"
+
 lint: venv
 	$(VENV)/bin/ruff check tracegraph optimizers tests examples benchmarks
 	$(VENV)/bin/ruff format --check tracegraph optimizers tests examples benchmarks
@@ -28,7 +32,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-pytest: venv dot
+pytest: venv dot browser
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
