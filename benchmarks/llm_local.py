@@ -97,9 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fresh", action="store_true", help="join into an empty temp cache first")
     args = ap.parse_args(argv)
     check_runtime()
-    tmp = tempfile.TemporaryDirectory(prefix="tracegraph-bench-") if args.fresh else None
-    if tmp is not None:
-        os.environ["TRACEGRAPH_CACHE_DIR"] = tmp.name
+    if args.fresh:
+        with tempfile.TemporaryDirectory(prefix="tracegraph-bench-") as tmp:
+            # A server left in the deleted directory sees its state file gone and exits.
+            os.environ["TRACEGRAPH_CACHE_DIR"] = tmp
+            _measure(args)
+    else:
+        _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> None:
     from optimizers.llm._cache import cache_dir
 
     t0 = time.perf_counter()
@@ -107,7 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     t1 = time.perf_counter()
     with local_server(args.size, threads=args.threads, idle_timeout=30) as server:
         t2 = time.perf_counter()
-        runs = [_stream(server, args.max_tokens) for _ in range(args.runs)]
+        print(f"weights {t1 - t0:.1f} s, server {t2 - t1:.1f} s", file=sys.stderr, flush=True)
+        runs = []
+        for i in range(args.runs):
+            runs.append(_stream(server, args.max_tokens))
+            print(f"run {i + 1}/{args.runs}: {runs[-1]}", file=sys.stderr, flush=True)
     report = {
         "benchmark": "llm_local",
         "model": server.model,
@@ -122,8 +133,6 @@ def main(argv: list[str] | None = None) -> None:
         "median_decode_tok_s": statistics.median(r["decode_tok_s"] or 0.0 for r in runs),
     }
     print(json.dumps(report, indent=2))
-    if tmp is not None:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":
