@@ -119,7 +119,7 @@ class CallJournal:
             step = int(entry.get("step", -1))
             self._by_step[step] = self._by_step.get(step, Usage()) + used
             self.seq = max(self.seq, int(entry.get("seq", 0)))
-            if int(entry.get("step", -1)) > committed_step:
+            if int(entry.get("step", -1)) > committed_step and not entry.get("remote"):
                 entry["used"] = False
                 for name in _index_names(entry["keys"]):
                     self._index[name].append(entry)
@@ -199,6 +199,22 @@ class CallJournal:
             }
             self.paid = self.paid + reply.usage
             self._by_step[self.step] = self._by_step.get(self.step, Usage()) + reply.usage
+            if self.path is not None:
+                with open(self.path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+                    sync_file(fh)
+
+    def record_usage(self, usage: Usage, label: str, **detail: Any) -> None:
+        """Journal usage spent elsewhere (evaluations on a remote executor, whose workers'
+        clients the journal cannot wrap): counted in the run's usage, never replayed, and not
+        charged here (the executor charged the budget already)."""
+        with self._lock:
+            self.seq += 1
+            entry = {"seq": self.seq, "step": self.step, "client": "executor", "label": label,
+                     "keys": [], "remote": True, **detail, "usage": usage_to_dict(usage),
+                     "at": time.time()}  # fmt: skip
+            self.paid = self.paid + usage
+            self._by_step[self.step] = self._by_step.get(self.step, Usage()) + usage
             if self.path is not None:
                 with open(self.path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")

@@ -17,19 +17,22 @@ parameters and the optimizer go back to the last checkpoint (the step never half
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from optimizers.errors import BudgetExceeded
+from optimizers.executors import LocalExecutor, find_params
 from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
 from optimizers.trainer.progress import ProgressView
 from optimizers.trainer.records import StepResult, rejection_rows, step_files, step_record
+from optimizers.trainer.remote import evaluate, lend, make_executor
 from optimizers.trainer.rundir import RunDir, RunDirError
 from optimizers.trainer.selection import Decision, decide, stderr
 from optimizers.trainer.state import FitResult, TrainState, advance
@@ -65,6 +68,9 @@ class Trainer:
         clients: more model clients to journal and charge (the optimizer's ``llm`` and the
             feedback's ``llm`` are included automatically), e.g. the workflow's own client.
         quiet: no progress bar.
+        executor: where the examples are evaluated: None or ``"local"`` (this process, the
+            default), ``"ray"``, ``"ray://host:port"``, or an ``optimizers.executors`` executor
+            object (closed when ``fit`` returns). See docs/ray.md.
         hook: called at named points of a step (tests inject crashes there).
     """
 
@@ -90,6 +96,7 @@ class Trainer:
         clients: Sequence[Any] = (),
         quiet: bool = False,
         hook: Hook | None = None,
+        executor: Any = None,
     ) -> None:
         self.workflow, self.optimizer, self.feedback = workflow, optimizer, feedback
         self.train = as_examples(train, "train")
@@ -105,6 +112,9 @@ class Trainer:
         self.min_delta, self.noise, self.max_steps, self.quiet = min_delta, noise, max_steps, quiet
         self.rundir = RunDir(run_dir) if run_dir is not None else None
         self.hook = hook
+        # None: the built-in path (evaluate.run_cases); otherwise the executor seam.
+        self.executor, self._executor_name = make_executor(executor, concurrency)
+        self._counter: Any = None  # the budget lent to evaluation clients on a remote executor
         self.source: dict[str, Any] | None = None  # how to rebuild this trainer (set by the CLI)
         self.clients = list(clients)
         self.state: TrainState | None = None
@@ -132,6 +142,7 @@ class Trainer:
             "train_size": len(self.train),
             "val_size": len(self.val),
             "total_steps": self.total_steps,
+            "executor": self._executor_name,
         }
 
     def _run_file(self) -> dict[str, Any]:
@@ -174,13 +185,15 @@ class Trainer:
         """Async twin of :meth:`fit`."""
         state = self._open(resume)
         try:
-            with ProgressView(self.total_steps, quiet=self.quiet) as view:
+            with ProgressView(self.total_steps, quiet=self.quiet) as view, self._lent():
                 self._view = view
                 if self._pending_note:
                     view.note(self._pending_note)
                 state = await self._loop(state)
         finally:
             self.journal.detach()
+            if self.executor is not None:
+                self.executor.close()
         self.state = state
         if state is not None:
             self._set_values(state.best_params)
@@ -195,6 +208,21 @@ class Trainer:
         except BudgetExceeded as exc:
             return self._stop(state, "budget", f"budget exhausted: {exc}".splitlines()[0])
         return self._stop(state, why, _WHY[why])
+
+    @contextlib.contextmanager
+    def _lent(self) -> Iterator[None]:
+        """On a remote executor, lend the evaluation clients (``clients=`` and the feedback's
+        ``llm``) the run's budget and cache: see ``optimizers.trainer.remote``."""
+        if self.executor is None or isinstance(self.executor, LocalExecutor):
+            yield
+            return
+        found = (*self.clients, getattr(self.feedback, "llm", None))
+        cache = self.rundir.path / "eval_cache.sqlite" if self.rundir is not None else None
+        with lend([c for c in found if c is not None], self.budget, cache) as self._counter:
+            try:
+                yield
+            finally:
+                self._counter = None
 
     def _stop_reason(self, state: TrainState) -> str | None:
         if state.step >= self.total_steps:
@@ -288,14 +316,22 @@ class Trainer:
         random.Random(f"{self.seed}:{epoch}").shuffle(order)  # str seeds: same in every process
         return epoch, order[pos * self.batch_size : (pos + 1) * self.batch_size]
 
+    async def _evaluate(
+        self, examples: Sequence[Any], indices: Sequence[int]
+    ) -> list[tuple[Case, Verdict]]:
+        """Run and judge the examples here (built-in path) or on the executor."""
+        if self.executor is None:
+            return await run_cases(
+                self.workflow, self.feedback, examples, indices, concurrency=self.concurrency
+            )
+        params = find_params(self.workflow, self.optimizer.params)
+        return await evaluate(
+            self.executor, self.workflow, self.feedback, examples, indices,
+            params=params, journal=self.journal, counter=self._counter,
+        )  # fmt: skip
+
     async def _validate(self) -> tuple[list[tuple[Case, Verdict]], list[float]]:
-        pairs = await run_cases(
-            self.workflow,
-            self.feedback,
-            self.val,
-            range(len(self.val)),
-            concurrency=self.concurrency,
-        )
+        pairs = await self._evaluate(self.val, range(len(self.val)))
         mean_score([v for _, v in pairs])  # raises a clear error on a verdict without a score
         return pairs, [float(v.score) for _, v in pairs if v.score is not None]
 
@@ -347,9 +383,7 @@ class Trainer:
         self._hook("step_start", k)
         epoch, indices = self._batch(k)
         self.optimizer.zero_feedback()
-        train = await run_cases(
-            self.workflow, self.feedback, self.train, indices, concurrency=self.concurrency
-        )
+        train = await self._evaluate(self.train, indices)
         self._backward(train)
         report = await self._optimizer_step()
         self._hook("after_apply", k)
