@@ -66,6 +66,11 @@ class _Lease:
         os.close(self.fd)
         self.fd = -1
 
+    def __del__(self) -> None:
+        # A LocalServer dropped without release() must not keep its server up until exit.
+        with contextlib.suppress(Exception):
+            self.release()
+
 
 def take_lease(lease_dir: Path) -> _Lease:
     """Create and lock a lease file in ``lease_dir``; it counts as live while we hold it."""

@@ -188,3 +188,12 @@ def test_killing_the_holder_does_not_orphan_the_server(state_dir: Path, tmp_path
     assert _wait_dead(pid, IDLE + 10)
     assert _state(state_dir) is None
     assert list((state_dir / "leases").glob("*.lease")) == []
+
+
+def test_a_dropped_lease_is_released(state_dir: Path, tmp_path: Path) -> None:
+    server = acquire_server(_cfg(tmp_path), state_dir)
+    pid = server.pid
+    assert len(list((state_dir / "leases").glob("*.lease"))) == 1
+    del server
+    assert list((state_dir / "leases").glob("*.lease")) == []
+    assert _wait_dead(pid, IDLE + 10)
