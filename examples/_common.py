@@ -44,6 +44,9 @@ def base_parser(description: str, steps: int) -> argparse.ArgumentParser:
     parser.add_argument("--model", help="hosted model name (default: $TRACEGRAPH_MODEL)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     parser.add_argument("--local", default="1.5b", help="local model size when none is configured")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads of the local model (1 is best on a busy machine)"
+    )
     parser.add_argument("--steps", type=int, default=steps, help="optimizer steps")
     parser.add_argument("--out", default="runs/examples", help="where the trace picture goes")
     parser.add_argument(
@@ -66,7 +69,7 @@ def client_from(args: argparse.Namespace, **options: Any) -> LLMClient:
     from optimizers.llm import local_model
 
     options.setdefault("timeout", 600.0)  # a busy CPU makes the first answers slow
-    return local_model(args.local, **options)
+    return local_model(args.local, threads=getattr(args, "threads", None), **options)
 
 
 def say(*parts: Any, end: str = "\n") -> None:
@@ -123,14 +126,18 @@ def finish(outcome: Outcome) -> int:
 def log_step(report: StepReport, score: float) -> None:
     """One line per step: what changed (or why nothing did) and the new score."""
     if report.applied:
-        what = ", ".join(f"{k}: {_short(o)} -> {_short(n)}" for k, (o, n) in report.applied.items())
+        what = ", ".join(
+            f"{k}: {_short(repr(o))} -> {_short(repr(n))}" for k, (o, n) in report.applied.items()
+        )
     else:
         what = report.error or report.skipped or "no change"
         if report.rejected:
             what += f" (rejected: {'; '.join(r.reasons[0][:80] for r in report.rejected[:2])})"
     say(f"step {report.step}: {what}  | score {score:g}")
+    if report.reasoning:
+        say(f"  reasoning: {_short(report.reasoning, 160)}")
 
 
-def _short(value: Any) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join((value if isinstance(value, str) else repr(value)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -5,6 +5,11 @@ target the optimizer never sees, with feedback in words only ("too small: make i
 The graph-aware optimizer reads the program, the feedback and the values it tried before, and
 proposes the next ``x``.
 
+Proposals of a small local model are noisy (it tends to jump back and forth), so by default each
+step asks for two candidates and keeps the one that scores best, or the current ``x`` when
+neither is better (:class:`optimizers.BestOfN`, ``--k 2``); the scores of rejected candidates
+stay in the optimizer's history. ``--k 0`` runs the plain optimizer, one call per step.
+
     python examples/numeric.py                       # the local model (no key, no network)
     python examples/numeric.py --model gpt-4o-mini   # or OPENAI_API_KEY / TRACEGRAPH_MODEL
 """
@@ -28,6 +33,8 @@ from examples._common import (
     picture,
     say,
 )
+from optimizers import BestOfN
+from optimizers.base import Optimizer
 from optimizers.llm.types import LLMClient
 
 TARGET = 47.0  # the output the feedback steers towards; the optimizer only sees the feedback
@@ -55,11 +62,22 @@ def judge(output: float, target: float = TARGET) -> tuple[str, float]:
 
 
 def run(
-    llm: LLMClient, steps: int = 6, out: str = "runs/examples", optimizer: str = "graph"
+    llm: LLMClient,
+    steps: int = 6,
+    out: str = "runs/examples",
+    optimizer: str = "graph",
+    k: int = 2,
 ) -> Outcome:
     """Optimize ``x`` for up to ``steps`` steps; stop early once the output is right."""
     x = tg.param(0.0, name="x", description="the number fed to the program", bounds=(-100, 100))
-    opt = make_optimizer(optimizer, [x], llm)
+    opt: Optimizer = make_optimizer(optimizer, [x], llm, temperatures=(0.0, 0.3, 0.6))
+    if k:
+
+        def score(values: dict[str, float]) -> float:
+            with tg.no_trace():
+                return judge(shift(scale(values["x"])))[1]
+
+        opt = BestOfN(opt, evaluate=score, k=k, temperatures=(0.0, 0.7), max_concurrency=k)
     outcome = Outcome("numeric")
     output = shift(scale(x))
     text, score = judge(output.value)
@@ -87,8 +105,10 @@ def run(
 
 def main(argv: Sequence[str] | None = None, llm: LLMClient | None = None) -> int:
     """Parse the flags, run, print the score before and after and where the picture is."""
-    args = base_parser(__doc__ or "", steps=6).parse_args(argv)
-    outcome = run(llm or client_from(args), args.steps, args.out, args.optimizer)
+    parser = base_parser(__doc__ or "", steps=6)
+    parser.add_argument("--k", type=int, default=2, help="candidates per step (0: no search)")
+    args = parser.parse_args(argv)
+    outcome = run(llm or client_from(args), args.steps, args.out, args.optimizer, args.k)
     return finish(outcome)
 
 
