@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from optimizers.trainer.journal import CallJournal
 from tracegraph.errors import OpError, TracegraphError
 from tracegraph.node import Node
 
-__all__ = ["CaseJudge", "evaluate", "lend", "make_executor", "to_pair"]
+__all__ = ["CaseJudge", "Lent", "evaluate", "lend", "make_executor", "to_pair"]
 
 _BUDGET = re.compile(r"BudgetExceeded: budget exhausted: (\w+) used (\S+) of (\S+?);")
 
@@ -104,19 +105,24 @@ def to_pair(
 
 
 def _minus(a: Usage, b: Usage) -> Usage:
-    return Usage(**{f.name: getattr(a, f.name) - getattr(b, f.name) for f in dataclasses.fields(a)})
+    """``a - b`` field by field, never below zero."""
+    return Usage(
+        **{f.name: max(getattr(a, f.name) - getattr(b, f.name), 0) for f in dataclasses.fields(a)}
+    )
 
 
 def _journal_usage(
     journal: CallJournal,
     results: Sequence[EvalResult] | None,
     counter: Budget | None,
-    before: Usage | None,
+    before: tuple[Usage, Usage] | None,
 ) -> None:
-    """One ``remote`` journal entry for an executor run: what the lent budget was charged
-    (every attempt's calls) or, without one, what the results report."""
+    """One ``remote`` journal entry for an executor run: the calls made where the journal
+    could not see them. With a lent ``counter``: what it was charged (every attempt) less what
+    the journal recorded itself meanwhile (calls of the driver's own clients); without one: the
+    usage the results report (executors running on fresh clients report it)."""
     if counter is not None and before is not None:
-        used = _minus(counter.used, before)
+        used = _minus(_minus(counter.used, before[0]), _minus(journal.paid, before[1]))
     else:
         used = sum((r.usage for r in results or () if r.usage is not None), Usage())
     if used.calls or used.cache_hits:
@@ -133,50 +139,94 @@ async def evaluate(
     *,
     params: Mapping[str, Node],
     journal: CallJournal,
-    counter: Budget | None,
+    lent: Lent | None,
+    label: str,
 ) -> list[tuple[Case, Verdict]]:
     """Run and judge ``examples[i]`` for each index on ``executor``, in example order.
 
     Args:
-        counter: the budget lent to every evaluation client (its growth is journaled), or None.
+        lent: what a remote fit lent the evaluation clients (None on this machine).
+        label: ``"train"`` or ``"val"``: which lent cache this run uses.
     """
     tasks = [EvalTask(OnInput(workflow), CaseJudge(feedback), examples[i]) for i in indices]
-    before = counter.used if counter is not None else None
+    counter = lent.counter if lent is not None else None
+    before = (counter.used, journal.paid) if counter is not None else None
     results: list[EvalResult] | None = None
     try:
-        results = await executor.arun(tasks, params=params.values())
-    finally:  # charged even when the run failed: those calls were paid
-        _journal_usage(journal, results, counter, before)
+        with lent.cache(label, journal.step) if lent else contextlib.nullcontext():
+            results = await executor.arun(tasks, params=params.values())
+    finally:  # journaled even when the run failed: those calls were paid
+        if lent is not None:
+            _journal_usage(journal, results, counter, before)
     return [to_pair(i, examples[i], r, params) for i, r in zip(indices, results, strict=True)]
 
 
-@contextlib.contextmanager
-def lend(
-    clients: Sequence[Any], budget: Budget | None, cache_path: Path | None
-) -> Iterator[Budget | None]:
-    """For the ``with`` block, give each client without a budget ``budget`` (a new unlimited
-    one when None) and each without a cache one at ``cache_path``; then take both back.
+@dataclass
+class Lent:
+    """What a remote fit lent its evaluation clients.
 
-    Yields the budget that counts every evaluation call, or None when there is no client or
-    some client charges a budget of its own (then the journal reports what the results say).
+    Attributes:
+        counter: the budget that counts every evaluation call, or None when there is no
+            client or some client charges a budget of its own (then the journal reports what
+            the results say they used).
+        bare: the clients that had no cache: each executor run lends them a reply cache.
+        folder: where those caches live (``RUN_DIR/eval_cache``); None without a run directory.
     """
+
+    counter: Budget | None
+    bare: list[Any]
+    folder: Path | None
+    caches: dict[str, ResponseCache] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def cache(self, label: str, step: int) -> Iterator[None]:
+        """Lend the bare clients the cache of ``label`` ("train", "val") for ``step``."""
+        if self.folder is None or not self.bare:
+            yield
+            return
+        cache = self._open(label, step)
+        for client in self.bare:
+            client._cache = cache  # private: clients have no public cache setter
+        try:
+            yield
+        finally:
+            for client in self.bare:
+                client._cache = None
+
+    def _open(self, label: str, step: int) -> ResponseCache:
+        """One cache file per label, holding the replies of one step: a resumed step finds its
+        paid replies there; a new step clears those of the last one (committed: never redone),
+        so a request repeated across steps is sent again, as it is without a cache."""
+        assert self.folder is not None
+        if label not in self.caches:
+            self.caches[label] = ResponseCache(self.folder / f"{label}.sqlite")
+        cache, mark = self.caches[label], self.folder / f"{label}.step"
+        if not mark.exists() or mark.read_text(encoding="utf-8").strip() != str(step):
+            cache.clear()
+            mark.write_text(str(step), encoding="utf-8")
+        return cache
+
+    def close(self) -> None:
+        for cache in self.caches.values():
+            cache.close()
+
+
+@contextlib.contextmanager
+def lend(clients: Sequence[Any], budget: Budget | None, folder: Path | None) -> Iterator[Lent]:
+    """For the ``with`` block, give each client without a budget ``budget`` (a new unlimited
+    one when None, so calls are still counted), and note those without a cache (each executor
+    run lends them one in ``folder``: :meth:`Lent.cache`); then take the budgets back."""
     counter = budget if budget is not None else Budget()
-    saved: list[tuple[Any, Any, Any]] = []
-    cache = None
-    all_counted = True
-    for client in {id(c): c for c in clients}.values():
-        saved.append((client, client.budget, client._cache))
+    unique = list({id(c): c for c in clients}.values())
+    saved = [(client, client.budget) for client in unique]
+    for client in unique:
         if client.budget is None:
             client.budget = counter
-        all_counted = all_counted and client.budget is counter
-        if client._cache is None and cache_path is not None:
-            # Private: clients have no public cache setter; the lent cache is taken back below.
-            cache = cache or ResponseCache(cache_path)
-            client._cache = cache
+    all_counted = bool(unique) and all(c.budget is counter for c in unique)
+    lent = Lent(counter if all_counted else None, [c for c in unique if c.cache is None], folder)
     try:
-        yield counter if saved and all_counted else None
+        yield lent
     finally:
-        for client, old_budget, old_cache in saved:
-            client.budget, client._cache = old_budget, old_cache
-        if cache is not None:
-            cache.close()
+        for client, old_budget in saved:
+            client.budget = old_budget
+        lent.close()

@@ -32,7 +32,7 @@ from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
 from optimizers.trainer.progress import ProgressView
 from optimizers.trainer.records import StepResult, rejection_rows, step_files, step_record
-from optimizers.trainer.remote import evaluate, lend, make_executor
+from optimizers.trainer.remote import Lent, evaluate, lend, make_executor
 from optimizers.trainer.rundir import RunDir, RunDirError
 from optimizers.trainer.selection import Decision, decide, stderr
 from optimizers.trainer.state import FitResult, TrainState, advance
@@ -114,7 +114,7 @@ class Trainer:
         self.hook = hook
         # None: the built-in path (evaluate.run_cases); otherwise the executor seam.
         self.executor, self._executor_name = make_executor(executor, concurrency)
-        self._counter: Any = None  # the budget lent to evaluation clients on a remote executor
+        self._lent: Lent | None = None  # what a remote fit lent the evaluation clients
         self.source: dict[str, Any] | None = None  # how to rebuild this trainer (set by the CLI)
         self.clients = list(clients)
         self.state: TrainState | None = None
@@ -185,7 +185,7 @@ class Trainer:
         """Async twin of :meth:`fit`."""
         state = self._open(resume)
         try:
-            with ProgressView(self.total_steps, quiet=self.quiet) as view, self._lent():
+            with ProgressView(self.total_steps, quiet=self.quiet) as view, self._lending():
                 self._view = view
                 if self._pending_note:
                     view.note(self._pending_note)
@@ -210,19 +210,19 @@ class Trainer:
         return self._stop(state, why, _WHY[why])
 
     @contextlib.contextmanager
-    def _lent(self) -> Iterator[None]:
+    def _lending(self) -> Iterator[None]:
         """On a remote executor, lend the evaluation clients (``clients=`` and the feedback's
         ``llm``) the run's budget and cache: see ``optimizers.trainer.remote``."""
         if self.executor is None or isinstance(self.executor, LocalExecutor):
             yield
             return
         found = (*self.clients, getattr(self.feedback, "llm", None))
-        cache = self.rundir.path / "eval_cache.sqlite" if self.rundir is not None else None
-        with lend([c for c in found if c is not None], self.budget, cache) as self._counter:
+        folder = self.rundir.path / "eval_cache" if self.rundir is not None else None
+        with lend([c for c in found if c is not None], self.budget, folder) as self._lent:
             try:
                 yield
             finally:
-                self._counter = None
+                self._lent = None
 
     def _stop_reason(self, state: TrainState) -> str | None:
         if state.step >= self.total_steps:
@@ -317,7 +317,7 @@ class Trainer:
         return epoch, order[pos * self.batch_size : (pos + 1) * self.batch_size]
 
     async def _evaluate(
-        self, examples: Sequence[Any], indices: Sequence[int]
+        self, examples: Sequence[Any], indices: Sequence[int], label: str
     ) -> list[tuple[Case, Verdict]]:
         """Run and judge the examples here (built-in path) or on the executor."""
         if self.executor is None:
@@ -327,11 +327,11 @@ class Trainer:
         params = find_params(self.workflow, self.optimizer.params)
         return await evaluate(
             self.executor, self.workflow, self.feedback, examples, indices,
-            params=params, journal=self.journal, counter=self._counter,
+            params=params, journal=self.journal, lent=self._lent, label=label,
         )  # fmt: skip
 
     async def _validate(self) -> tuple[list[tuple[Case, Verdict]], list[float]]:
-        pairs = await self._evaluate(self.val, range(len(self.val)))
+        pairs = await self._evaluate(self.val, range(len(self.val)), "val")
         mean_score([v for _, v in pairs])  # raises a clear error on a verdict without a score
         return pairs, [float(v.score) for _, v in pairs if v.score is not None]
 
@@ -383,7 +383,7 @@ class Trainer:
         self._hook("step_start", k)
         epoch, indices = self._batch(k)
         self.optimizer.zero_feedback()
-        train = await self._evaluate(self.train, indices)
+        train = await self._evaluate(self.train, indices, "train")
         self._backward(train)
         report = await self._optimizer_step()
         self._hook("after_apply", k)
