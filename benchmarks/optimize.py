@@ -52,6 +52,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="hosted model name (default: $TRACEGRAPH_MODEL)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)")
     p.add_argument("--local", default="1.5b", help="local model size when none is configured")
+    p.add_argument("--threads", type=int, help="CPU threads of the local model")
+    p.add_argument("--k", type=int, default=2, help="numeric task: candidates per step (0: none)")
     p.add_argument("--vs-trace", action="store_true", help="also run Trace on the same tasks")
     p.add_argument("--trace-python", default="/tmp/trace-venv/bin/python")
     p.add_argument("--out", help="write the JSON here too")
@@ -78,18 +80,18 @@ def step_rows(outcome: Outcome) -> list[dict[str, Any]]:
     return rows
 
 
-def run_task(name: str, llm: LLMClient, steps: int, optimizer: str) -> dict[str, Any]:
+def run_task(name: str, llm: LLMClient, steps: int, optimizer: str, **extra: Any) -> dict[str, Any]:
     """Run one example as a task; its rows and totals."""
     before = llm.usage.total
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        outcome: Outcome = TASKS[name].run(llm, steps, out, optimizer)
+        outcome: Outcome = TASKS[name].run(llm, steps, out, optimizer, **extra)
     wall = time.perf_counter() - start
     used = llm.usage.total
     return {
         "task": name,
         "system": "tracegraph",
-        "optimizer": optimizer,
+        "optimizer": optimizer + (f" + BestOfN(k={extra['k']})" if extra.get("k") else ""),
         "score_before": outcome.before,
         "scores": outcome.scores[1:],
         "solved": outcome.solved,
@@ -125,7 +127,7 @@ def endpoint(args: argparse.Namespace) -> tuple[LLMClient, dict[str, str], Any]:
         return llm, env, None
     from optimizers.llm.local import local_server
 
-    server = local_server(args.local)
+    server = local_server(args.local, threads=args.threads)
     llm = OpenAIClient(
         model=server.model,
         base_url=server.base_url + "/v1",
@@ -168,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in args.tasks:
             print(f"== {name} (tracegraph, {args.optimizer})", file=sys.stderr, flush=True)
-            results.append(run_task(name, llm, args.steps, args.optimizer))
+            extra = {"k": args.k} if name == "numeric" else {}
+            results.append(run_task(name, llm, args.steps, args.optimizer, **extra))
             if args.vs_trace and name in TRACE_TASKS:
                 print(f"== {name} (Trace)", file=sys.stderr, flush=True)
                 results.append(run_trace(name, args.steps, env, args.trace_python))

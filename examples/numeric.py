@@ -73,11 +73,11 @@ def run(
     opt: Optimizer = make_optimizer(optimizer, [x], llm, temperatures=(0.0, 0.3, 0.6))
     if k:
 
-        def score(values: dict[str, float]) -> float:
+        def evaluate(values: dict[str, float]) -> float:
             with tg.no_trace():
                 return judge(shift(scale(values["x"])))[1]
 
-        opt = BestOfN(opt, evaluate=score, k=k, temperatures=(0.0, 0.7), max_concurrency=k)
+        opt = BestOfN(opt, evaluate=evaluate, k=k, temperatures=(0.0, 0.7), max_concurrency=k)
     outcome = Outcome("numeric")
     output = shift(scale(x))
     text, score = judge(output.value)
