@@ -7,12 +7,13 @@ optimizer step run exactly as with the built-in path.
 
 Accounting on a remote executor: the workers' model clients are fresh copies built from the
 driver's configuration, so the run's call journal cannot wrap them. For the fit, the trainer
-*lends* each evaluation client that has none its budget (an unlimited one when the run has no
-budget, so that calls are still counted) and, when the run has a directory, a reply cache in it
-(``RUN_DIR/eval_cache.sqlite``). The executor's ledger then charges every worker call —
-attempts whose worker died included — and keeps every paid reply in that cache, so a resumed run
-is served free. After each executor run, the journal gets one ``remote`` entry with the usage the
-run charged (see ``CallJournal.record_usage``).
+*lends* each evaluation client that has no budget its own (an unlimited one when the run has
+none, so that calls are still counted); for each executor run it lends each client without a
+cache one under ``RUN_DIR/eval_cache/`` that holds the current step's replies only
+(:class:`Lent`). The executor's ledger then charges every worker call — attempts whose worker
+died included — and keeps every paid reply of the step, so a retried evaluation and a resumed
+step are served free. After each executor run, the journal gets one ``remote`` entry with the
+usage the run charged (``CallJournal.record_usage``).
 """
 
 from __future__ import annotations
