@@ -166,6 +166,32 @@ TASKS = {"numeric": numeric_task, "buggy_function": buggy_task, "hyperparameters
 SOLVED = {"numeric": 0.0, "buggy_function": 1.0, "hyperparameters": 1.0}
 
 
+def one_step(opt: Any, params: list[Any], rows: list[Any], llm: CountingLLM) -> dict[str, Any]:
+    """Feedback on every output, one optimizer step; what it changed and cost."""
+    before_values = [p.data for p in params]
+    was = llm.snapshot()
+    row: dict[str, Any] = {}
+    opt.zero_feedback()
+    for out, text, _ in rows:
+        if out is not None:
+            opt.backward(out, text, retain_graph=True)
+    try:
+        opt.step()
+    except Exception as exc:  # record a crashing step, as a user would see it
+        row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+    now = llm.snapshot()
+    row.update(
+        {
+            "changed": before_values != [p.data for p in params],
+            "calls": now[0] - was[0],
+            "input_tokens": now[1] - was[1],
+            "output_tokens": now[2] - was[2],
+            "model_seconds": round(now[3] - was[3], 2),
+        }
+    )
+    return row
+
+
 def main() -> int:
     task, steps = sys.argv[1], int(sys.argv[2])
     params, forward = TASKS[task]()
@@ -179,31 +205,11 @@ def main() -> int:
     for i in range(steps):
         if score == SOLVED[task]:
             break
-        before_values = [p.data for p in params]
-        was = llm.snapshot()
-        opt.zero_feedback()
-        for out, text, _ in rows:
-            if out is not None:
-                opt.backward(out, text, retain_graph=True)
-        try:
-            opt.step()
-        except Exception as exc:  # record a crashing step, as a user would see it
-            steps_out.append({"step": i + 1, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        row = one_step(opt, params, rows, llm)
         rows = forward()
         score = rows[0][2]
-        now = llm.snapshot()
         scores.append(score)
-        steps_out.append(
-            {
-                "step": i + 1,
-                "score": score,
-                "changed": before_values != [p.data for p in params],
-                "calls": now[0] - was[0],
-                "input_tokens": now[1] - was[1],
-                "output_tokens": now[2] - was[2],
-                "model_seconds": round(now[3] - was[3], 2),
-            }
-        )
+        steps_out.append({"step": i + 1, "score": score, **row})
     result.update(
         {
             "scores": scores,
