@@ -172,9 +172,11 @@ def one_step(opt: Any, params: list[Any], rows: list[Any], llm: CountingLLM) -> 
     was = llm.snapshot()
     row: dict[str, Any] = {}
     opt.zero_feedback()
-    for out, text, _ in rows:
+    # Trace requires one feedback text for all outputs that share a parameter: join them.
+    combined = "\n".join(text for _, text, _ in rows)
+    for out, _, _ in rows:
         if out is not None:
-            opt.backward(out, text, retain_graph=True)
+            opt.backward(out, combined, retain_graph=True)
     try:
         opt.step()
     except Exception as exc:  # record a crashing step, as a user would see it
