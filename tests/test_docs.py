@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import runpy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,9 +34,9 @@ def blocks(page: str) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, m.start()) + 2, m.group(1)) for m in FENCE.finditer(text)]
 
 
-def cases() -> list[object]:
+def cases() -> list[Any]:
     """One pytest param per block, skipped when it needs a real model."""
-    found = []
+    found: list[Any] = []
     for page in PAGES:
         if not (ROOT / page).exists():
             continue
