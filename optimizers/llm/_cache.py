@@ -18,14 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from optimizers.errors import LLMError
+from optimizers.llm.defaults import HOSTED_HOWTO
 
 CACHE_ENV = "TRACEGRAPH_CACHE_DIR"
 
-HOSTED_HINT = (
-    "or use a hosted model instead: set OPENAI_API_KEY (and OPENAI_BASE_URL for another "
-    "OpenAI-compatible endpoint), or pass optimizers.OpenAIClient(model=..., base_url=..., "
-    "api_key=...)"
-)
+# "or to use a hosted model instead, export OPENAI_API_KEY=... and TRACEGRAPH_MODEL=..."
+HOSTED_HINT = "or " + HOSTED_HOWTO
 
 
 class LocalModelError(LLMError):
