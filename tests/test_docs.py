@@ -67,3 +67,40 @@ def test_block_runs(
     script = tmp_path / f"{Path(page).stem}_line{line}.py"
     script.write_text(code, encoding="utf-8")
     runpy.run_path(str(script), run_name="__main__")
+
+
+def exception_classes() -> list[type[BaseException]]:
+    """Every exception class defined in tracegraph/ and optimizers/ (private ones left out)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import optimizers
+    import tracegraph
+
+    found: dict[type[BaseException], None] = {}
+    for package in (tracegraph, optimizers):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            try:
+                module = importlib.import_module(info.name)
+            except ImportError:  # an optional extra (ray) that is not installed
+                continue
+            for name, obj in vars(module).items():
+                if (
+                    inspect.isclass(obj)
+                    and issubclass(obj, tracegraph.TracegraphError)
+                    and obj.__module__ == module.__name__
+                    and not name.startswith("_")
+                ):
+                    found[obj] = None
+    return list(found)
+
+
+def test_error_catalogue_is_complete() -> None:
+    """docs/errors.md has a heading for every exception class the code defines."""
+    text = (ROOT / "docs/errors.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### (\w+)$", text, re.MULTILINE))
+    classes = {cls.__name__ for cls in exception_classes()}
+    assert {"TracegraphError", "BudgetExceeded", "RunDirError"} <= classes  # the walk works
+    assert sorted(classes - headings) == [], "add these to docs/errors.md"
+    assert sorted(headings - classes) == [], "docs/errors.md names classes the code lacks"
