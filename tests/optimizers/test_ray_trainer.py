@@ -190,3 +190,31 @@ def test_resume_after_a_crash_on_ray_pays_no_call_twice(
     assert proposer.requests == []  # the optimizer's call came back from the journal
     assert result.usage.calls == local.usage.calls  # the redone evaluation came from the cache
     assert again.budget.used.calls == local.usage.calls
+
+
+@pytest.mark.usefixtures("cluster")
+def test_a_workflow_that_cannot_travel_is_named_before_anything_runs(tmp_path: Path) -> None:
+    import threading
+
+    from optimizers.executors import NotSerializable
+
+    lock = threading.Lock()
+    x = tg.param(0.0, name="x")
+
+    @tg.op
+    def guarded(v: float, k: float) -> float:
+        """Multiply under a lock."""
+        with lock:
+            return v * k
+
+    executor, closed = on_ray(), list[None]()
+    close = executor.close
+    executor.close = lambda: closed.append(close())  # type: ignore[method-assign]
+    trainer = Trainer(
+        lambda k: guarded(x, k), GraphOptimizer([x], llm=ScriptedClient([])),
+        train=[(1.0, 5.0)], feedback=score_fn(closeness), quiet=True,
+        run_dir=tmp_path / "run", executor=executor,
+    )  # fmt: skip
+    with pytest.raises(NotSerializable, match=r"lock cannot be sent to Ray workers"):
+        trainer.fit()
+    assert closed == [None]  # the trainer closed the executor on the way out
