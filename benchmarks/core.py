@@ -217,7 +217,7 @@ def trace_python(venv: Path) -> str:
 def run_trace(python: str, kind: str, n: int, timeout: float) -> dict[str, Any]:
     """One case on Trace in a fresh process (it keeps every node ever made)."""
     row: dict[str, Any] = {"system": "trace-opt", "case": kind, "n": n}
-    script = Path(tempfile.gettempdir()) / "tracegraph_bench_trace_case.py"
+    script = Path(tempfile.gettempdir()) / f"tracegraph_bench_trace_case_{os.getpid()}.py"
     script.write_text(TRACE_SCRIPT)  # a file, not -c: Trace's decorator reads the source
     try:
         done = subprocess.run(
