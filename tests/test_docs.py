@@ -4,13 +4,15 @@ The blocks are taken from README.md and the doc pages in ``PAGES``; each is writ
 own file and run as a script in a temporary directory (a file, not ``exec`` of a string, so
 ``@tg.trainable`` can read the function's source). A block that needs a real model says so
 with a ``# needs-model`` comment and is skipped; every other block must use
-``ScriptedClient``, a cassette or no model at all. A block that raises fails its test.
+``ScriptedClient``, a cassette or no model at all. A block that draws a picture is skipped
+when graphviz's ``dot`` is missing. A block that raises fails its test.
 """
 
 from __future__ import annotations
 
 import re
 import runpy
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,11 @@ def cases() -> list[Any]:
         if not (ROOT / page).exists():
             continue
         for line, code in blocks(page):
-            marks = [pytest.mark.skip(reason="needs a real model")] if NEEDS_MODEL in code else []
+            marks = []
+            if NEEDS_MODEL in code:
+                marks.append(pytest.mark.skip(reason="needs a real model"))
+            elif ".render(" in code and shutil.which("dot") is None:
+                marks.append(pytest.mark.skip(reason="graphviz's dot is missing: `make dot`"))
             found.append(pytest.param(page, line, code, id=f"{page}:{line}", marks=marks))
     return found
 
