@@ -247,22 +247,21 @@ def relevant_subgraph(
             mine[rec.output] = None
             arrived.setdefault(rec.output, []).append(rec.feedback)
         outputs_of[param] = list(mine)
-    order = _order(_between(list(arrived), set(fed)))
-    rank = {node: i for i, node in enumerate(order)}
-    children = users(order)
-    union: set[Node] = set()
-    per_param: dict[Node, list[Node]] = {}
+    children = users(_between(list(arrived), set(fed)))  # only reachability is read from it
+    keeps: dict[Node, set[Node]] = {}
     for param in fed:
-        keep = descendants_within(param, order, children=children)
+        keep = descendants_within(param, (), children=children)
         if len(outputs_of[param]) < len(arrived):  # else every output fed it: all of `keep` counts
             keep = _reaching(outputs_of[param], keep)
-        union |= keep
-        per_param[param] = sorted(keep, key=rank.__getitem__)
+        keeps[param] = keep
+    nodes = _order(set().union(*keeps.values()))  # the subgraph's own order; checks for cycles
+    rank = {node: i for i, node in enumerate(nodes)}
+    per_param = {param: sorted(keep, key=rank.__getitem__) for param, keep in keeps.items()}
     outputs = [
         (out, combine(out.feedback or arrived[out]))
         for out in _first_feedback_order(list(outputs_of.values()))
     ]
-    return Subgraph(sorted(union, key=rank.__getitem__), fed, outputs, per_param)
+    return Subgraph(nodes, fed, outputs, per_param)
 
 
 def _first_feedback_order(histories: list[list[Node]]) -> list[Node]:

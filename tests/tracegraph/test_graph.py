@@ -142,10 +142,14 @@ def test_relevant_subgraph_matches_path_oracle(data: st.DataObject) -> None:
     assert [dag.index(p) for p in sub.params] == [p for p in asked if p in expected]
     got = {dag.index(p): nodes for p, nodes in sub.per_param.items()}
     assert {p: {dag.index(n) for n in nodes} for p, nodes in got.items()} == expected
-    order = {n: k for k, n in enumerate(toposort([dag.nodes[i] for i in outs]))}
-    for nodes in [sub.nodes, *sub.per_param.values()]:
-        assert [order[n] for n in nodes] == sorted(order[n] for n in nodes)
-    assert dag.ids(sub.nodes) == set().union(*expected.values())
+    union = set().union(*expected.values())
+    oracle = nx.lexicographical_topological_sort(
+        dag.nx.subgraph(union), key=lambda i: dag.nodes[i].uid
+    )
+    assert [dag.index(n) for n in sub.nodes] == list(oracle)
+    position = {n: k for k, n in enumerate(sub.nodes)}
+    for nodes in sub.per_param.values():
+        assert [position[n] for n in nodes] == sorted(position[n] for n in nodes)
     fed_outs = {o for p in expected for o in outs if o in expected[p]}
     shown = [dag.index(o) for o, _ in sub.outputs]
     assert sorted(shown) == sorted(fed_outs)
@@ -272,6 +276,7 @@ def _fed_cycle(a: Node, b: Node) -> None:
     from tracegraph.node import Received
 
     p = Node(0, NodeKind.PARAMETER, "p")
+    a.parents, a.arg_names = (*a.parents, p), (*a.arg_names, "p")  # p feeds the cycle
     p.received.append(Received(b, Feedback("x")))
     relevant_subgraph(p)
 
