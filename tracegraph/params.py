@@ -31,8 +31,8 @@ class ParamType(enum.Enum):
 def infer_type(value: Any, choices: Sequence[Any] | None = None, code: bool = False) -> ParamType:
     """The parameter type of a first value.
 
-    >>> infer_type(0.7), infer_type(3), infer_type(True), infer_type({"k": [1]})
-    (<ParamType.NUMBER: 'number'>, <ParamType.INTEGER: 'integer'>, <ParamType.BOOL: 'bool'>, <ParamType.JSON: 'json'>)
+    >>> [infer_type(v).value for v in (0.7, 3, True, "hi", {"k": [1]})]
+    ['number', 'integer', 'bool', 'text', 'json']
     """
     if code:
         return ParamType.CODE
@@ -74,7 +74,9 @@ def _shape_problems(value: Any, like: Any, path: str = "value") -> list[str]:
         if not isinstance(value, list):
             return [f"{path} must be a list, got {type(value).__name__}"]
         if like:
-            return [p for i, v in enumerate(value) for p in _shape_problems(v, like[0], f"{path}[{i}]")]
+            return [
+                p for i, v in enumerate(value) for p in _shape_problems(v, like[0], f"{path}[{i}]")
+            ]
         return []
     if isinstance(like, bool):
         ok = isinstance(value, bool)
@@ -184,6 +186,8 @@ class ParamSpec:
             parts.append(f"keeps the phrase {phrase!r}")
         if self.predicate is not None:
             doc = (self.predicate.__doc__ or "").strip().splitlines()
-            parts.append(f"passes {getattr(self.predicate, '__name__', 'a check')}"
-                         + (f" ({doc[0]})" if doc else ""))
+            parts.append(
+                f"passes {getattr(self.predicate, '__name__', 'a check')}"
+                + (f" ({doc[0]})" if doc else "")
+            )
         return ", ".join(parts)
