@@ -178,7 +178,8 @@ def local_model(
         max_reply_tokens: The server's default and ceiling for ``max_tokens``.
         idle_timeout: Seconds the server lives on once no client holds it.
         quiet: Do not print which model is in use.
-        **client_options: Passed to ``OpenAIClient`` (``cache=``, ``budget=``, ``timeout=``...).
+        **client_options: Passed to ``OpenAIClient`` (``cache=``, ``budget=``...); ``timeout``
+            defaults to 900 s here, since requests queue on the shared server.
 
     Example (needs the ``[local]`` extra)::
 
@@ -196,6 +197,9 @@ def local_model(
         max_reply_tokens=max_reply_tokens,
         idle_timeout=idle_timeout,
     )
+    # A shared CPU server queues requests from every process: a wait of minutes behind other
+    # callers is normal, and a timed-out request keeps the server busy while its retry queues.
+    client_options.setdefault("timeout", 900.0)
     try:
         client = OpenAIClient(
             model=server.model,

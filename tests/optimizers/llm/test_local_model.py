@@ -65,7 +65,7 @@ def _client(server: LocalServer, tmp_path: Path, **options: Any) -> OpenAIClient
 class Proposal(BaseModel):
     """A reply shape like an optimizer's: a short reason and a number."""
 
-    reasoning: str = Field(max_length=160)
+    reasoning: str = Field(max_length=300)
     x: float
 
 
@@ -78,7 +78,7 @@ def _ask_for_x(llm: OpenAIClient, **options: Any) -> Reply:
             "Propose a larger x.",
         },
     ]
-    return llm.complete(messages, schema=Proposal, temperature=0, max_tokens=120, **options)
+    return llm.complete(messages, schema=Proposal, temperature=0, max_tokens=200, **options)
 
 
 def test_a_structured_reply_parses(server: LocalServer, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_a_structured_reply_parses(server: LocalServer, tmp_path: Path) -> None:
         [{"role": "user", "content": "Name one prime number between 10 and 20 and say why."}],
         schema=Proposal,
         temperature=0,
-        max_tokens=120,
+        max_tokens=200,
     )
     assert isinstance(reply.parsed, Proposal)
     assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
