@@ -25,7 +25,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from optimizers.base import Message, Optimizer, StepContext
-from optimizers.problem import ProblemConfig, _clip, _json, _param_section, _reply_shape
+from optimizers.problem import (
+    ProblemConfig,
+    _clip,
+    _json,
+    _param_section,
+    _reply_shape,
+    local_names,
+)
 from optimizers.updates import HistoryEntry, Rejection, same_value
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
@@ -106,7 +113,11 @@ class HistoryOptimizer(Optimizer):
             "## Parameters\n" + _param_section(ctx.params, cfg),
             "## Tried so far, best first (higher score is better)\n" + self._tried_lines(),
         ]
-        feedback = [f"{o.name}: {_clip(str(fb), cfg.feedback_chars)}" for o, fb in ctx.sub.outputs]
+        shown = local_names(ctx.sub)  # not the process-wide counters: same text in every run
+        feedback = [
+            f"{shown.get(o, o.name)}: {_clip(str(fb), cfg.feedback_chars)}"
+            for o, fb in ctx.sub.outputs
+        ]
         if feedback:
             parts.append("## Latest feedback on the current values\n" + "\n".join(feedback))
         parts.append(

@@ -11,13 +11,19 @@ The text has fixed sections, always in this order::
     ## Tried before (do not propose these again)   history with scores, rejected values
     ## Your reply               the JSON shape, naming the parameters again
 
-Everything is deterministic (order by topological position, ties by ``uid``; memory addresses
-are stripped from reprs). The whole text stays within ``ProblemConfig.budget_chars``: long
-values are cut in the middle with a visible ``…[+N chars]…`` marker, and when the program is too
-long the nodes nearest to the parameters and to the outputs are kept and the rest is summarised
-in one line, where the first gap is (``… 19,812 nodes left out: add×19,800, getitem×12``).
-Rendering costs O(nodes + edges) plus sorting and the text of the lines kept: about 0.1 s for
-a 20,000-node graph on a 2-core machine (``benchmarks/problem.py``).
+Everything is deterministic and the same in every process and under threads, so identical runs
+send identical prompts (and a response cache hits on resume): nodes are ordered by the first fed
+output they reach (outputs in the order of ``sub.outputs``, i.e. of the backward calls), then
+by topological position; call, exception and constant nodes are shown under names local to the
+problem (``answer_1``, ``answer_2``: numbered per op in that order) instead of their
+process-wide counters; memory addresses are stripped from reprs.
+
+The whole text stays within ``ProblemConfig.budget_chars``: long values are cut in the middle
+with a visible ``…[+N chars]…`` marker, and when the program is too long the nodes nearest to
+the parameters and to the outputs are kept and the rest is summarised in one line, where the
+first gap is (``… 19,812 nodes left out: add×19,800, getitem×12``). Rendering costs
+O(nodes + edges) plus sorting and the text of the lines kept: about 0.1 s for a 20,000-node
+graph on a 2-core machine (``benchmarks/problem.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from optimizers.updates import HistoryEntry, Rejection, SubgraphLike, same_value
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 
-__all__ = ["ProblemConfig", "SubgraphLike", "render_problem", "show_value"]
+__all__ = ["ProblemConfig", "SubgraphLike", "local_names", "render_problem", "show_value"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,81 @@ def _block(text: str, limit: int) -> str:
     return text[:limit] + f"\n…[{len(text) - limit} more characters cut]"
 
 
+# ----------------------------------------------------------------------------- names and order
+
+_AUTO_INPUT = re.compile(r"input_\d+")  # tg.node(...) without a name: a process-wide counter
+
+
+def _leaves(sub: SubgraphLike) -> list[Node]:
+    """Parents from outside the subgraph (inputs, values computed elsewhere), constants left out."""
+    in_sub = set(sub.nodes)
+    found: dict[Node, None] = {}
+    for n in sub.nodes:
+        for p in n.parents:
+            if p not in in_sub and p.kind is not NodeKind.CONSTANT:
+                found[p] = None
+    return sorted(found, key=lambda n: n.uid)
+
+
+def _ordered(sub: SubgraphLike, leaves: Sequence[Node]) -> list[Node]:
+    """Leaves and nodes ordered by (rank of the first fed output reached, topological position).
+
+    Still topological: a parent reaches every output its child reaches, so its rank is no larger.
+    The rank does not depend on ``uid``, which is racy when outputs are traced in threads.
+    """
+    everything = [*leaves, *sub.nodes]
+    last = len(sub.outputs)
+    rank: dict[Node, int] = {}
+    for i, (out, _) in enumerate(sub.outputs):
+        rank.setdefault(out, i)
+    for n in reversed(sub.nodes):
+        r = rank.get(n, last)
+        for p in n.parents:
+            if r < rank.get(p, last):
+                rank[p] = r
+    pos = {n: i for i, n in enumerate(everything)}
+    return sorted(everything, key=lambda n: (rank.get(n, last), pos[n]))
+
+
+def _shown_name(node: Node) -> str | None:
+    """The base of a local name for ``node``, or None to keep its own (user-given) name."""
+    if node.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and node.op:
+        return node.op
+    if node.kind is NodeKind.CONSTANT:
+        return "const"
+    if node.kind is NodeKind.INPUT and _AUTO_INPUT.fullmatch(node.name):
+        return "input"
+    return None
+
+
+def _name_in_order(order: Sequence[Node]) -> dict[Node, str]:
+    kept = {n.name for n in order if _shown_name(n) is None}
+    count: Counter[str] = Counter()
+    names: dict[Node, str] = {}
+    for n in order:
+        base = _shown_name(n)
+        if base is None:
+            names[n] = n.name
+            continue
+        while True:  # skip numbers a user-given name already holds
+            count[base] += 1
+            name = f"{base}_{count[base]}"
+            if name not in kept:
+                break
+        names[n] = name
+    return names
+
+
+def local_names(sub: SubgraphLike) -> dict[Node, str]:
+    """The names nodes of ``sub`` (and their outside parents) are shown under in prompts.
+
+    Parameters and named inputs keep their names; call, exception and constant nodes are
+    numbered per op in rendering order, so the text does not depend on how many nodes the
+    process made before or on which thread made them first.
+    """
+    return _name_in_order(_ordered(sub, _leaves(sub)))
+
+
 # ----------------------------------------------------------------------------- the program
 
 
@@ -138,35 +219,40 @@ def _distances(nodes: list[Node], starts: Iterable[Node], ends: Iterable[Node]) 
 class _Lister:
     """Renders one line per node; knows which names the model may change."""
 
-    def __init__(self, trainable: set[Node], config: ProblemConfig) -> None:
+    def __init__(self, trainable: set[Node], config: ProblemConfig, names: dict[Node, str]) -> None:
         self.trainable = trainable
         self.config = config
+        self.names = names
+
+    def name(self, node: Node) -> str:
+        return self.names.get(node, node.name)
 
     def ref(self, node: Node) -> str:
         if node.kind is NodeKind.CONSTANT:
             return show_value(node._value, 40)
-        return node.name
+        return self.name(node)
 
     def line(self, node: Node, leaf: bool) -> str:
         limit = self.config.value_chars
+        name = self.name(node)
         if node in self.trainable:
-            return f"{node.name} = <trainable parameter, see above>"
+            return f"{name} = <trainable parameter, see above>"
         if node.kind is NodeKind.PARAMETER:
-            return f"{node.name} = {show_value(node._value, limit)}  # parameter, READ-ONLY here"
+            return f"{name} = {show_value(node._value, limit)}  # parameter, READ-ONLY here"
         if leaf or node.kind is NodeKind.INPUT or node.op is None:
             what = "input" if node.kind is NodeKind.INPUT else "value computed elsewhere"
-            return f"{node.name} = {show_value(node._value, limit)}  # {what}, READ-ONLY"
+            return f"{name} = {show_value(node._value, limit)}  # {what}, READ-ONLY"
         args, reads, code = [], [], None
         for parent, label in zip(node.parents, node.arg_names, strict=False):
             if node.meta.get("code_param") is parent:
-                code = parent.name
+                code = self.name(parent)
             elif label.startswith("<"):
                 reads.append(self.ref(parent))
             elif label.isidentifier():
                 args.append(f"{label}={self.ref(parent)}")
             else:
                 args.append(self.ref(parent))
-        text = f"{node.name} = {node.op}({', '.join(args)})"
+        text = f"{name} = {node.op}({', '.join(args)})"
         notes = []
         if reads:
             notes.append(f"also reads {', '.join(reads)}")
@@ -183,16 +269,13 @@ def _program(
     sub: SubgraphLike, trainable: Sequence[Node], budget: int, config: ProblemConfig
 ) -> tuple[str, list[Node]]:
     """The listing within ``budget`` characters, and the call nodes it shows (in order)."""
-    in_sub = set(sub.nodes)
-    leaves: dict[Node, None] = {}
-    for n in sub.nodes:
-        for p in n.parents:
-            if p not in in_sub and p.kind is not NodeKind.CONSTANT:
-                leaves[p] = None
-    everything = [*sorted(leaves, key=lambda n: n.uid), *sub.nodes]
+    leaf_list = _leaves(sub)
+    leaves = set(leaf_list)
+    everything = _ordered(sub, leaf_list)
+    pos = {n: i for i, n in enumerate(everything)}
     dist = _distances(sub.nodes, trainable, (o for o, _ in sub.outputs))
-    order = sorted(everything, key=lambda n: (dist.get(n, len(everything)), n.uid))
-    lister = _Lister(set(trainable), config)
+    order = sorted(everything, key=lambda n: (dist.get(n, len(everything)), pos[n]))
+    lister = _Lister(set(trainable), config, _name_in_order(everything))
     kept = _fill(order, lambda n: lister.line(n, n in leaves), budget - 120)  # 120: the summary
     summary = _summary(n for n in everything if n not in kept)
     lines = []
@@ -275,21 +358,22 @@ def _docs(calls: Sequence[Node], budget: int, config: ProblemConfig) -> str:
     return "\n".join(lines)
 
 
-def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig) -> str:
+def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig, names: dict[Node, str]) -> str:
     lines: list[str] = []
     used = 0
     # The first output is always shown, so its parts shrink with a small budget.
     vlim = max(min(config.value_chars, budget // 4), 20)
     flim = max(min(config.feedback_chars, budget // 2), 40)
     for i, (node, fb) in enumerate(sub.outputs):
+        name = names.get(node, node.name)
         if node.kind is NodeKind.EXCEPTION:
-            entry = f"{node.name} RAISED {_clip(' '.join(str(node._value).split()), vlim)}\n"
+            entry = f"{name} RAISED {_clip(' '.join(str(node._value).split()), vlim)}\n"
             where = getattr(node._value, "source", "")  # ExceptionInfo: the failing line marked
             if where:
                 entry += "  " + _block(str(where), vlim * 2).replace("\n", "\n  ") + "\n"
             entry += "  feedback: "
         else:
-            entry = f"{node.name} = {show_value(node._value, vlim)}\n  feedback: "
+            entry = f"{name} = {show_value(node._value, vlim)}\n  feedback: "
         entry += _clip(str(fb), flim).replace("\n", "\n  ")
         if used + len(entry) + 1 > budget and lines:
             lines.append(f"… {len(sub.outputs) - i} more outputs with feedback left out")
@@ -371,7 +455,9 @@ def render_problem(
     fixed = [head, "## Trainable parameters\n" + _param_section(trainable, config)]
     tail = "## Your reply\n" + _reply_shape(trainable)
     left = config.budget_chars - sum(len(s) + 2 for s in [*fixed, tail]) - 120
-    outputs = "## Outputs and their feedback\n" + _outputs(sub, max(left // 3, 0), config)
+    outputs = "## Outputs and their feedback\n" + _outputs(
+        sub, max(left // 3, 0), config, local_names(sub)
+    )
     left -= len(outputs) + 2
     memory = _memory(history, rejected, trainable, config)
     if memory:

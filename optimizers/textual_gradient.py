@@ -51,6 +51,7 @@ from optimizers.problem import (
     _json,
     _param_section,
     _reply_shape,
+    local_names,
     render_problem,
     show_value,
 )
@@ -203,8 +204,9 @@ class TextualGradientOptimizer(Optimizer):
         gradient = ctx.gradient if isinstance(ctx, _ParamContext) else ""
         (p,) = ctx.params
         cfg = self.problem
+        names = local_names(ctx.sub)  # the names the rendered program uses: stable across runs
         outputs = "\n".join(
-            f"{o.name} = {show_value(o._value, cfg.value_chars)}; feedback: "
+            f"{names.get(o, o.name)} = {show_value(o._value, cfg.value_chars)}; feedback: "
             + _clip(str(fb), cfg.feedback_chars)
             for o, fb in ctx.sub.outputs[:4]
         )
@@ -242,7 +244,8 @@ class TextualGradientOptimizer(Optimizer):
 
     def text_backward(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, str]]:
         """Feedback for each parameter of ``ctx``: written op by op, or from the whole program."""
-        batches = self._plan(ctx)
+        names = local_names(ctx.sub)  # stable across processes and threads, unlike node names
+        batches = self._plan(ctx, names)
         if batches is None:
             ctx.report.notes.append(
                 f"the program needs more than max_calls={self.max_calls} feedback calls: "
@@ -253,7 +256,7 @@ class TextualGradientOptimizer(Optimizer):
         for o, fb in ctx.sub.outputs:
             env.setdefault(o, []).append(str(fb))
         for batch in batches:
-            yield from self._gradient_call(ctx, batch, env)
+            yield from self._gradient_call(ctx, batch, env, names)
         return {p: _combine(env.get(p, []), self.gradient_chars) for p in ctx.params}
 
     def _targets(self, ctx: StepContext, op: Node) -> list[Node]:
@@ -266,10 +269,11 @@ class TextualGradientOptimizer(Optimizer):
                 out.append(p)
         return out
 
-    def _plan(self, ctx: StepContext) -> list[list[Node]] | None:
+    def _plan(self, ctx: StepContext, names: dict[Node, str]) -> list[list[Node]] | None:
         """Batches of ops in the order they are asked, or None when over ``max_calls``."""
         level = _levels(ctx.sub.nodes)
-        ops = [n for n in ctx.sub.nodes if n.op is not None and self._targets(ctx, n)]
+        # In rendering order (``names`` keeps it), not uid order, which threads make racy.
+        ops = [n for n in names if n in level and n.op is not None and self._targets(ctx, n)]
         if len(ops) > self.max_calls:
             return None
         batches: list[list[Node]] = []
@@ -277,7 +281,7 @@ class TextualGradientOptimizer(Optimizer):
             batch: list[Node] = []
             used = 0
             for n in (n for n in ops if level[n] == lv):
-                size = len(self._render_op(ctx, n, {}))
+                size = len(self._render_op(ctx, n, {}, names))
                 if batch and used + size > self.batch_chars:
                     batches.append(batch)
                     batch, used = [], 0
@@ -286,10 +290,12 @@ class TextualGradientOptimizer(Optimizer):
             batches.append(batch)
         return batches if len(batches) <= self.max_calls else None
 
-    def _render_op(self, ctx: StepContext, op: Node, env: dict[Node, list[str]]) -> str:
+    def _render_op(
+        self, ctx: StepContext, op: Node, env: dict[Node, list[str]], names: dict[Node, str]
+    ) -> str:
         cfg = self.problem
         wanted = set(ctx.params)
-        lines = [f"### {op.name} = {op.op}(...)"]
+        lines = [f"### {names.get(op, op.name)} = {op.op}(...)"]
         doc = str(op.meta.get("doc") or "")
         if doc:
             lines.append("what it does: " + _clip(" ".join(doc.split()), cfg.doc_chars))
@@ -304,7 +310,7 @@ class TextualGradientOptimizer(Optimizer):
                 what = f"argument {label}; {_ROLES.get(parent.kind, parent.kind.value)}"
                 if parent in wanted:
                     what = f"argument {label}; trainable parameter"
-            lines.append(f"  {parent.name} ({what}) = {value}")
+            lines.append(f"  {names.get(parent, parent.name)} ({what}) = {value}")
         shown = "RAISED " if op.kind is NodeKind.EXCEPTION else ""
         lines.append(f"output: {shown}{show_value(op._value, cfg.value_chars)}")
         fb = _combine(env.get(op, []), self.gradient_chars) or "(none)"
@@ -312,11 +318,15 @@ class TextualGradientOptimizer(Optimizer):
         return "\n".join(lines)
 
     def _gradient_call(
-        self, ctx: StepContext, batch: list[Node], env: dict[Node, list[str]]
+        self,
+        ctx: StepContext,
+        batch: list[Node],
+        env: dict[Node, list[str]],
+        shown: dict[Node, str],
     ) -> Generator[Ask, Reply, None]:
         targets = list(dict.fromkeys(t for op in batch for t in self._targets(ctx, op)))
-        names = list(dict.fromkeys(t.name for t in targets))
-        body = "\n\n".join(self._render_op(ctx, op, env) for op in batch)
+        names = list(dict.fromkeys(shown.get(t, t.name) for t in targets))
+        body = "\n\n".join(self._render_op(ctx, op, env, shown) for op in batch)
         shape = ", ".join(f'"{n}": "<how {n} should change>"' for n in names)
         user = (
             "Steps of a program, with the feedback on their outputs:\n\n"
@@ -340,7 +350,7 @@ class TextualGradientOptimizer(Optimizer):
             )
         for op in batch:
             for t in self._targets(ctx, op):
-                text = written.get(t.name)
+                text = written.get(shown.get(t, t.name))
                 if isinstance(text, str) and text.strip():
                     env.setdefault(t, []).append(text)
                 else:

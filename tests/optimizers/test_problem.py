@@ -81,7 +81,8 @@ def test_a_20000_node_graph_stays_within_budget_with_one_summary_line() -> None:
     shown = len(re.findall(r"^add_\d+ = add\(", text, re.M))
     assert summary[0] == f"… {10_000 - shown:,} nodes left out: add×{10_000 - shown:,}"
     # the nodes kept are those next to the parameter and next to the output
-    assert "add_0 = add(a=x, b=1)" in text and "add_9999 = add(a=add_9998, b=1)" in text
+    # (shown under local names, numbered from 1 in rendering order)
+    assert "add_1 = add(a=x, b=1)" in text and "add_10000 = add(a=add_9999, b=1)" in text
     assert text == render_problem(sub, [x])  # deterministic
 
 
@@ -125,3 +126,57 @@ def test_exceptions_and_code_are_shown() -> None:
     assert "runs the code of parse_answer" in text
     assert "def parse_answer(text):" in text
     assert err.kind is NodeKind.EXCEPTION
+
+
+# ----------------------------------------------------------------------------- reproducibility
+
+
+def _minibatch_prompt(questions: list[str], order: list[int], threads: bool) -> str:
+    """Trace one minibatch (outputs made in ``order``, in threads if asked), feed the outputs
+    in question order, render the problem."""
+    import threading
+
+    import tracegraph as tg
+
+    prompt = tg.param("Answer briefly.", name="prompt")
+
+    @tg.op
+    def answer(q: str, p: str) -> str:
+        return f"{p} {q}".upper()
+
+    @tg.op
+    def check(a: str) -> int:
+        return len(a)
+
+    outs: dict[int, Node] = {}
+
+    def run(i: int) -> None:
+        q = tg.node(questions[i], name=f"q{i}")
+        outs[i] = check(answer(q, prompt))
+
+    if threads:
+        workers = [threading.Thread(target=run, args=(i,)) for i in order]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    else:
+        for i in order:
+            run(i)
+    for i in range(len(questions)):  # backward in the same order every time
+        backward(outs[i], f"feedback on {i}")
+    sub = relevant_subgraph([prompt])
+    return render_problem(sub, sub.params)
+
+
+def test_the_prompt_is_byte_identical_across_runs_counters_and_threads() -> None:
+    questions = [f"question {i}?" for i in range(6)]
+    first = _minibatch_prompt(questions, list(range(6)), threads=False)
+    again = _minibatch_prompt(questions, list(range(6)), threads=False)  # counters advanced
+    scrambled = _minibatch_prompt(questions, [4, 1, 5, 0, 3, 2], threads=False)
+    threaded = _minibatch_prompt(questions, [5, 2, 0, 4, 1, 3], threads=True)
+    assert first == again == scrambled == threaded
+    # local names, numbered per op in rendering order (question order), never the counters
+    assert re.search(r"^answer_1 = answer\(q=q0, p=prompt\)", first, re.M)
+    assert re.search(r"^check_6 = check\(a=answer_6\)", first, re.M)
+    assert first.index("q0 =") < first.index("answer_1 =") < first.index("q1 =")
