@@ -35,9 +35,10 @@ import ast
 import contextlib
 import inspect
 import linecache
+import sys
 import textwrap
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, overload
 
 from tracegraph.errors import ParameterError, TracegraphError
@@ -102,6 +103,36 @@ class DefinesFunction:
         return f"must define `def {self.fn_name}(...)` at top level (keep the function's name)"
 
 
+class ModuleGlobals(Mapping[str, Any]):
+    """The original function's module globals, read live (``code.meta["globals"]``).
+
+    Trial runs of proposed code (``optimizers.sandbox``) send the globals the new code names, so
+    a proposal may use the module's helpers and constants. Pickles as the module's name (the
+    globals of a loaded module, else empty), so a code parameter still pickles when the globals
+    hold things that do not.
+    """
+
+    def __init__(self, fn_globals: dict[str, Any]) -> None:
+        self._globals = fn_globals
+
+    def __getitem__(self, key: str) -> Any:
+        return self._globals[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._globals))  # a copy: the module may gain names meanwhile
+
+    def __len__(self) -> int:
+        return len(self._globals)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_module_globals, (self._globals.get("__name__"),))
+
+
+def _module_globals(module_name: str | None) -> Mapping[str, Any]:
+    module = sys.modules.get(module_name or "")
+    return ModuleGlobals(vars(module)) if module is not None else {}
+
+
 def _factory_module(source: str, fn_name: str, freevars: tuple[str, ...], filename: str) -> Any:
     """``def factory(<freevars>): <source>; return <fn_name>`` as an AST, keeping line numbers."""
     tree = ast.parse(source, filename)
@@ -140,7 +171,14 @@ class TrainableFunction(OpFunction):
             raise ParameterError(f"the source of {fn!r}: " + "; ".join(problems))
         where = user_location()
         code_name = name or self.inner.__name__
-        self.code = Node(source, NodeKind.PARAMETER, code_name, location=where, spec=spec)
+        self.code = Node(
+            source,
+            NodeKind.PARAMETER,
+            code_name,
+            location=where,
+            spec=spec,
+            meta={"globals": ModuleGlobals(self.inner.__globals__)},
+        )
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -159,7 +197,14 @@ class TrainableFunction(OpFunction):
         code: Node | None = codes.get(self.inner.__qualname__)
         if code is None:
             t = self.code
-            code = Node(t._value, NodeKind.PARAMETER, t.name, location=t.location, spec=t.spec)
+            code = Node(
+                t._value,
+                NodeKind.PARAMETER,
+                t.name,
+                location=t.location,
+                spec=t.spec,
+                meta=dict(t.meta),
+            )
             codes[self.inner.__qualname__] = code
         return code
 
