@@ -43,7 +43,8 @@ def test_one_step_moves_a_number_the_way_the_feedback_says() -> None:
 
     x = tg.param(3.0, name="x", bounds=(-100.0, 100.0), description="the number to tune")
     square_plus(x).backward("the output is too small: it must be 1370")
-    opt = GraphOptimizer([x], llm=local_model(timeout=600, max_retries=1))
+    opt = GraphOptimizer([x], llm=local_model(timeout=600, max_retries=1, cache=None))
+    # cache=None: a reply cached by an earlier run would make this a test of the cache
     report = opt.step()
     assert report.error is None, report.error
     assert len(report.replies) >= 1 and report.usage.calls >= 1
