@@ -2,7 +2,8 @@
 
 This file runs in Trace's own virtual environment (never imported by tracegraph) and therefore
 uses Trace's public API by its names. The tasks, their feedback texts and scores are the same as
-in ``examples/`` (restated here because this interpreter cannot import our packages' dependencies).
+in ``examples/``: restated here because this interpreter cannot import our packages' dependencies,
+except the retrieval task, whose stdlib-only module ``examples/_retrieval_task.py`` is shared.
 The endpoint comes from ``TRACE_CUSTOMLLM_MODEL``/``_URL``/``_API_KEY`` (set by
 ``benchmarks/optimize.py``). It prints one JSON line with the same fields as our rows.
 
@@ -14,11 +15,15 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from opto.optimizers import OptoPrime  # the competitor's graph optimizer
 from opto.trace import bundle, node
 from opto.utils.llm import CustomLLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the stdlib-only task data
+from examples._retrieval_task import SIMILARITY, judge
 
 
 class CountingLLM(CustomLLM):
@@ -103,19 +108,6 @@ def buggy_task() -> tuple[list[Any], Any]:
 
 # ------------------------------------------------ hyperparameters (as examples/hyperparameters.py)
 
-SIMILARITY = {
-    "p1": 0.91,
-    "p2": 0.83,
-    "p3": 0.40,
-    "p4": 0.79,
-    "p5": 0.22,
-    "p6": 0.35,
-    "p7": 0.70,
-    "p8": 0.12,
-    "p9": 0.76,
-}
-RELEVANT = {"p1", "p2", "p9"}
-
 
 @bundle()
 def retrieve(top_k, threshold):
@@ -130,23 +122,6 @@ def rerank(passages):
     return [p for p in passages if p != "p4"]
 
 
-def hyper_judge(found: list[str]) -> tuple[str, float]:
-    hits = RELEVANT & set(found)
-    missed = sorted(RELEVANT - hits, key=lambda p: -SIMILARITY[p])
-    wrong = sorted(set(found) - RELEVANT, key=lambda p: -SIMILARITY[p])
-    precision = len(hits) / len(found) if found else 0.0
-    recall = len(hits) / len(RELEVANT)
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    parts = [f"F1 = {f1:.2f} ({len(hits)} of {len(RELEVANT)} relevant passages found)"]
-    if missed:
-        sims = ", ".join(f"{SIMILARITY[p]:.2f}" for p in missed)
-        parts.append(f"missed {len(missed)} relevant passages with similarity {sims}")
-    if wrong:
-        sims = ", ".join(f"{SIMILARITY[p]:.2f}" for p in wrong)
-        parts.append(f"kept {len(wrong)} irrelevant passages with similarity {sims}")
-    return "; ".join(parts), round(f1, 4)
-
-
 def hyper_task() -> tuple[list[Any], Any]:
     top_k = node(1, trainable=True, name="top_k")
     threshold = node(0.95, trainable=True, name="threshold")
@@ -156,7 +131,7 @@ def hyper_task() -> tuple[list[Any], Any]:
             found = rerank(retrieve(top_k, threshold))
         except Exception as exc:  # a proposal of the wrong type breaks the program
             return [(getattr(exc, "exception_node", None), f"the program failed: {exc}", 0.0)]
-        text, score = hyper_judge(list(found.data))
+        text, score = judge(list(found.data))
         return [(found, text, score)]
 
     return [top_k, threshold], forward

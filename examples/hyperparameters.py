@@ -27,22 +27,8 @@ from examples._common import (
     make_optimizer,
     picture,
 )
+from examples._retrieval_task import SIMILARITY, judge
 from optimizers.llm.types import LLMClient
-
-# passage id -> similarity to the question; the relevant ones are not the top 3 by accident:
-# an irrelevant passage (p4) outranks one relevant passage (p9).
-SIMILARITY = {
-    "p1": 0.91,
-    "p2": 0.83,
-    "p3": 0.40,
-    "p4": 0.79,
-    "p5": 0.22,
-    "p6": 0.35,
-    "p7": 0.70,
-    "p8": 0.12,
-    "p9": 0.76,
-}
-RELEVANT = {"p1", "p2", "p9"}
 
 
 @tg.op
@@ -56,24 +42,6 @@ def retrieve(top_k: int, threshold: float) -> list[str]:
 def rerank(passages: list[str]) -> list[str]:
     """Drop passages a cheap cross-check rejects (p4 is caught here when it is retrieved)."""
     return [p for p in passages if p != "p4"]
-
-
-def judge(found: list[str]) -> tuple[str, float]:
-    """Feedback on the passages kept, and the F1 score against the relevant set."""
-    hits = RELEVANT & set(found)
-    missed = sorted(RELEVANT - hits, key=lambda p: -SIMILARITY[p])
-    wrong = sorted(set(found) - RELEVANT, key=lambda p: -SIMILARITY[p])
-    precision = len(hits) / len(found) if found else 0.0
-    recall = len(hits) / len(RELEVANT)
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    parts = [f"F1 = {f1:.2f} ({len(hits)} of {len(RELEVANT)} relevant passages found)"]
-    if missed:
-        sims = ", ".join(f"{SIMILARITY[p]:.2f}" for p in missed)
-        parts.append(f"missed {len(missed)} relevant passages with similarity {sims}")
-    if wrong:
-        sims = ", ".join(f"{SIMILARITY[p]:.2f}" for p in wrong)
-        parts.append(f"kept {len(wrong)} irrelevant passages with similarity {sims}")
-    return "; ".join(parts), round(f1, 4)
 
 
 def run(
