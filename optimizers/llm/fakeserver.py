@@ -10,7 +10,8 @@ Real ``openai`` client, real HTTP, scripted answers and injected faults:
 
 Each request takes the next scripted item (a reply text or a :class:`Fault`); when the script is
 used up, ``responder(body)`` is asked, and without one the server answers 400 saying so.
-Requests are kept in ``server.requests`` (JSON bodies; the key header is never kept).
+Requests are kept in ``server.requests`` (JSON bodies) and ``server.headers`` (lower-cased
+names; the key headers are never kept).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class FakeOpenAIServer:
         self.reject_status = reject_status
         self.requests: list[dict[str, Any]] = []
         self.authorization_seen = 0  # requests that carried a bearer key
+        self.headers: list[dict[str, str]] = []  # each request's headers, keys left out
         self.in_flight = 0
         self.peak_in_flight = 0  # the most requests being answered at once
         self._lock = threading.Lock()
@@ -193,6 +195,9 @@ class FakeOpenAIServer:
             self._stop.wait(seconds)
 
 
+_SECRET_HEADERS = ("authorization", "api-key")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
     # Headers and body go out in two writes; with Nagle on, the body waits for the client's
@@ -225,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}")
             return
         authorized = self.headers.get("Authorization", "").startswith("Bearer ")
+        seen = {k.lower(): v for k, v in self.headers.items()}
+        with fake._lock:
+            fake.headers.append({k: v for k, v in seen.items() if k not in _SECRET_HEADERS})
         kind = (body.get("response_format") or {}).get("type", "text")
         if kind not in fake.formats:
             with fake._lock:

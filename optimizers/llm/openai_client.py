@@ -13,6 +13,10 @@ Configure in code or by environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
     OpenAIClient(model="<deployment>", api_version="2024-10-21",
                  base_url="https://<resource>.openai.azure.com", api_key="...")
 
+A client you already have (``openai.OpenAI`` / ``AsyncOpenAI``, with its headers, organization
+and project) is wrapped with ``OpenAIClient(model="gpt-4o-mini", client=your_client)``: its calls
+then go through this layer's budget, cache, cassette and retries.
+
 Retries (ours only: the ``openai`` client's own are turned off) use exponential backoff with
 full jitter on 429, 5xx, timeouts and dropped connections, and wait at least a 429's
 ``Retry-After``. 400/401/403/404 are not retried: they raise at once, naming model and endpoint.
@@ -107,6 +111,11 @@ class OpenAIClient(BaseClient):
         max_retry_wait: the longest single wait between retries, Retry-After included.
         max_text_length: ``maxLength`` given to free-text fields of schemas.
         mode: the first structured mode to try (``"json_schema"``, ``"json_object"``, ``"text"``).
+        client: an ``openai.OpenAI`` or ``openai.AsyncOpenAI`` (Azure ones too) to send through,
+            instead of ``base_url``/``api_key``/``api_version``: its key, endpoint, headers,
+            query, organization and project are kept; its own retries are turned off (ours
+            apply). Calls of the other kind (async for a sync client) use a twin built from
+            the same settings.
     """
 
     def __init__(
@@ -128,8 +137,11 @@ class OpenAIClient(BaseClient):
         max_retry_wait: float = 60.0,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
         mode: Mode = "json_schema",
+        client: openai.OpenAI | openai.AsyncOpenAI | None = None,
     ) -> None:
         model = model or os.environ.get("TRACEGRAPH_MODEL")
+        if client is not None:
+            base_url = _adopt(client, base_url, api_key, api_version)
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         if not model:
             raise ClientConfigError(
@@ -137,7 +149,12 @@ class OpenAIClient(BaseClient):
                 endpoint=safe_url(base_url or OPENAI_URL),
                 fix="OpenAIClient(model='gpt-4o-mini') or export TRACEGRAPH_MODEL=gpt-4o-mini",
             )
-        self._secret = find_key(api_key, base_url, api_version, model)
+        given_key = getattr(client, "api_key", None)
+        self._secret = (
+            find_key(api_key, base_url, api_version, model)
+            if client is None
+            else (given_key if isinstance(given_key, str) else "")
+        )
         prices = prices or Prices()
         check_cost_budget(budget, prices, model, base_url)
         super().__init__(
@@ -159,6 +176,9 @@ class OpenAIClient(BaseClient):
         self.max_retry_wait = max_retry_wait
         self.limiter = AdaptiveLimiter(max_concurrency)
         self._lock = threading.Lock()
+        self._given = client
+        if client is not None and isinstance(client.timeout, (int, float)):
+            self.timeout = float(client.timeout)
         self._sync: openai.OpenAI | None = None
         # The async HTTP client is bound to the loop that made it: one per event loop.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
@@ -174,8 +194,32 @@ class OpenAIClient(BaseClient):
             kwargs["base_url"] = self._base_url or OPENAI_URL
         return kwargs
 
+    def _twin_kwargs(self, given: Any) -> dict[str, Any]:
+        """The settings of the user's client, for a twin of the other kind (sync/async)."""
+        if isinstance(given, (openai.AzureOpenAI, openai.AsyncAzureOpenAI)):
+            raise ClientConfigError(
+                "a wrapped Azure client serves only its own kind of call (sync or async)",
+                model=self.model,
+                endpoint=self.endpoint,
+                fix="wrap an AzureOpenAI for complete() and an AsyncAzureOpenAI for acomplete()",
+            )
+        return {
+            "api_key": given.api_key,
+            "organization": given.organization,
+            "project": given.project,
+            "base_url": given.base_url,
+            "default_headers": getattr(given, "_custom_headers", None),
+            "default_query": getattr(given, "_custom_query", None),
+            "timeout": given.timeout,
+            "max_retries": 0,
+        }
+
     def _sync_client(self) -> openai.OpenAI:
         with self._lock:
+            if self._sync is None and isinstance(self._given, openai.OpenAI):
+                self._sync = self._given.with_options(max_retries=0)
+            elif self._sync is None and self._given is not None:
+                self._sync = openai.OpenAI(**self._twin_kwargs(self._given))
             if self._sync is None:
                 cls = openai.AzureOpenAI if self.api_version else openai.OpenAI
                 self._sync = cls(**self._sdk_kwargs())
@@ -185,6 +229,12 @@ class OpenAIClient(BaseClient):
         loop = asyncio.get_running_loop()
         with self._lock:
             client = self._async.get(loop)
+            if client is None and isinstance(self._given, openai.AsyncOpenAI):
+                client = self._async[loop] = self._given.with_options(max_retries=0)
+            elif client is None and self._given is not None:
+                http = openai.DefaultAsyncHttpxClient()
+                kwargs = self._twin_kwargs(self._given)
+                client = self._async[loop] = openai.AsyncOpenAI(**kwargs, http_client=http)
             if client is None:
                 cls = openai.AsyncAzureOpenAI if self.api_version else openai.AsyncOpenAI
                 # Our own HTTP client: the SDK's default one schedules its closing on whatever
@@ -306,6 +356,23 @@ class OpenAIClient(BaseClient):
             return ServerError("server error", status=status, body=body, **where)
         what, fix = _STATUS_FIXES.get(status, ("request refused", "see the server's message"))
         return APIStatusError(what, status=status, body=body, fix=fix, **where)
+
+
+def _adopt(client: Any, base_url: str | None, api_key: str | None, api_version: str | None) -> str:
+    """Check a user's SDK client and return its endpoint."""
+    if not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
+        raise ClientConfigError(
+            f"client= must be an openai.OpenAI or openai.AsyncOpenAI, got {type(client).__name__}",
+            fix="OpenAIClient(model='gpt-4o-mini', client=openai.OpenAI())",
+        )
+    if base_url or api_key or api_version:
+        raise ClientConfigError(
+            "client= already holds its endpoint and key; base_url, api_key and api_version "
+            "must not be given with it",
+            endpoint=safe_url(str(client.base_url)),
+            fix="set them on the openai client, or drop client=",
+        )
+    return str(client.base_url)
 
 
 def _args(request: Request) -> dict[str, Any]:
