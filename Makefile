@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,local,ray
+EXTRAS ?= test,local,ray,mlflow
 
 .PHONY: test demo lint typecheck pytest fast dot browser bench venv clean
 

@@ -4,12 +4,14 @@ The blocks are taken from README.md and the doc pages in ``PAGES``; each is writ
 own file and run as a script in a temporary directory (a file, not ``exec`` of a string, so
 ``@tg.trainable`` can read the function's source). A block that needs a real model says so
 with a ``# needs-model`` comment and is skipped; every other block must use
-``ScriptedClient``, a cassette or no model at all. A block that draws a picture is skipped
-when graphviz's ``dot`` is missing. A block that raises fails its test.
+``ScriptedClient``, a cassette or no model at all. A block that needs an optional extra says
+``# needs-extra: MODULE`` and is skipped when that module cannot be imported. A block that
+draws a picture is skipped when graphviz's ``dot`` is missing. A block that raises fails its test.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import runpy
 import shutil
@@ -25,9 +27,11 @@ PAGES = [
     "docs/feedback.md",
     "docs/optimizers.md",
     "docs/budgets_and_caching.md",
+    "docs/integrations.md",
 ]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 NEEDS_MODEL = "# needs-model"
+NEEDS_EXTRA = re.compile(r"# needs-extra: ([\w.]+)")
 
 
 def blocks(page: str) -> list[tuple[int, str]]:
@@ -44,7 +48,10 @@ def cases() -> list[Any]:
             continue
         for line, code in blocks(page):
             marks = []
-            if NEEDS_MODEL in code:
+            extra = NEEDS_EXTRA.search(code)
+            if extra and importlib.util.find_spec(extra.group(1)) is None:
+                marks.append(pytest.mark.skip(reason=f"needs {extra.group(1)} (an extra)"))
+            elif NEEDS_MODEL in code:
                 marks.append(pytest.mark.skip(reason="needs a real model"))
             elif ".render(" in code and shutil.which("dot") is None:
                 marks.append(pytest.mark.skip(reason="graphviz's dot is missing: `make dot`"))

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from optimizers.callbacks import Callback, CallbackList, scores_of
 from optimizers.errors import BudgetExceeded
 from optimizers.executors import LocalExecutor, find_params
 from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
@@ -72,6 +73,9 @@ class Trainer:
             default), ``"ray"``, ``"ray://host:port"``, or an ``optimizers.executors`` executor
             object (closed when ``fit`` returns). See docs/ray.md.
         hook: called at named points of a step (tests inject crashes there).
+        callbacks: :class:`optimizers.callbacks.Callback` objects told of the run's start,
+            each validation, each committed step and the end; one that raises is reported
+            (warning, ``RUN_DIR/callbacks.jsonl``), never stops the run.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class Trainer:
         quiet: bool = False,
         hook: Hook | None = None,
         executor: Any = None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         self.workflow, self.optimizer, self.feedback = workflow, optimizer, feedback
         self.train = as_examples(train, "train")
@@ -122,6 +127,7 @@ class Trainer:
         self._view = ProgressView(0, quiet=True)
         self._pending_note: str | None = None
         self.journal = CallJournal(None)
+        self.callbacks = CallbackList(callbacks)
 
     # -- configuration -------------------------------------------------------------------------
     @property
@@ -184,6 +190,7 @@ class Trainer:
     async def afit(self, *, resume: bool = False) -> FitResult:
         """Async twin of :meth:`fit`."""
         state = self._open(resume)
+        self.callbacks.call(self, "on_run_start", resumed=resume)
         try:
             with ProgressView(self.total_steps, quiet=self.quiet) as view, self._lending():
                 self._view = view
@@ -197,7 +204,9 @@ class Trainer:
         self.state = state
         if state is not None:
             self._set_values(state.best_params)
-        return self._result(state)
+        result = self._result(state)
+        self.callbacks.call(self, "on_run_end", result)
+        return result
 
     async def _loop(self, state: TrainState | None) -> TrainState | None:
         try:
@@ -333,7 +342,9 @@ class Trainer:
     async def _validate(self) -> tuple[list[tuple[Case, Verdict]], list[float]]:
         pairs = await self._evaluate(self.val, range(len(self.val)), "val")
         mean_score([v for _, v in pairs])  # raises a clear error on a verdict without a score
-        return pairs, [float(v.score) for _, v in pairs if v.score is not None]
+        scores = [float(v.score) for _, v in pairs if v.score is not None]
+        self.callbacks.call(self, "on_validation", self.journal.step, scores)
+        return pairs, scores
 
     async def _baseline(self) -> TrainState:
         self.journal.step = 0
@@ -430,6 +441,9 @@ class Trainer:
             calls=paid.calls,
             cost=paid.cost,
         )
+        if self.callbacks:
+            scores = scores_of(k, result.record, state.best_step, self.journal.step_usage(k), paid)
+            self.callbacks.call(self, "on_step_end", result.report, scores)
 
 
 _WHY = {
