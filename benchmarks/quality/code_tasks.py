@@ -1,0 +1,101 @@
+"""Family (c): repair a function from its failing unit tests (three functions of different kinds).
+
+Seed ``i`` repairs ``specs.CODE_ORDER[i % 3]``: string processing (``slugify``), an arithmetic
+edge case (``is_leap_year``) and dict/list logic (``invert_mapping``). The functions below are
+the buggy versions; every task resets the code parameter to the bug first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tracegraph as tg
+from benchmarks.quality import specs
+from benchmarks.quality.task import Episode, Family, Task
+from optimizers.llm.types import LLMClient
+
+
+@tg.trainable
+def slugify(title: str) -> str:
+    """Lowercase the words of a title and join them with single hyphens; drop punctuation."""
+    return title.lower().replace(" ", "-")
+
+
+@tg.trainable
+def is_leap_year(year: int) -> bool:
+    """Whether the year is a leap year in the Gregorian calendar."""
+    return year % 4 == 0
+
+
+@tg.trainable
+def invert_mapping(mapping: dict[str, int]) -> dict[int, list[str]]:
+    """Map each value to the sorted list of the keys that have it."""
+    return {value: [key] for key, value in mapping.items()}
+
+
+FUNCTIONS: dict[str, tuple[Any, str]] = {
+    "slugify": (slugify, specs.SLUGIFY_BUGGY),
+    "is_leap_year": (is_leap_year, specs.LEAP_BUGGY),
+    "invert_mapping": (invert_mapping, specs.INVERT_BUGGY),
+}
+
+
+def compile_source(
+    name: str, source: str, module_globals: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """A candidate's function, compiled in a copy of its module's globals (for the searches)."""
+    namespace: dict[str, Any] = dict(globals() if module_globals is None else module_globals)
+    exec(compile(source, f"<candidate {name}>", "exec"), namespace)
+    fn: Callable[..., Any] = namespace[name]
+    return fn
+
+
+def passed_fraction(name: str, fn: Callable[..., Any]) -> float:
+    """The share of the unit tests ``fn`` passes, untraced."""
+    cases = specs.CODE_CASES[name]
+    passed = 0
+    for args, want in cases:
+        try:
+            ok = fn(*args) == want
+        except Exception:
+            ok = False
+        passed += ok
+    return passed / len(cases)
+
+
+def make_code(seed: int, student: LLMClient | None = None) -> Task:
+    """Repair one function until every unit test passes."""
+    name = specs.CODE_ORDER[seed % len(specs.CODE_ORDER)]
+    fn, buggy = FUNCTIONS[name]
+    code = tg.code_of(fn)
+    code.set_value(buggy)  # every run starts from the bug, also after an earlier repair
+    cases = specs.CODE_CASES[name]
+
+    def run() -> Episode:
+        feedback: list[tuple[tg.Node, str]] = []
+        passed = 0
+        for i, (args, want) in enumerate(cases):
+            inputs = [tg.node(a, name=f"case_{i}_{j}") for j, a in enumerate(args)]
+            try:
+                out = fn(*inputs)
+            except tg.OpError as exc:
+                assert exc.node is not None
+                error = f"{type(exc.__cause__ or exc).__name__}"
+                feedback.append((exc.node, specs.code_verdict(name, args, want, None, error)))
+                continue
+            passed += out.value == want
+            feedback.append((out, specs.code_verdict(name, args, want, out.value, None)))
+        score = passed / len(cases)
+        return Episode(feedback, score, score == 1.0)
+
+    def evaluate(values: dict[str, Any]) -> float:
+        try:
+            return passed_fraction(name, compile_source(name, values[name]))
+        except Exception:  # the candidate does not even define the function
+            return 0.0
+
+    return Task("code", f"code/{name}", [code], run, evaluate, info={"function": name})
+
+
+CODE = Family("code", "c", "repair a function from failing unit tests", make_code)

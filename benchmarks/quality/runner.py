@@ -1,0 +1,175 @@
+"""Run one task with one optimizer and keep the books; summarise runs per family.
+
+A run: the workflow runs once, then up to ``steps`` times: feedback backward from every output,
+``opt.step()``, the workflow again, ``opt.record_score``; it stops once solved. For each step
+the books keep what changed, the score after it, the model calls and tokens it cost (from the
+client's usage ledger: optimizer calls and task-model calls, labelled ``student``, apart), and
+whether it changed nothing WITHOUT a reported reason: a *silent no-op* is a step whose report
+has no ``applied`` change and neither ``rejected`` proposals, an ``error``, a ``skipped`` reason
+nor any ``notes``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.quality.task import Task
+from optimizers import (
+    BeamSearch,
+    BestOfN,
+    GraphOptimizer,
+    HistoryOptimizer,
+    Optimizer,
+    StepReport,
+    TextualGradientOptimizer,
+)
+from optimizers.llm.types import LLMClient, Usage
+
+STUDENT = "student"
+
+
+def _graph(task: Task, llm: LLMClient) -> Optimizer:
+    return GraphOptimizer(task.params, llm=llm)
+
+
+OPTIMIZERS: dict[str, Callable[[Task, LLMClient], Optimizer]] = {
+    "graph": _graph,
+    "textgrad": lambda t, llm: TextualGradientOptimizer(t.params, llm=llm),
+    "history": lambda t, llm: HistoryOptimizer(t.params, llm=llm),
+    "bestof": lambda t, llm: BestOfN(_graph(t, llm), evaluate=t.evaluate),
+    "beam": lambda t, llm: BeamSearch(_graph(t, llm), evaluate=t.evaluate),
+}
+
+
+def _split(llm: LLMClient) -> tuple[Usage, Usage]:
+    """(all calls, task-model calls) so far, from the client's ledger."""
+    return llm.usage.total, llm.usage.by_label().get(STUDENT, Usage())
+
+
+def _delta(now: Usage, was: Usage) -> dict[str, int]:
+    return {
+        "calls": now.calls - was.calls,
+        "tokens": now.total_tokens - was.total_tokens,
+    }
+
+
+def silent(report: StepReport) -> bool:
+    """Changed nothing and said nothing about why."""
+    if report.applied:
+        return False
+    return not (report.rejected or report.error or report.skipped or report.notes)
+
+
+def reason(report: StepReport) -> str:
+    """Why a step changed nothing (empty when it changed something or said nothing)."""
+    if report.applied:
+        return ""
+    parts = [report.error or "", report.skipped or ""]
+    parts += [f"rejected {r.param}: {r.reasons[0] if r.reasons else ''}" for r in report.rejected]
+    parts += report.notes
+    return " | ".join(p for p in parts if p)[:300]
+
+
+def run_task(task: Task, kind: str, llm: LLMClient, steps: int) -> dict[str, Any]:
+    """Optimize ``task`` with optimizer ``kind`` for at most ``steps`` steps; the run's record."""
+    start_all, start_student = _split(llm)
+    clock = time.perf_counter()
+    held_before = task.held_out() if task.held_out else None
+    opt = OPTIMIZERS[kind](task, llm)
+    episode = task.run()
+    rows: list[dict[str, Any]] = []
+    score_before = episode.score
+    for _ in range(steps):
+        if episode.solved:
+            break
+        was_all, was_student = _split(llm)
+        opt.zero_feedback()
+        for node, text in episode.feedback:
+            node.backward(text)
+        report = opt.step()
+        episode = task.run()
+        opt.record_score(episode.score)
+        now_all, now_student = _split(llm)
+        student = _delta(now_student, was_student)
+        total = _delta(now_all, was_all)
+        rows.append(
+            {
+                "step": report.step,
+                "score": episode.score,
+                "changed": sorted(report.applied),
+                "silent_noop": silent(report),
+                "reason": reason(report),
+                "optimizer_calls": total["calls"] - student["calls"],
+                "student_calls": student["calls"],
+                "tokens": total["tokens"],
+            }
+        )
+    held_after = task.held_out() if task.held_out else None
+    end_all, end_student = _split(llm)
+    total, student = _delta(end_all, start_all), _delta(end_student, start_student)
+    record: dict[str, Any] = {
+        "family": task.family,
+        "task": task.name,
+        "optimizer": kind,
+        "info": task.info,
+        "solved": episode.solved,
+        "steps": len(rows),
+        "score_before": score_before,
+        "score_after": episode.score,
+        "calls": total["calls"],
+        "optimizer_calls": total["calls"] - student["calls"],
+        "student_calls": student["calls"],
+        "tokens": total["tokens"],
+        "wall_seconds": round(time.perf_counter() - clock, 1),
+        "noop_steps": sum(1 for r in rows if not r["changed"]),
+        "silent_noops": sum(1 for r in rows if r["silent_noop"]),
+        "final_values": {p.name: _short(p.value) for p in task.params},
+        "rows": rows,
+    }
+    if held_before is not None and held_after is not None:
+        record["held_out_before"] = held_before
+        record["held_out_after"] = held_after
+    return record
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    text = str(value)
+    return text if len(text) <= 400 else text[:400] + "..."
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per family (and optimizer): runs solved, and the medians over solved runs."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(f"{r['family']}/{r['optimizer']}", []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for key, runs in groups.items():
+        won = [r for r in runs if r["solved"]]
+        row: dict[str, Any] = {
+            "runs": len(runs),
+            "solved": len(won),
+            "median_steps_solved": _median([r["steps"] for r in won]),
+            "median_calls_solved": _median([r["calls"] for r in won]),
+            "median_optimizer_calls_solved": _median([r["optimizer_calls"] for r in won]),
+            "median_tokens_solved": _median([r["tokens"] for r in won]),
+            "median_wall_seconds_solved": _median([r["wall_seconds"] for r in won]),
+            "steps": sum(r["steps"] for r in runs),
+            "noop_steps": sum(r["noop_steps"] for r in runs),
+            "silent_noops": sum(r["silent_noops"] for r in runs),
+        }
+        held = [r for r in runs if "held_out_before" in r]
+        if held:
+            for when in ("before", "after"):
+                values = [r[f"held_out_{when}"]["test_accuracy"] for r in held]
+                row[f"test_accuracy_{when}"] = [round(v, 3) for v in values]
+        out[key] = row
+    return out
