@@ -36,6 +36,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=12, help="step budget per run")
     p.add_argument("--smoke", action="store_true", help="number family, 1 seed, at most 2 steps")
     p.add_argument("--no-calibrate", action="store_true", help="skip the prompt calibrations")
+    p.add_argument("--calibration", help="take the calibration from this earlier results file")
     p.add_argument("--vs-trace", action="store_true", help="also run Trace's OptoPrime")
     p.add_argument("--trace-only", action="store_true", help="run Trace's side only")
     p.add_argument("--trace-python", default="/tmp/trace-venv/bin/python")
@@ -71,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "steps": args.steps,
         "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
         "conditions": conditions(llm, args),
-        "calibration": {},
+        "calibration": json.loads(Path(args.calibration).read_text())["calibration"]
+        if args.calibration
+        else {},
         "records": [],
     }
 
@@ -86,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in args.family:
             family = FAMILIES[name]
-            if family.calibrate and not args.no_calibrate and not args.trace_only:
+            skip = args.no_calibrate or args.trace_only or name in doc["calibration"]
+            if family.calibrate and not skip:
                 print(f"== calibrate {name}", file=sys.stderr, flush=True)
                 doc["calibration"][name] = family.calibrate(llm)
                 save()
@@ -94,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not args.trace_only:
                     task = family.make(seed, llm)
                     print(f"== {task.name} ({args.optimizer})", file=sys.stderr, flush=True)
-                    record = run_task(task, args.optimizer, llm, args.steps)
-                    record["seed"] = seed
+                    record = run_task(task, args.optimizer, llm, args.steps, seed)
                     doc["records"].append(record)
                     _progress(record)
                     save()

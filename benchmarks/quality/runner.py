@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.quality.seeded import SeededClient
 from benchmarks.quality.task import Task
 from optimizers import (
     BeamSearch,
@@ -73,12 +74,18 @@ def reason(report: StepReport) -> str:
     return " | ".join(p for p in parts if p)[:300]
 
 
-def run_task(task: Task, kind: str, llm: LLMClient, steps: int) -> dict[str, Any]:
-    """Optimize ``task`` with optimizer ``kind`` for at most ``steps`` steps; the run's record."""
+def run_task(
+    task: Task, kind: str, llm: LLMClient, steps: int, seed: int | None = None
+) -> dict[str, Any]:
+    """Optimize ``task`` with optimizer ``kind`` for at most ``steps`` steps; the run's record.
+
+    With ``seed``, the optimizer's requests carry it as the sampling seed (the task model's
+    requests, at temperature 0, do not).
+    """
     start_all, start_student = _split(llm)
     clock = time.perf_counter()
     held_before = task.held_out() if task.held_out else None
-    opt = OPTIMIZERS[kind](task, llm)
+    opt = OPTIMIZERS[kind](task, llm if seed is None else SeededClient(llm, seed))
     episode = task.run()
     rows: list[dict[str, Any]] = []
     score_before = episode.score
@@ -114,6 +121,7 @@ def run_task(task: Task, kind: str, llm: LLMClient, steps: int) -> dict[str, Any
         "family": task.family,
         "task": task.name,
         "optimizer": kind,
+        "seed": seed,
         "info": task.info,
         "solved": episode.solved,
         "steps": len(rows),

@@ -173,3 +173,20 @@ def test_smoke_run_on_the_local_model(tmp_path: Any) -> None:
     doc = json.loads(out.read_text())
     (record,) = doc["records"]
     assert record["steps"] == 1 and record["optimizer_calls"] >= 1 and doc["conditions"]["cores"]
+
+
+def test_demo_promise_counts_solved_runs_and_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import demo_promise
+
+    def reply(x: float) -> str:
+        return json.dumps({"reasoning": "", "updates": {"x": x}})
+
+    # BestOfN asks for 2 candidates per step: 14 solves (3 * 14 + 5 = 47)
+    # and the second run never gets past x = 10 in its 6 steps
+    llm = ScriptedClient([reply(10), reply(14)] + [reply(10)] * 12)
+    assert demo_promise.main(["--seeds", "2"], llm=llm) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["solved"], doc["runs"]) == (1, 2) and doc["promise_kept"] is False
+    assert [r["calls"] for r in doc["details"]] == [2, 12]
+    assert [r["steps"] for r in doc["details"]] == [1, 6]
+    assert doc["details"][0]["story"][0].startswith("x = 0 -> output 5")
