@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tracegraph.errors import FeedbackError
 from tracegraph.graph import ancestors, toposort
-from tracegraph.node import Feedback, Node, NodeKind, Received
+from tracegraph.node import Feedback, Node, NodeKind, Received, combine_feedback
 
 __all__ = [
     "RULES",
@@ -68,23 +68,6 @@ def register_rule(op: str, rule: Rule | None) -> Rule | None:
     if rule is not None:
         RULES[op] = rule
     return previous
-
-
-def combine_feedback(feedbacks: Sequence[Feedback]) -> Feedback:
-    """Merge feedbacks: drop repeats, join the distinct texts by newlines, average the scores.
-
-    Text does not add like gradients: the same sentence arriving through two paths is said
-    once. Scores are averaged over the distinct feedbacks that carry one.
-
-    >>> combine_feedback([Feedback("a", 1.0), Feedback("b", 0.0), Feedback("a", 1.0)])
-    Feedback(text='a\\nb', score=0.5)
-    """
-    unique = list(dict.fromkeys(feedbacks))
-    if len(unique) == 1:
-        return unique[0]
-    texts = dict.fromkeys(fb.text for fb in unique if fb.text)
-    scores = [fb.score for fb in unique if fb.score is not None]
-    return Feedback("\n".join(texts), sum(scores) / len(scores) if scores else None)
 
 
 class _OutOfOrder(Exception):

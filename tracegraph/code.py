@@ -106,7 +106,7 @@ class DefinesFunction:
 class ModuleGlobals(Mapping[str, Any]):
     """The original function's module globals, read live (``code.meta["globals"]``).
 
-    Trial runs of proposed code (``optimizers.sandbox``) send the globals the new code names, so
+    Trial runs of proposed code (``optimizers.step.trial``) send the globals the new code names, so
     a proposal may use the module's helpers and constants. Pickles as the module's name (the
     globals of a loaded module, else empty), so a code parameter still pickles when the globals
     hold things that do not.

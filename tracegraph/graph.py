@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tracegraph.errors import GraphError
-from tracegraph.node import Feedback, Node, NodeKind
+from tracegraph.node import Feedback, Node, NodeKind, combine_feedback
+from tracegraph.shorten import short_repr
 
 if TYPE_CHECKING:
     import networkx
@@ -235,8 +236,6 @@ def relevant_subgraph(
             :func:`tracegraph.backward.combine_feedback`.
     """
     if combine is None:
-        from tracegraph.backward import combine_feedback
-
         combine = combine_feedback
     fed = [p for p in as_nodes(params) if p.received]
     outputs_of: dict[Node, list[Node]] = {}
@@ -357,8 +356,6 @@ def to_networkx(outputs: Node | Iterable[Node]) -> networkx.DiGraph:
     repr) and ``location``. Edges go parent -> child with ``args``: the arg names it fills.
     """
     import networkx as nx
-
-    from tracegraph.text import short_repr
 
     graph = nx.DiGraph()
     for node in toposort(outputs):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from tracegraph.context import CURRENT_READS
 if TYPE_CHECKING:
     from tracegraph.params import ParamSpec
 
-__all__ = ["Feedback", "Node", "NodeKind", "Received", "SourceLocation"]
+__all__ = ["Feedback", "Node", "NodeKind", "Received", "SourceLocation", "combine_feedback"]
 
 
 class NodeKind(enum.Enum):
@@ -86,6 +86,23 @@ class Feedback:
         return f"[score {self.score:g}] {self.text}".rstrip()
 
 
+def combine_feedback(feedbacks: Sequence[Feedback]) -> Feedback:
+    """Merge feedbacks: drop repeats, join the distinct texts by newlines, average the scores.
+
+    Text does not add like gradients: the same sentence arriving through two paths is said
+    once. Scores are averaged over the distinct feedbacks that carry one.
+
+    >>> combine_feedback([Feedback("a", 1.0), Feedback("b", 0.0), Feedback("a", 1.0)])
+    Feedback(text='a\\nb', score=0.5)
+    """
+    unique = list(dict.fromkeys(feedbacks))
+    if len(unique) == 1:
+        return unique[0]
+    texts = dict.fromkeys(fb.text for fb in unique if fb.text)
+    scores = [fb.score for fb in unique if fb.score is not None]
+    return Feedback("\n".join(texts), sum(scores) / len(scores) if scores else None)
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """One piece of feedback that reached a node: from which output, and what it said there."""
@@ -95,28 +112,6 @@ class Received:
 
 
 _ids = itertools.count()
-
-
-# Traced operators: each dunder of Node looks its row up in tracegraph.operators.OPERATORS.
-def _op2(name: str) -> Callable[[Node, Any], Any]:
-    def method(self: Node, other: Any) -> Any:
-        return _ops.binary(name, self, other)
-
-    return method
-
-
-def _rop2(name: str) -> Callable[[Node, Any], Any]:
-    def method(self: Node, other: Any) -> Any:
-        return _ops.binary(name, other, self)
-
-    return method
-
-
-def _op1(name: str) -> Callable[[Node], Any]:
-    def method(self: Node) -> Any:
-        return _ops.apply(name, self)
-
-    return method
 
 
 class Node:
@@ -240,54 +235,52 @@ class Node:
             shown = shown[:57] + "..."
         return f"Node({self.name}={shown}, {self.kind.value})"
 
-    def backward(self, feedback: Any, **kwargs: Any) -> Any:
-        """Send feedback from this node to everything it was computed from.
-
-        Delegates to :func:`tracegraph.backward.backward` (``rules=``, ``combine=`` pass through).
-        """
-        from tracegraph.backward import backward
-
-        return backward(self, feedback, **kwargs)
-
-    # Traced operators (see tracegraph/operators.py for what is and is not traced).
-    __add__, __radd__ = _op2("add"), _rop2("add")
-    __sub__, __rsub__ = _op2("sub"), _rop2("sub")
-    __mul__, __rmul__ = _op2("mul"), _rop2("mul")
-    __truediv__, __rtruediv__ = _op2("truediv"), _rop2("truediv")
-    __floordiv__, __rfloordiv__ = _op2("floordiv"), _rop2("floordiv")
-    __mod__, __rmod__ = _op2("mod"), _rop2("mod")
-    __pow__, __rpow__ = _op2("pow"), _rop2("pow")
-    __matmul__, __rmatmul__ = _op2("matmul"), _rop2("matmul")
-    __and__, __rand__ = _op2("and"), _rop2("and")
-    __or__, __ror__ = _op2("or"), _rop2("or")
-    __xor__, __rxor__ = _op2("xor"), _rop2("xor")
-    __lshift__, __rlshift__ = _op2("lshift"), _rop2("lshift")
-    __rshift__, __rrshift__ = _op2("rshift"), _rop2("rshift")
-    __eq__ = _op2("eq")
-    __ne__ = _op2("ne")
-    __lt__, __le__ = _op2("lt"), _op2("le")
-    __gt__, __ge__ = _op2("gt"), _op2("ge")
-    __neg__, __pos__ = _op1("neg"), _op1("pos")
-    __abs__, __invert__ = _op1("abs"), _op1("invert")
-
-    def __round__(self, ndigits: int | None = None) -> Any:
-        return _ops.apply("round", self, ndigits)
-
-    def __getitem__(self, key: Any) -> Any:
-        return _ops.apply("getitem", self, key)
-
-    def __getattr__(self, name: str) -> Any:
-        return _ops.attribute(self, name)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _ops.call(self, args, kwargs)
-
-    def __iter__(self) -> Iterator[Any]:
-        return _ops.iterate(self)
-
-    def len(self) -> Any:
-        """``len`` of the value as a traced node (``len(node)`` returns a plain int)."""
-        return _ops.len_(self)
+    if TYPE_CHECKING:
+        # Installed by tracegraph.operators, which sits above this module (it makes nodes):
+        # the traced operators, each a row of operators.OPERATORS, and backward().
+        def backward(self, feedback: Any, **kwargs: Any) -> Any: ...
+        def len(self) -> Any: ...
+        def __add__(self, other: Any) -> Any: ...
+        def __radd__(self, other: Any) -> Any: ...
+        def __sub__(self, other: Any) -> Any: ...
+        def __rsub__(self, other: Any) -> Any: ...
+        def __mul__(self, other: Any) -> Any: ...
+        def __rmul__(self, other: Any) -> Any: ...
+        def __truediv__(self, other: Any) -> Any: ...
+        def __rtruediv__(self, other: Any) -> Any: ...
+        def __floordiv__(self, other: Any) -> Any: ...
+        def __rfloordiv__(self, other: Any) -> Any: ...
+        def __mod__(self, other: Any) -> Any: ...
+        def __rmod__(self, other: Any) -> Any: ...
+        def __pow__(self, other: Any) -> Any: ...
+        def __rpow__(self, other: Any) -> Any: ...
+        def __matmul__(self, other: Any) -> Any: ...
+        def __rmatmul__(self, other: Any) -> Any: ...
+        def __and__(self, other: Any) -> Any: ...
+        def __rand__(self, other: Any) -> Any: ...
+        def __or__(self, other: Any) -> Any: ...
+        def __ror__(self, other: Any) -> Any: ...
+        def __xor__(self, other: Any) -> Any: ...
+        def __rxor__(self, other: Any) -> Any: ...
+        def __lshift__(self, other: Any) -> Any: ...
+        def __rlshift__(self, other: Any) -> Any: ...
+        def __rshift__(self, other: Any) -> Any: ...
+        def __rrshift__(self, other: Any) -> Any: ...
+        def __eq__(self, other: Any) -> Any: ...
+        def __ne__(self, other: Any) -> Any: ...
+        def __lt__(self, other: Any) -> Any: ...
+        def __le__(self, other: Any) -> Any: ...
+        def __gt__(self, other: Any) -> Any: ...
+        def __ge__(self, other: Any) -> Any: ...
+        def __neg__(self) -> Any: ...
+        def __pos__(self) -> Any: ...
+        def __abs__(self) -> Any: ...
+        def __invert__(self) -> Any: ...
+        def __round__(self, ndigits: int | None = None) -> Any: ...
+        def __getitem__(self, key: Any) -> Any: ...
+        def __getattr__(self, name: str) -> Any: ...
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+        def __iter__(self) -> Iterator[Any]: ...
 
     # These must return plain Python values, so they record no node (see operators.py).
     def __bool__(self) -> bool:
@@ -310,6 +303,3 @@ class Node:
 
     def __float__(self) -> float:
         return float(self.value)
-
-
-from tracegraph import operators as _ops  # noqa: E402  (operators needs Node defined first)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tracegraph.backward import backward
 from tracegraph.context import CURRENT_READS, TRACING
 from tracegraph.node import Node, NodeKind, SourceLocation
 from tracegraph.sites import _seq, constant, exception_node, user_location
@@ -54,8 +55,6 @@ __all__ = [
 
 
 _CALL = NodeKind.CALL
-# The node's own attributes (slots, properties, methods) are never forwarded to its value.
-_NODE_NAMES = frozenset(Node.__slots__).union(*(vars(k) for k in Node.__mro__))
 
 
 @dataclass(frozen=True)
@@ -273,3 +272,60 @@ def iterate(obj: Node) -> Iterator[Any]:
     rule = OperatorRule(lambda _obj, i: items[i], ("obj", "index"), "item index of iter(obj)")
     for i in range(len(items)):
         yield record("iter_item", rule, (obj, i))
+
+
+# Node's traced methods. node.py cannot import this module (this module makes nodes), so the
+# methods are installed on the class here, once, when tracegraph is imported: one row each.
+def _binary_method(name: str) -> Callable[[Node, Any], Any]:
+    def method(self: Node, other: Any) -> Any:
+        return binary(name, self, other)
+
+    return method
+
+
+def _reflected_method(name: str) -> Callable[[Node, Any], Any]:
+    def method(self: Node, other: Any) -> Any:
+        return binary(name, other, self)
+
+    return method
+
+
+def _unary_method(name: str) -> Callable[[Node], Any]:
+    def method(self: Node) -> Any:
+        return apply(name, self)
+
+    return method
+
+
+def _backward(self: Node, feedback: Any, **kwargs: Any) -> Any:
+    """Send feedback from this node to everything it was computed from.
+
+    Delegates to :func:`tracegraph.backward.backward` (``rules=``, ``combine=`` pass through).
+    """
+    return backward(self, feedback, **kwargs)
+
+
+def _len(self: Node) -> Any:
+    """``len`` of the value as a traced node (``len(node)`` returns a plain int)."""
+    return len_(self)
+
+
+_REFLECTED: tuple[str, ...] = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")
+_REFLECTED += ("matmul", "and", "or", "xor", "lshift", "rshift")
+_METHODS: dict[str, Callable[..., Any]] = {
+    **{f"__{n.strip('_')}__": _binary_method(n) for n in _REFLECTED},
+    **{f"__r{n.strip('_')}__": _reflected_method(n) for n in _REFLECTED},
+    **{f"__{n}__": _binary_method(n) for n in ("eq", "ne", "lt", "le", "gt", "ge")},
+    **{f"__{n}__": _unary_method(n) for n in ("neg", "pos", "abs", "invert")},
+    "__round__": lambda self, ndigits=None: apply("round", self, ndigits),
+    "__getitem__": lambda self, key: apply("getitem", self, key),
+    "__getattr__": lambda self, name: attribute(self, name),
+    "__call__": lambda self, *args, **kwargs: call(self, args, kwargs),
+    "__iter__": lambda self: iterate(self),
+    "backward": _backward,
+    "len": _len,
+}
+for _name, _method in _METHODS.items():
+    setattr(Node, _name, _method)
+# The node's own attributes (slots, properties, methods) are never forwarded to its value.
+_NODE_NAMES = frozenset(Node.__slots__).union(*(vars(k) for k in Node.__mro__))

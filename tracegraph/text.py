@@ -21,23 +21,9 @@ from typing import Any
 
 from tracegraph.graph import toposort
 from tracegraph.node import Node, NodeKind, SourceLocation
+from tracegraph.shorten import short_repr
 
 __all__ = ["NodeView", "display_names", "format_graph", "node_view", "short_repr"]
-
-
-def short_repr(value: Any, max_len: int) -> str:
-    """``repr(value)`` cut to ``max_len`` characters plus a marker saying how much was cut.
-
-    >>> short_repr("x" * 30, 10)
-    "'xxxxxxxxx...<+22 chars>"
-    """
-    try:
-        text = repr(value)
-    except Exception as exc:  # a user's broken __repr__ must not break the view
-        text = f"<{type(value).__name__}: repr raised {type(exc).__name__}>"
-    if len(text) <= max_len:
-        return text
-    return f"{text[:max_len]}...<+{len(text) - max_len} chars>"
 
 
 def short_location(location: SourceLocation) -> str:

@@ -1,1 +1,0 @@
-"""Runnable examples of tracegraph; each has ``main(argv, llm=None)`` and ``run(llm, ...)``."""
