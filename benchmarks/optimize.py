@@ -27,10 +27,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # the examples
 
-from examples import agent, buggy_function, hyperparameters, numeric, prompt_tuning
-from examples._common import OPTIMIZERS, Outcome
+import agent
+import buggy_function
+import hyperparameters
+import numeric
+import prompt_tuning
+from _common import OPTIMIZERS, Outcome
+
 from optimizers.llm.types import LLMClient
 
 TASKS = {

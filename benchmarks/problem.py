@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import tracegraph as tg  # noqa: E402  (after the path is set: runs from a checkout)
-from optimizers.problem import ProblemConfig, render_problem  # noqa: E402
+from optimizers.step.problem import ProblemConfig, render_problem  # noqa: E402
 from tracegraph.graph import relevant_subgraph  # noqa: E402
 
 

@@ -92,7 +92,7 @@ def on_ray(heavy: list[EvalTask], light: list[EvalTask], repeats: int) -> dict[s
     """Start Ray with 2 CPUs, warm two workers, time both task lists; shut Ray down."""
     ray = importlib.import_module("ray")  # a plain import would name this very file to mypy
 
-    from optimizers.ray_executor import RayExecutor
+    from optimizers.executors.ray import RayExecutor
 
     start_s, _ = timed(lambda: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False))
     try:

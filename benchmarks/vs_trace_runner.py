@@ -22,8 +22,8 @@ from opto.optimizers import OptoPrime  # the competitor's graph optimizer
 from opto.trace import bundle, node
 from opto.utils.llm import CustomLLM
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the stdlib-only task data
-from examples._retrieval_task import SIMILARITY, judge
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # stdlib-only data
+from _retrieval_task import SIMILARITY, judge
 
 
 class CountingLLM(CustomLLM):

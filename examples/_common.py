@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizers import GraphOptimizer, HistoryOptimizer, TextualGradientOptimizer
-from optimizers.base import Optimizer, StepReport
+from optimizers.algorithms.optimizer import Optimizer, StepReport
 from optimizers.llm.types import LLMClient
 from tracegraph.node import Node
 

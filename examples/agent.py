@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
-
-import tracegraph as tg
-from examples._common import (
+from _common import (
     Outcome,
     base_parser,
     client_from,
@@ -28,8 +24,10 @@ from examples._common import (
     make_optimizer,
     picture,
 )
+
+import tracegraph as tg
 from optimizers.llm.types import LLMClient
-from optimizers.sandbox import TrialConfig
+from optimizers.step.trial import TrialConfig
 
 GOALS = (4, -3)  # one episode per goal, starting at cell 0
 TURNS = 6

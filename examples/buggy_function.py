@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
-
-import tracegraph as tg
-from examples._common import (
+from _common import (
     Outcome,
     base_parser,
     client_from,
@@ -28,8 +24,10 @@ from examples._common import (
     make_optimizer,
     picture,
 )
+
+import tracegraph as tg
 from optimizers.llm.types import LLMClient
-from optimizers.sandbox import TrialConfig
+from optimizers.step.trial import TrialConfig
 
 CASES: list[tuple[list[float], float]] = [
     ([3, 1, 2], 2),
@@ -74,7 +72,7 @@ def unit_tests(fn: Callable[[list[float]], Any]) -> str | None:
 def _picklable_check() -> Callable[[Callable[[list[float]], Any]], str | None]:
     # The check is sent to the trial's child process by reference: take it from the module's
     # importable name, not from ``__main__`` when this file runs as a script.
-    from examples import buggy_function
+    import buggy_function
 
     return buggy_function.unit_tests
 

@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
-
-import tracegraph as tg
-from examples._common import (
+from _common import (
     Outcome,
     base_parser,
     client_from,
@@ -27,7 +23,9 @@ from examples._common import (
     make_optimizer,
     picture,
 )
-from examples._retrieval_task import SIMILARITY, judge
+from _retrieval_task import SIMILARITY, judge
+
+import tracegraph as tg
 from optimizers.llm.types import LLMClient
 
 

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
-
-import tracegraph as tg
-from examples._common import (
+from _common import (
     Outcome,
     base_parser,
     client_from,
@@ -33,8 +29,10 @@ from examples._common import (
     picture,
     say,
 )
+
+import tracegraph as tg
 from optimizers import BestOfN
-from optimizers.base import Optimizer
+from optimizers.algorithms.optimizer import Optimizer
 from optimizers.llm.types import LLMClient
 
 TARGET = 47.0  # the output the feedback steers towards; the optimizer only sees the feedback

@@ -14,13 +14,9 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
-
-import tracegraph as tg
-from examples._common import (
+from _common import (
     Outcome,
     base_parser,
     client_from,
@@ -29,8 +25,10 @@ from examples._common import (
     make_optimizer,
     picture,
 )
+
+import tracegraph as tg
 from optimizers import BestOfN
-from optimizers.base import Optimizer
+from optimizers.algorithms.optimizer import Optimizer
 from optimizers.llm.types import LLMClient
 
 START_PROMPT = "You are a helpful assistant."

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from optimizers.base import Optimizer, Rejection, StepReport
+from optimizers.algorithms.graph import GraphOptimizer
+from optimizers.algorithms.history import HistoryOptimizer
+from optimizers.algorithms.optimizer import Optimizer, Rejection, StepReport
+from optimizers.algorithms.textual_gradient import TextualGradientOptimizer
 from optimizers.errors import (
     APIStatusError,
     BudgetExceeded,
@@ -25,8 +28,6 @@ from optimizers.errors import (
     ScriptExhausted,
     ServerError,
 )
-from optimizers.graph_optimizer import GraphOptimizer
-from optimizers.history_optimizer import HistoryOptimizer
 from optimizers.llm import (
     Budget,
     Cassette,
@@ -40,10 +41,9 @@ from optimizers.llm import (
     default_client,
     local_model,
 )
-from optimizers.problem import ProblemConfig
-from optimizers.sandbox import TrialConfig
 from optimizers.search import BeamSearch, BestOfN
-from optimizers.textual_gradient import TextualGradientOptimizer
+from optimizers.step.problem import ProblemConfig
+from optimizers.step.trial import TrialConfig
 from optimizers.trainer import Trainer
 
 if TYPE_CHECKING:

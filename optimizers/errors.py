@@ -199,7 +199,7 @@ class ScriptExhausted(LLMError):
 
 
 # ------------------------------------------------------------------------ optimizer errors
-# Raised by the optimizers themselves (optimizers/base.py and the optimizers built on it).
+# Raised by the optimizers themselves (optimizers/algorithms/).
 # A step whose proposals fail validation does not raise: it reports the rejections.
 
 

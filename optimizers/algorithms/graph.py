@@ -1,6 +1,6 @@
 """GraphOptimizer: one model call per step proposes updates for every parameter at once.
 
-The model sees the rendered problem (:mod:`optimizers.problem`): the program around the
+The model sees the rendered problem (:mod:`optimizers.step.problem`): the program around the
 parameters, the outputs with their feedback, and the history of tried and rejected values.
 
 >>> import tracegraph.params as tp
@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from optimizers.base import Message, Optimizer, StepContext
-from optimizers.problem import ProblemConfig, render_problem
-from optimizers.updates import Rejection, same_value
+from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
+from optimizers.step.problem import ProblemConfig, render_problem
+from optimizers.step.replies import Rejection, same_value
 from tracegraph.node import Node
 
 __all__ = ["GraphOptimizer"]
@@ -44,7 +44,7 @@ class GraphOptimizer(Optimizer):
         system: the system message.
         allow_repeats: accept a proposal that brings back a set of values tried before
             (off by default: going back and forth is how a small model wastes steps).
-        **config: see :class:`~optimizers.base.Optimizer`.
+        **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
     label = "optimizer:graph"

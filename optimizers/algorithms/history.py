@@ -3,8 +3,9 @@
 This is the optimization-by-prompting setting: the model sees no program, only the
 parameters (kind, constraints, description), the values tried before with their scores,
 best first, and the latest feedback, and proposes values it expects to score higher. It needs
-no graph: scores come from :meth:`~optimizers.base.Optimizer.record_score` (the trainer and the
-search call it) or from numeric feedback given to ``backward``; text feedback is shown too.
+no graph: scores come from
+:meth:`~optimizers.algorithms.optimizer.Optimizer.record_score` (the trainer and the search call
+it) or from numeric feedback given to ``backward``; text feedback is shown too.
 
 A proposal equal to a value already tried is rejected with that value's score, so the model
 cannot stall by proposing the same thing again.
@@ -24,8 +25,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from optimizers.base import Message, Optimizer, StepContext
-from optimizers.problem import (
+from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
+from optimizers.step.problem import (
     ProblemConfig,
     _clip,
     _json,
@@ -33,7 +34,7 @@ from optimizers.problem import (
     _reply_shape,
     local_names,
 )
-from optimizers.updates import HistoryEntry, Rejection, same_value
+from optimizers.step.replies import HistoryEntry, Rejection, same_value
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
 
@@ -63,7 +64,7 @@ class HistoryOptimizer(Optimizer):
         top: how many of the best scored value sets are kept and shown (besides the latest).
         problem: sizes of the prompt (``budget_chars``, ``param_chars``, ``feedback_chars``).
         system: the system message.
-        **config: see :class:`~optimizers.base.Optimizer`.
+        **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
     label = "optimizer:history"

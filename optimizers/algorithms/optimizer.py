@@ -40,10 +40,9 @@ from typing import Any
 
 from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
 from optimizers.llm.types import LLMClient, Reply
-from optimizers.problem import show_value
-from optimizers.sandbox import TrialConfig, code_check
-from optimizers.step import Ask, Message, StepContext, StepReport, jsonable
-from optimizers.updates import (
+from optimizers.step.problem import show_value
+from optimizers.step.records import Ask, Message, StepContext, StepReport, jsonable
+from optimizers.step.replies import (
     HistoryEntry,
     Rejection,
     apply_updates,
@@ -52,6 +51,7 @@ from optimizers.updates import (
     read_reply,
     readonly_names,
 )
+from optimizers.step.trial import TrialConfig, code_check
 from tracegraph.errors import ParameterError
 from tracegraph.graph import Subgraph, relevant_subgraph
 from tracegraph.node import Node, NodeKind

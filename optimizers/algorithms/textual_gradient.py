@@ -42,10 +42,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
-from optimizers.base import Ask, Message, Optimizer, StepContext
+from optimizers.algorithms.optimizer import Ask, Message, Optimizer, StepContext
 from optimizers.errors import ReplyParseError
 from optimizers.llm.types import Reply
-from optimizers.problem import (
+from optimizers.step.problem import (
     ProblemConfig,
     _clip,
     _json,
@@ -55,7 +55,7 @@ from optimizers.problem import (
     render_problem,
     show_value,
 )
-from optimizers.updates import build_reply_model
+from optimizers.step.replies import build_reply_model
 from tracegraph.node import Node, NodeKind
 
 __all__ = ["TextualGradientOptimizer"]
@@ -150,7 +150,7 @@ class TextualGradientOptimizer(Optimizer):
         batch_chars: the most characters of ops shown in one gradient call.
         gradient_chars: the most characters of combined feedback on one node.
         problem: sizes of the rendered texts (values, feedback, history).
-        **config: see :class:`~optimizers.base.Optimizer`.
+        **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
     label = "optimizer:textgrad"

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizers.callbacks import Callback, StepScores, scores_of
+from optimizers.callbacks.callback import Callback, StepScores, scores_of
 from optimizers.trainer.journal import usage_from_dict
 
 if TYPE_CHECKING:
-    from optimizers.base import StepReport
+    from optimizers.algorithms.optimizer import StepReport
     from optimizers.trainer.state import FitResult
     from optimizers.trainer.trainer import Trainer
 

@@ -1,4 +1,4 @@
-"""Where evaluations run: on this machine (threads or tasks, bounded) or on a Ray cluster.
+"""What an executor is: the protocol, one evaluation (:class:`EvalTask`) and its result.
 
 One evaluation is an :class:`EvalTask`: call the workflow on one item with given parameter
 values, judge the outcome with the feedback function, and capture the trace. An executor runs a
@@ -8,6 +8,7 @@ Optimizer steps never run in an executor: the driver sends feedback backward fro
 evaluation ran elsewhere) and steps as usual.
 
 >>> import tracegraph as tg
+>>> from optimizers.executors import LocalExecutor
 >>> k = tg.param(2.0, name="k")
 >>> @tg.op
 ... def times(x: float, k: float) -> float:
@@ -25,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import math
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +45,10 @@ __all__ = [
     "EvaluationLost",
     "Executor",
     "ExecutorError",
-    "LocalExecutor",
     "NotSerializable",
     "OnInput",
     "Outcome",
     "find_params",
-    "get_executor",
     "run_one",
 ]
 
@@ -297,93 +294,3 @@ async def run_one(
         else:
             result.node, result.extra_nodes = targets[0], targets[1:]
     return result
-
-
-def _values_key(values: Mapping[str, Any]) -> str:
-    return json.dumps(sorted(values.items()), default=repr)
-
-
-class LocalExecutor:
-    """Evaluations on this machine: sync workflows in threads, async ones as tasks.
-
-    At most ``concurrency`` evaluations run at once. Tasks that share parameter values run
-    together on the driver's own parameters; tasks with other values (search candidates) run
-    one value set after another, each set applied for its run and the old values restored,
-    so concurrent evaluations never see each other's candidate. Concurrent calls of ``run``
-    on one executor take turns for the same reason.
-
-    Args:
-        concurrency: the most evaluations in flight.
-        export: also fill ``graph_data`` (as a remote executor would); default off.
-    """
-
-    def __init__(self, concurrency: int = 8, *, export: bool = False) -> None:
-        if concurrency < 1:
-            raise ExecutorError(f"concurrency must be at least 1, got {concurrency}")
-        self.concurrency = concurrency
-        self.export = export
-        self._turn = threading.Lock()
-
-    def run(self, tasks: Sequence[EvalTask], *, params: Iterable[Node] = ()) -> list[EvalResult]:
-        return asyncio.run(self.arun(tasks, params=params))
-
-    async def arun(
-        self, tasks: Sequence[EvalTask], *, params: Iterable[Node] = ()
-    ) -> list[EvalResult]:
-        params = list(params)
-        groups: dict[str, list[int]] = {}
-        for i, task in enumerate(tasks):
-            groups.setdefault(_values_key(task.param_values), []).append(i)
-        results: dict[int, EvalResult] = {}
-        gate = asyncio.Semaphore(self.concurrency)
-        # Runs change the driver's parameters for a while: concurrent runs (candidates scored
-        # at once by a search) take turns. Acquired in a thread so no event loop blocks.
-        await asyncio.to_thread(self._turn.acquire)
-        try:
-            for indices in groups.values():
-                first = tasks[indices[0]]
-                known = find_params(first.workflow, params)
-                old = {name: known[name].value for name in first.param_values if name in known}
-                set_values(first.param_values, known)
-                try:
-                    done = await asyncio.gather(
-                        *(self._one(gate, tasks[i], i, known) for i in indices)
-                    )
-                finally:
-                    set_values(old, known)
-                results.update((r.index, r) for r in done)
-        finally:
-            self._turn.release()
-        return [results[i] for i in range(len(tasks))]
-
-    async def _one(
-        self, gate: asyncio.Semaphore, task: EvalTask, index: int, known: Mapping[str, Node]
-    ) -> EvalResult:
-        async with gate:
-            return await run_one(task, index, export=self.export, params=known)
-
-    def close(self) -> None:
-        """Nothing to release: threads come from asyncio's default pool."""
-
-
-def get_executor(spec: str | Executor | None = None, **options: Any) -> Executor:
-    """An executor from a setting: None or ``"local"``, ``"ray"``, ``"ray://host:port"``, or
-    an executor object (returned as is).
-
-    Args:
-        spec: the setting.
-        **options: passed to the executor's constructor (``concurrency=``, ``num_cpus=``...).
-    """
-    if spec is None or spec == "local":
-        return LocalExecutor(**options)
-    if isinstance(spec, str) and (spec == "ray" or spec.startswith("ray://")):
-        from optimizers.ray_executor import RayExecutor
-
-        address = None if spec == "ray" else spec
-        return RayExecutor(address=address, **options)
-    if isinstance(spec, Executor):
-        return spec
-    raise ExecutorError(
-        f"executor={spec!r} is not known; expected 'local', 'ray', 'ray://host:port' or an "
-        "object with run(tasks, params=...) and arun(...)"
-    )

@@ -1,8 +1,9 @@
 """Evaluations on a Ray cluster: the workflow call, its feedback and its trace run on workers.
 
 What runs where (see docs/ray.md): the driver pickles the workflow, the feedback function and
-the parameters once per run (model clients as configuration, see :mod:`optimizers._wire`) and
-sends one Ray task per item. A worker unpickles a fresh copy, gives the copy's parameters the
+the parameters once per run (model clients as configuration, see
+:mod:`optimizers.executors.wire`) and sends one Ray task per item. A worker unpickles a fresh copy,
+gives the copy's parameters the
 task's values, runs :func:`optimizers.executors.run_one`, and sends back the output value,
 feedback, score, the usage of its model clients, and the trace as JSON-able data. Backward and
 optimizer steps stay on the driver.
@@ -27,8 +28,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from optimizers import _wire
-from optimizers.executors import (
+from optimizers.executors import wire
+from optimizers.executors.executor import (
     EvalResult,
     EvalTask,
     EvaluationLost,
@@ -67,7 +68,7 @@ def evaluate_remote(
         return ray.get(getattr(ledger, method).remote(*args))
 
     counted = ledger.begin.remote(index)  # overlaps the unpickling below
-    bundle, clients = _wire.loads(data, call)
+    bundle, clients = wire.loads(data, call)
     known = find_params(bundle.workflow, bundle.params)
     task = EvalTask(bundle.workflow, bundle.feedback_fn, item, values)
     # Counted before the workflow runs: an attempt that kills this worker is still counted.
@@ -189,7 +190,7 @@ class RayExecutor:
         for i, task in enumerate(tasks):
             key = (id(task.workflow), id(task.feedback_fn))
             if key not in packed:
-                bundle = _wire.Bundle(task.workflow, task.feedback_fn, params)
+                bundle = wire.Bundle(task.workflow, task.feedback_fn, params)
                 packed[key] = _pickled(bundle, budgets, f"tasks[{i}]")
             _pickled(task.item, budgets, f"tasks[{i}].item")
             out.append(packed[key])
@@ -201,13 +202,13 @@ class RayExecutor:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             here = ray.get_runtime_context().get_node_id()
-            actor_class = ray.remote(num_cpus=0, max_restarts=0)(_wire.Ledger)
+            actor_class = ray.remote(num_cpus=0, max_restarts=0)(wire.Ledger)
             strategy = NodeAffinitySchedulingStrategy(here, soft=False)
             self._ledger = actor_class.options(scheduling_strategy=strategy).remote()
         ledger = self._ledger
         ray.get(ledger.reset.remote())
         for key, budget in budgets.items():
-            ray.get(ledger.add_budget.remote(key, _wire._limits(budget), budget.used))
+            ray.get(ledger.add_budget.remote(key, wire._limits(budget), budget.used))
         return ledger
 
     def _collect(
@@ -279,9 +280,9 @@ def _minus(a: Usage, b: Usage) -> Usage:
 def _pickled(obj: Any, budgets: dict[int, Budget], what: str) -> bytes:
     """Pickle ``obj`` for the workers, or say which part of it cannot travel and why."""
     try:
-        return _wire.dumps(obj, budgets)
+        return wire.dumps(obj, budgets)
     except Exception:
-        found = _wire.find_culprit(obj, what) or (what, "unknown")
+        found = wire.find_culprit(obj, what) or (what, "unknown")
         raise NotSerializable(
             f"{found[0]} cannot be sent to Ray workers: {found[1]}; fix: create such objects "
             "inside the workflow (or the op) instead of capturing them, or keep them on a "

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optimizers.errors import BudgetExceeded
-from optimizers.llm.base import BaseClient
 from optimizers.llm.budget import Budget, Remaining
 from optimizers.llm.cache import ResponseCache
 from optimizers.llm.cassette import Cassette
+from optimizers.llm.client_base import BaseClient
 from optimizers.llm.scripted import ScriptedClient
 from optimizers.llm.types import RawReply, Request, Usage
 

@@ -6,6 +6,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from optimizers.llm.local.files import HOSTED_HOWTO
+
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
 
@@ -15,11 +17,6 @@ logger = logging.getLogger("optimizers.llm")
 
 #: Any of these set means "use the endpoint the environment describes".
 ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACEGRAPH_MODEL")
-HOSTED_HOWTO = (
-    "to use a hosted model instead, export OPENAI_API_KEY=... and TRACEGRAPH_MODEL=<model> "
-    "(plus OPENAI_BASE_URL=<url>/v1 for another OpenAI-compatible endpoint), "
-    "or pass OpenAIClient(model=..., base_url=..., api_key=...)"
-)
 
 
 def local_model(size: str = "1.5b", **options: Any) -> OpenAIClient:

@@ -52,9 +52,9 @@ from optimizers.errors import (
     ServerError,
     redact,
 )
-from optimizers.llm.base import DEFAULT_CACHE, BaseClient, CacheSetting, FormatRejected
 from optimizers.llm.budget import Budget
 from optimizers.llm.cassette import Cassette
+from optimizers.llm.client_base import DEFAULT_CACHE, BaseClient, CacheSetting, FormatRejected
 from optimizers.llm.concurrency import AdaptiveLimiter
 from optimizers.llm.endpoints import (
     OPENAI_URL,

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from optimizers.errors import ScriptExhausted
-from optimizers.llm.base import BaseClient, CacheSetting
 from optimizers.llm.budget import Budget
 from optimizers.llm.cassette import Cassette
+from optimizers.llm.client_base import BaseClient, CacheSetting
 from optimizers.llm.structured import Mode
 from optimizers.llm.types import Prices, RawReply, Request
 

@@ -3,8 +3,8 @@
 :class:`BestOfN` asks the inner optimizer for ``k`` candidate value sets (one step each, from
 the same starting values, at a spread of sampling temperatures), scores every candidate and the
 current values with the user's ``evaluate`` (concurrently, at most ``max_concurrency`` at once),
-and keeps the best. :class:`BeamSearch` keeps the ``beam`` best value sets across steps and
-expands each of them.
+and keeps the best. :class:`~optimizers.search.beam.BeamSearch` keeps the ``beam`` best value
+sets across steps and expands each of them.
 
 ``evaluate(values)`` receives a candidate's values as a dict ``{name: value}`` and returns a
 score (higher is better); it may be a coroutine function. It must read the candidate from its
@@ -17,7 +17,7 @@ goes into the inner optimizer's history with its score, so the next proposals se
 
 >>> import tracegraph as tg
 >>> from optimizers.llm.scripted import ScriptedClient
->>> from optimizers.history_optimizer import HistoryOptimizer
+>>> from optimizers.algorithms.history import HistoryOptimizer
 >>> x = tg.param(1.0, name="x")
 >>> replies = [f'{{"reasoning": "", "updates": {{"x": {v}}}}}' for v in (2, 9, 4)]
 >>> inner = HistoryOptimizer([x], llm=ScriptedClient(replies))
@@ -36,14 +36,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimizers.base import Optimizer, StepReport
+from optimizers.algorithms.graph import GraphOptimizer
+from optimizers.algorithms.optimizer import Optimizer, StepReport
 from optimizers.errors import LLMError, OptimizerError
-from optimizers.graph_optimizer import GraphOptimizer
 from optimizers.llm.types import LLMClient
-from optimizers.updates import HistoryEntry, same_value
+from optimizers.step.replies import HistoryEntry, same_value
 from tracegraph.node import Node
 
-__all__ = ["BeamSearch", "BestOfN", "Candidate"]
+__all__ = ["BestOfN", "Candidate", "Evaluate", "values_key"]
 
 Evaluate = Callable[[dict[str, Any]], "float | Awaitable[float]"]
 
@@ -59,7 +59,7 @@ class Candidate:
     report: StepReport | None = field(default=None, repr=False)
 
 
-def _key(values: Mapping[str, Any]) -> str:
+def values_key(values: Mapping[str, Any]) -> str:
     try:
         return json.dumps(values, sort_keys=True, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -219,10 +219,10 @@ class BestOfN(Optimizer):
         """The distinct value sets to score: the current one (if kept) and each candidate's."""
         pool: dict[str, Candidate] = {}
         if self.keep_current:
-            pool[_key(start)] = Candidate(dict(start), "current")
+            pool[values_key(start)] = Candidate(dict(start), "current")
         for c in cands:
             if c.error is None:
-                pool.setdefault(_key(c.values), c)
+                pool.setdefault(values_key(c.values), c)
         return list(pool.values())
 
     async def _score(self, pool: list[Candidate]) -> list[Candidate]:
@@ -298,97 +298,3 @@ class BestOfN(Optimizer):
         if all(c.score is None for c in seen):
             report.error = "no candidate could be scored; the parameters are unchanged"
         return report
-
-
-class BeamSearch(BestOfN):
-    """Beam search: keep the ``beam`` best value sets across steps; expand each by ``k``.
-
-    Args:
-        inner, llm, evaluate, k, temperatures, max_concurrency: as for :class:`BestOfN`.
-        beam: how many value sets survive each step.
-        forward: called with each beam member's values (the parameters hold them) before it
-            is expanded; it should run the program and give feedback (after ``zero_feedback``)
-            so the inner optimizer sees that member's own trace. Without it, every member is
-            expanded from the feedback the parameters already hold.
-        **config: for the inner optimizer made here.
-    """
-
-    label = "optimizer:beam"
-
-    def __init__(
-        self,
-        inner: Optimizer | Iterable[Node] | Any,
-        *,
-        beam: int = 3,
-        forward: Callable[[dict[str, Any]], Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(inner, keep_current=True, **kwargs)
-        if beam < 1:
-            raise OptimizerError("BeamSearch: beam must be >= 1")
-        self.beam = beam
-        self.forward = forward
-        self.members: list[dict[str, Any]] = []
-
-    def step(self) -> StepReport:
-        """Expand every member of the beam, score all, keep the best ``beam``."""
-        start = self.values()
-        cands: list[Candidate] = []
-        try:
-            for values in self._members(start):
-                self._prepare(values)
-                cands += self._propose_from(values)
-        finally:
-            self._set(start)
-        scored = asyncio.run(self._score(self._beam_pool(start, cands)))
-        return self._finish_beam(start, scored, cands)
-
-    async def astep(self) -> StepReport:
-        """:meth:`step` for async code."""
-        start = self.values()
-        cands: list[Candidate] = []
-        try:
-            for values in self._members(start):
-                self._prepare(values)
-                cands += await self._apropose_from(values)
-        finally:
-            self._set(start)
-        scored = await self._score(self._beam_pool(start, cands))
-        return self._finish_beam(start, scored, cands)
-
-    def _members(self, start: dict[str, Any]) -> list[dict[str, Any]]:
-        # The current values lead the beam (the user may have changed them between steps).
-        others = [m for m in self.members if _key(m) != _key(start)]
-        return [start, *others][: self.beam]
-
-    def _prepare(self, values: dict[str, Any]) -> None:
-        self._set(values)
-        if self.forward is not None:
-            self.inner.zero_feedback()
-            self.forward(dict(values))
-            self._set(values)  # the forward pass must not have changed them
-
-    def _beam_pool(self, start: dict[str, Any], cands: list[Candidate]) -> list[Candidate]:
-        pool = self._pool(start, cands)
-        keys = {_key(c.values) for c in pool}
-        for m in self._members(start)[1:]:
-            if _key(m) not in keys:
-                pool.append(Candidate(dict(m), "beam member"))
-        return pool
-
-    def _finish_beam(
-        self, start: dict[str, Any], scored: list[Candidate], cands: list[Candidate]
-    ) -> StepReport:
-        ranked = sorted((c for c in scored if c.score is not None), key=lambda c: -(c.score or 0.0))
-        if ranked:
-            self.members = [dict(c.values) for c in ranked[: self.beam]]
-        return self._finish(start, scored, cands)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The inner optimizer's state and the beam's members."""
-        return {**super().state_dict(), "members": self.members}
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        super().load_state_dict(d)
-        self.members = [dict(m) for m in d.get("members", [])]

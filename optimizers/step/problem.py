@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optimizers.updates import HistoryEntry, Rejection, SubgraphLike, same_value
+from optimizers.step.replies import HistoryEntry, Rejection, SubgraphLike, same_value
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 

@@ -1,7 +1,7 @@
 """The records of one optimizer step: the report it returns, the requests it makes, its context.
 
-They live apart from :mod:`optimizers.base` to keep that module to the pipeline itself; import
-them from either place.
+They live apart from :mod:`optimizers.algorithms.optimizer` to keep that module to the pipeline
+itself; import them from either place.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from optimizers.llm.types import Usage
-from optimizers.updates import Rejection
+from optimizers.step.replies import Rejection
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
 

@@ -7,7 +7,7 @@ A proposal for a code parameter is applied only when
 2. that function, called on the arguments it received in the trace, does not raise, hang or
    exhaust memory, and the user's own check (if any) passes (:func:`trial_run`).
 
-Step 2 runs in a fresh Python process (``optimizers/_trial_child.py``, a stdlib-only script; no
+Step 2 runs in a fresh Python process (``optimizers/step/trial_child.py``, a stdlib-only script; no
 fork of the optimizer's state) with a wall-clock timeout, a CPU-time limit and an address-space
 limit (``resource.setrlimit``): code written by a model never runs in the optimizer's process.
 This is isolation against accidents (loops, crashes, memory bombs), not a security sandbox: the
@@ -223,7 +223,7 @@ def _globals_for(source: str, fn_globals: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: The child's program: stdlib only, it never imports this package (a fast, clean start).
-_CHILD = Path(__file__).with_name("_trial_child.py")
+_CHILD = Path(__file__).with_name("trial_child.py")
 
 
 def trial_run(

@@ -1,4 +1,4 @@
-"""The child process of a trial run (see :mod:`optimizers.sandbox`): a script, never imported.
+"""The child process of a trial run (see :mod:`optimizers.step.trial`): a script, never imported.
 
 Reads from stdin one JSON line (``sys_path``) and then a pickled job; limits its own memory and
 CPU time; defines the proposed code in a fresh namespace; calls the function on each recorded

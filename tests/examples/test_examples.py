@@ -12,10 +12,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import agent
+import buggy_function
+import hyperparameters
+import numeric
+import prompt_tuning
 import pytest
 
 import tracegraph as tg
-from examples import agent, buggy_function, hyperparameters, numeric, prompt_tuning
 from optimizers import ScriptedClient
 from optimizers.llm.types import Reply, Usage
 
@@ -176,7 +180,7 @@ def _local_missing() -> str | None:
     from optimizers.errors import LLMError
 
     try:
-        from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
+        from optimizers.llm.local.weights import WEIGHT_SETS, check_runtime, locate_chunks
 
         check_runtime()
         locate_chunks(WEIGHT_SETS["1.5b"])

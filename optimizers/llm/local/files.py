@@ -18,11 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from optimizers.errors import LLMError
-from optimizers.llm.defaults import HOSTED_HOWTO
 
 CACHE_ENV = "TRACEGRAPH_CACHE_DIR"
 
 # "or to use a hosted model instead, export OPENAI_API_KEY=... and TRACEGRAPH_MODEL=..."
+# How to leave the local model for a hosted one: said by every error of the local stack.
+HOSTED_HOWTO = (
+    "to use a hosted model instead, export OPENAI_API_KEY=... and TRACEGRAPH_MODEL=<model> "
+    "(plus OPENAI_BASE_URL=<url>/v1 for another OpenAI-compatible endpoint), "
+    "or pass OpenAIClient(model=..., base_url=..., api_key=...)"
+)
 HOSTED_HINT = "or " + HOSTED_HOWTO
 
 

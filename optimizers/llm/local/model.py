@@ -12,8 +12,9 @@ What happens on the first call, and what is shared:
   ``~/.cache/tracegraph/models``) under a file lock, and the sha256 is checked before the file is
   renamed into place; a mismatch is refused with :class:`WeightsCorruptError`.
 * **One server per machine and user.** The server runs in a small process of its own
-  (``python -m optimizers.llm._llama_server``), not inside yours, so every process that asks for
-  the same model and context size (pytest workers, a CLI, a notebook) shares it: one copy of the
+  (``python -m optimizers.llm.local.server_process``), not inside yours, so every process
+  that asks for the same model and context size (pytest workers, a CLI, a notebook) shares it: one
+  copy of the
   weights in RAM, no port clashes (the OS picks a free port, the server reports it in a state
   file), and a random API key that only your user can read (state file mode 0600).
 * **No orphans.** Each client holds a lease (an ``flock``-ed file) for as long as the client
@@ -36,21 +37,21 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optimizers.llm._cache import (
+from optimizers.llm.local.files import (
+    HOSTED_HOWTO,
     LocalModelError,
     LocalServerError,
     WeightsCorruptError,
     WeightsNotInstalledError,
     cache_dir,
 )
-from optimizers.llm._shared_server import LocalServer, ServerConfig, acquire_server
-from optimizers.llm._weights import (
+from optimizers.llm.local.shared_server import LocalServer, ServerConfig, acquire_server
+from optimizers.llm.local.weights import (
     WEIGHT_SETS,
     check_gguf,
     check_runtime,
     ensure_weights,
 )
-from optimizers.llm.defaults import HOSTED_HOWTO
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient

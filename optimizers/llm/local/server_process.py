@@ -1,8 +1,8 @@
 """The local model's server process: llama.cpp's OpenAI-compatible HTTP server, shared by leases.
 
-Run by :mod:`optimizers.llm._shared_server`, never by hand::
+Run by :mod:`optimizers.llm.local.shared_server`, never by hand::
 
-    python -m optimizers.llm._llama_server --state-dir DIR --model FILE.gguf [--detach] ...
+    python -m optimizers.llm.local.server_process --state-dir DIR --model FILE.gguf [--detach] ...
 
 The API key comes on stdin (never argv, which other users can read with ``ps``). The process
 binds 127.0.0.1 on a port the OS picks, then writes ``DIR/state.json`` (pid, port, URL, model
@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from optimizers.llm._cache import atomic_write_text, file_lock, try_lock
+from optimizers.llm.local.files import atomic_write_text, file_lock, try_lock
 
 STATE_FILE = "state.json"
 START_LOCK = "start.lock"
@@ -82,7 +82,7 @@ class _XllamacppBackend:
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m optimizers.llm._llama_server")
+    ap = argparse.ArgumentParser(prog="python -m optimizers.llm.local.server_process")
     ap.add_argument("--state-dir", required=True, type=Path)
     ap.add_argument("--model", required=True)
     ap.add_argument("--model-id", required=True)

@@ -9,8 +9,8 @@ protocol, all under ``<cache>/servers/<model-id>-ctx<n>/``:
    file is locked *before* it is renamed into place, so the server never sees an unheld lease.
 3. Read ``state.json``. If its process is alive and answers ``GET /v1/models`` with its key, use
    it. Otherwise retire it (SIGTERM to a hung server of ours) and start a new one with
-   ``python -m optimizers.llm._llama_server --detach``; the new server binds a port the OS picks
-   and writes ``state.json`` when it listens.
+   ``python -m optimizers.llm.local.server_process --detach``; the new server binds a port the
+   OS picks and writes ``state.json`` when it listens.
 4. Release ``start.lock``. The lease is released by :meth:`LocalServer.release`, by garbage
    collection of the client, or by the kernel when the process dies.
 
@@ -32,14 +32,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizers.llm._cache import (
+from optimizers.llm.local.files import (
     LocalServerError,
     file_lock,
     pid_alive,
     pid_cmdline,
     try_lock,
 )
-from optimizers.llm._llama_server import (
+from optimizers.llm.local.server_process import (
     LEASE_DIR,
     LEASE_SUFFIX,
     START_LOCK,
@@ -47,7 +47,7 @@ from optimizers.llm._llama_server import (
     read_state,
 )
 
-_SERVER_MODULE = "optimizers.llm._llama_server"
+_SERVER_MODULE = "optimizers.llm.local.server_process"
 # The directory that holds the `optimizers` package, so `python -m` finds it from any cwd.
 _IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
 _LOG_TAIL = 2000

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optimizers.llm._cache import (
+from optimizers.llm.local.files import (
     HOSTED_HINT,
     WeightsCorruptError,
     WeightsNotInstalledError,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from optimizers import DuplicateParameterName, GraphOptimizer, OptimizerError, ScriptedClient
 from optimizers.errors import BudgetExceeded
 from optimizers.llm.budget import Budget
-from optimizers.sandbox import TrialConfig
+from optimizers.step.trial import TrialConfig
 from tests.optimizers.graphs import BUGGY, call, code_graph, golden, param, qa_graph
 from tracegraph.backward import backward
 from tracegraph.node import Node

@@ -11,8 +11,8 @@ import pytest
 
 import tracegraph as tg
 from optimizers import GraphOptimizer
-from optimizers.llm._cache import WeightsNotInstalledError
-from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
+from optimizers.llm.local.files import WeightsNotInstalledError
+from optimizers.llm.local.weights import WEIGHT_SETS, check_runtime, locate_chunks
 
 pytestmark = pytest.mark.local_model
 

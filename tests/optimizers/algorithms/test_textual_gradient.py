@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimizers import ScriptedClient, TextualGradientOptimizer
+from optimizers.algorithms.textual_gradient import _combine, _levels
 from optimizers.errors import BudgetExceeded
 from optimizers.llm.budget import Budget
-from optimizers.sandbox import TrialConfig
-from optimizers.textual_gradient import _combine, _levels
+from optimizers.step.trial import TrialConfig
 from tests.optimizers.graphs import (
     BUGGY,
     call,

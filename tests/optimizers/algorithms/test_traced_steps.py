@@ -7,7 +7,7 @@ import re
 
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.sandbox import TrialConfig
+from optimizers.step.trial import TrialConfig
 
 
 def reply(updates: dict[str, object]) -> str:

@@ -276,7 +276,7 @@ def test_async_run_inside_an_event_loop() -> None:
 def test_an_unpicklable_capture_is_named_before_anything_runs() -> None:
     pytest.importorskip("ray")
     from optimizers.executors import NotSerializable
-    from optimizers.ray_executor import _pickled
+    from optimizers.executors.ray import _pickled
 
     lock = threading.Lock()
 
@@ -289,10 +289,10 @@ def test_an_unpicklable_capture_is_named_before_anything_runs() -> None:
 
 
 def test_search_scores_candidates_through_an_executor() -> None:
-    from optimizers.history_optimizer import HistoryOptimizer
+    from optimizers.algorithms.history import HistoryOptimizer
     from optimizers.llm import ScriptedClient
-    from optimizers.scoring import evaluator, score_candidates
     from optimizers.search import BestOfN
+    from optimizers.search.scoring import evaluator, score_candidates
 
     x = tg.param(1.0, name="x")
 
@@ -315,7 +315,7 @@ def test_search_scores_candidates_through_an_executor() -> None:
 
 
 def test_a_candidate_that_cannot_be_scored_says_why() -> None:
-    from optimizers.scoring import evaluator
+    from optimizers.search.scoring import evaluator
 
     score = evaluator(LocalExecutor(), line, lambda o: "no score", [1.0], params=[K])
     with pytest.raises(ExecutorError, match="without a score"):
@@ -325,23 +325,23 @@ def test_a_candidate_that_cannot_be_scored_says_why() -> None:
 def test_clients_budgets_and_caches_travel_as_references_to_one_ledger(tmp_path: Any) -> None:
     """The wire format without Ray: two "workers" unpickle the same bundle, share one ledger."""
     pytest.importorskip("ray")
-    from optimizers import _wire
+    from optimizers.executors import wire
     from optimizers.llm import Budget, BudgetExceeded, ScriptedClient
 
     budget = Budget(max_calls=3)
     client = ScriptedClient(["1"] * 10, budget=budget, cache=tmp_path / "c.sqlite")
     budgets: dict[int, Any] = {}
-    blob = _wire.dumps({"client": client, "budget": budget}, budgets)
+    blob = wire.dumps({"client": client, "budget": budget}, budgets)
     assert list(budgets.values()) == [budget]
-    ledger = _wire.Ledger()
-    ledger.add_budget(id(budget), _wire._limits(budget), budget.used)
+    ledger = wire.Ledger()
+    ledger.add_budget(id(budget), wire._limits(budget), budget.used)
 
     def call(method: str, *args: Any) -> Any:
         return getattr(ledger, method)(*args)
 
-    workers = [_wire.loads(blob, call) for _ in range(2)]
+    workers = [wire.loads(blob, call) for _ in range(2)]
     (one, made_one), (two, _) = workers
-    assert isinstance(one["budget"], _wire.RemoteBudget) and made_one == [one["client"]]
+    assert isinstance(one["budget"], wire.RemoteBudget) and made_one == [one["client"]]
     for i, (bundle, _) in enumerate(workers + workers[:1]):
         bundle["client"].complete([{"role": "user", "content": f"q{i}"}])
     with pytest.raises(BudgetExceeded):  # three calls across both copies: the shared limit

@@ -28,7 +28,7 @@ ray = pytest.importorskip("ray")
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 
-from optimizers.ray_executor import RayExecutor  # noqa: E402  (after the skip)
+from optimizers.executors.ray import RayExecutor  # noqa: E402  (after the skip)
 
 PROMPT = tg.param("Give a number.", name="prompt")
 SCALE = tg.param(2.0, name="scale")
@@ -164,17 +164,17 @@ def test_the_budget_holds_across_workers(cluster: RayExecutor) -> None:
 
 
 def test_keys_travel_but_never_print(cluster: RayExecutor) -> None:
-    from optimizers import _wire
+    from optimizers.executors import wire
     from optimizers.llm import OpenAIClient
 
     client = OpenAIClient(
         model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-secret-123456", cache=None
     )
     budgets: dict[int, Budget] = {}
-    blob = _wire.dumps({"client": client}, budgets)
-    rebuilt, made = _wire.loads(blob, lambda *a: None)
+    blob = wire.dumps({"client": client}, budgets)
+    rebuilt, made = wire.loads(blob, lambda *a: None)
     assert made[0]._secret == "sk-secret-123456" and made[0] is rebuilt["client"]
-    kind, config = _wire.client_config(client, budgets)
+    kind, config = wire.client_config(client, budgets)
     assert "sk-secret" not in repr(config) and kind == "openai"
 
 
@@ -192,9 +192,9 @@ def test_a_workflow_the_workers_cannot_import_is_explained(cluster: RayExecutor)
 
 
 def test_a_search_step_on_the_cluster_matches_the_local_one(cluster: RayExecutor) -> None:
-    from optimizers.history_optimizer import HistoryOptimizer
-    from optimizers.scoring import evaluator
+    from optimizers.algorithms.history import HistoryOptimizer
     from optimizers.search import BestOfN
+    from optimizers.search.scoring import evaluator
 
     def one_step(executor: Any) -> tuple[Any, float]:
         x = tg.param(1.0, name="x")

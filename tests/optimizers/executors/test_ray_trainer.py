@@ -29,7 +29,7 @@ ray = pytest.importorskip("ray")
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
-from optimizers.ray_executor import RayExecutor  # noqa: E402  (after the skip)
+from optimizers.executors.ray import RayExecutor  # noqa: E402  (after the skip)
 
 _AUTO = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*?)_\d+\b")
 

@@ -1,7 +1,8 @@
 """A stand-in for llama.cpp inside the shared-server process, for tests without the weights.
 
-``python -m optimizers.llm._llama_server --backend _fake_llama_backend:start`` serves this tiny
-HTTP server instead of loading a model: ``GET /v1/models`` and ``POST /v1/chat/completions``
+``python -m optimizers.llm.local.server_process --backend _fake_llama_backend:start`` serves
+this tiny HTTP server instead of loading a model: ``GET /v1/models`` and ``POST
+/v1/chat/completions``
 answer only with the right key, like the real server, and the reply names the server's pid.
 """
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import optimizers.llm as llm
-from optimizers.llm.base import BaseClient
+from optimizers.llm.client_base import BaseClient
 from optimizers.llm.openai_client import OpenAIClient
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "llm_api.txt"

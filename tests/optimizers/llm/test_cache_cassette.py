@@ -88,7 +88,7 @@ def test_the_cache_can_be_bypassed_per_call_or_per_view(
 def test_the_cache_is_on_by_default_under_the_cache_dir(
     server: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    from optimizers.llm.base import DEFAULT_CACHE
+    from optimizers.llm.client_base import DEFAULT_CACHE
 
     llm = server.client(cache=DEFAULT_CACHE)
     assert llm.cache is not None and llm.cache.path == tmp_path / "default-cache" / "llm.sqlite"

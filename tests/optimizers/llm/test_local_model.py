@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field
 
 from optimizers.errors import BudgetExceeded
 from optimizers.llm import Budget, OpenAIClient, Reply, local_model
-from optimizers.llm._cache import WeightsNotInstalledError, cache_dir, pid_alive
-from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
 from optimizers.llm.local import LocalServer, local_server
+from optimizers.llm.local.files import WeightsNotInstalledError, cache_dir, pid_alive
+from optimizers.llm.local.weights import WEIGHT_SETS, check_runtime, locate_chunks
 
 pytestmark = pytest.mark.local_model
 

@@ -1,6 +1,6 @@
 """The shared local server's process management, with a stand-in backend instead of llama.cpp.
 
-The server process here is the real ``python -m optimizers.llm._llama_server`` (detach, state
+The server process here is the real ``python -m optimizers.llm.local.server_process`` (detach, state
 file, leases, idle timeout, signals); only the model behind the HTTP port is replaced by
 ``_fake_llama_backend`` so these tests run in seconds without the weights.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizers.llm._cache import LocalServerError, pid_alive
-from optimizers.llm._shared_server import LocalServer, ServerConfig, acquire_server
+from optimizers.llm.local.files import LocalServerError, pid_alive
+from optimizers.llm.local.shared_server import LocalServer, ServerConfig, acquire_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -153,7 +153,7 @@ _HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from optimizers.llm._shared_server import ServerConfig, acquire_server
+    from optimizers.llm.local.shared_server import ServerConfig, acquire_server
     cfg = ServerConfig(model_path=Path(sys.argv[2]), model_id="fake-id", model="fake-model",
                        idle_timeout=float(sys.argv[3]), backend="_fake_llama_backend:start")
     server = acquire_server(cfg, Path(sys.argv[1]))

@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizers.llm import _weights
-from optimizers.llm._cache import (
+from optimizers.llm.local import weights as _weights
+from optimizers.llm.local.files import (
     LocalModelError,
     WeightsCorruptError,
     WeightsNotInstalledError,
     cache_dir,
 )
-from optimizers.llm._weights import (
+from optimizers.llm.local.weights import (
     WEIGHT_SETS,
     WeightSet,
     check_gguf,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import tracegraph as tg
-from optimizers.sandbox import TrialConfig, code_check
+from optimizers.step.trial import TrialConfig, code_check
 from tests.optimizers.graphs import param
 from tracegraph.params import ParamType
 

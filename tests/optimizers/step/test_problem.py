@@ -11,8 +11,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizers.problem import ProblemConfig, render_problem, show_value
-from optimizers.updates import HistoryEntry, Rejection
+from optimizers.step.problem import ProblemConfig, render_problem, show_value
+from optimizers.step.replies import HistoryEntry, Rejection
 from tests.optimizers.graphs import call, chain_graph, code_graph, golden, inp, param, qa_graph
 from tracegraph.backward import backward
 from tracegraph.graph import relevant_subgraph

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizers.updates import (
+from optimizers.step.replies import (
     Rejection,
     apply_updates,
     build_reply_model,

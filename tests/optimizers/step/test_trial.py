@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from optimizers.sandbox import TrialConfig, code_check, static_problems, trial_calls, trial_run
+from optimizers.step.trial import TrialConfig, code_check, static_problems, trial_calls, trial_run
 from tests.optimizers.graphs import inp, param
-from tests.optimizers.sandbox_checks import adds_one, says_no
+from tests.optimizers.step.trial_checks import adds_one, says_no
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import tracegraph as tg
 from optimizers import GraphOptimizer
-from optimizers.llm.base import BaseClient
+from optimizers.llm.client_base import BaseClient
 from optimizers.llm.types import RawReply, Request
 from optimizers.trainer import Trainer, exact_match, score_fn
 

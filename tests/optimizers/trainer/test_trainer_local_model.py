@@ -13,8 +13,8 @@ import pytest
 
 import tracegraph as tg
 from optimizers import GraphOptimizer
-from optimizers.llm._cache import WeightsNotInstalledError
-from optimizers.llm._weights import WEIGHT_SETS, check_runtime, locate_chunks
+from optimizers.llm.local.files import WeightsNotInstalledError
+from optimizers.llm.local.weights import WEIGHT_SETS, check_runtime, locate_chunks
 from optimizers.trainer import Trainer, exact_match
 from optimizers.trainer.report import render_report
 from optimizers.trainer.rundir import RunDir
@@ -37,7 +37,8 @@ if _MISSING:
 
 
 def build(run_dir: Path) -> Trainer:
-    from examples.prompt_tuning import START_PROMPT, make_dataset, make_student
+    from prompt_tuning import START_PROMPT, make_dataset, make_student
+
     from optimizers import local_model
 
     llm = local_model(quiet=True, cache=run_dir.parent / "replies.sqlite")
