@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a fresh clone
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # their helpers
+
+import numeric
 
 from benchmarks.quality.seeded import SeededClient
-from examples import numeric
 from optimizers.llm.types import LLMClient
 
 TARGET_SOLVED, TARGET_SECONDS = 9, 120.0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a fresh clone
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))  # their helpers
 
 from benchmarks.quality.conditions import conditions
 from benchmarks.quality.families import FAMILIES
@@ -80,9 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def save() -> None:
         doc["summary"] = summarize(doc["records"])
-        doc["conditions"]["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(
-            timespec="seconds"
-        )
+        doc["conditions"]["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=1) + "\n")
 

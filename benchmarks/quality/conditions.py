@@ -40,7 +40,7 @@ def server_threads() -> dict[str, Any]:
         except OSError:
             continue
         words = [a.decode(errors="replace") for a in argv]
-        if "optimizers.llm._llama_server" in words and "--threads" in words:
+        if "optimizers.llm.local.server_process" in words and "--threads" in words:
             found[proc.name] = words[words.index("--threads") + 1]
     return found
 
@@ -52,7 +52,7 @@ def conditions(llm: LLMClient, args: argparse.Namespace) -> dict[str, Any]:
     except AttributeError:  # pragma: no cover - macOS
         usable = os.cpu_count() or 0
     return {
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],

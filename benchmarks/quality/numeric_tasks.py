@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from _retrieval_task import judge as retrieval_judge
+from hyperparameters import rerank, retrieve
+
 import tracegraph as tg
 from benchmarks.quality import specs
 from benchmarks.quality.task import Episode, Family, Task
-from examples._retrieval_task import judge as retrieval_judge
-from examples.hyperparameters import rerank, retrieve
 from optimizers.llm.types import LLMClient
 
 # ------------------------------------------------------------------ (a) one number

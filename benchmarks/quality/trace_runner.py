@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))  # their helpers
 
+from _retrieval_task import judge as retrieval_judge
 from opto.optimizers import OptoPrime  # the competitor's graph optimizer
 from opto.trace import bundle, node
 
 from benchmarks.quality import specs
 from benchmarks.vs_trace_runner import CountingLLM, one_step, rerank, retrieve
-from examples._retrieval_task import judge as retrieval_judge
 
 Rows = list[tuple[Any, str, float, bool]]
 
