@@ -12,7 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("mlflow", "sqlalchemy", "opentelemetry", "agents", "langgraph", "langchain_core")
-CORE = ("tracegraph", "optimizers", "optimizers.callbacks", "optimizers.callbacks.mlflow")
+CORE = (
+    "tracegraph",
+    "tracegraph.otel",
+    "optimizers",
+    "optimizers.callbacks",
+    "optimizers.callbacks.mlflow",
+    "optimizers.callbacks.otel",
+)
 
 
 def loaded(modules: tuple[str, ...]) -> list[str]:

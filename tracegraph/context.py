@@ -7,7 +7,7 @@ context, so concurrent op calls never see each other's state.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracegraph.node import Node
@@ -21,3 +21,8 @@ TRACING: ContextVar[bool] = ContextVar("tracegraph_tracing", default=True)
 CURRENT_READS: ContextVar[dict[int, Node] | None] = ContextVar(
     "tracegraph_current_reads", default=None
 )
+
+#: Told of every traced op call: ``start(op_name, parents, labels) -> handle`` before the body
+#: runs (in the caller's context), ``end(handle, node_or_error)`` after. Set by
+#: ``tracegraph.otel.trace_ops()``; ``None``: nobody listens (the default, at no cost).
+OBSERVER: ContextVar[Any] = ContextVar("tracegraph_observer", default=None)

@@ -34,10 +34,10 @@ import re
 import types
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from tracegraph.arguments import Bound, Plan, bind, finish, plain
-from tracegraph.context import CURRENT_READS, TRACING
+from tracegraph.context import CURRENT_READS, OBSERVER, TRACING
 from tracegraph.errors import ParameterError
 from tracegraph.node import Node, NodeKind, SourceLocation
 from tracegraph.params import ParamSpec, ParamType, infer_type
@@ -235,15 +235,17 @@ class OpFunction:
             bound = values, keywords, [*parents, code], [*labels, "<code>"]
         if self.is_async:
             return self._arun(impl, bound, where, code, source)
+        observer, handle = self._observe(bound)
         reads: dict[int, Node] = {}
         token = CURRENT_READS.set(reads)
         try:
             value = impl(*bound[0], **bound[1]) if bound[1] else impl(*bound[0])
         except Exception as exc:
-            raise self._failed(exc, bound, where, impl, source, reads, code) from exc
+            error = self._failed(exc, bound, where, impl, source, reads, code)
+            raise _told(observer, handle, error) from exc
         finally:
             CURRENT_READS.reset(token)
-        return self._node(value, reads, bound, where, code)
+        return _told(observer, handle, self._node(value, reads, bound, where, code))
 
     async def _arun(
         self,
@@ -253,15 +255,24 @@ class OpFunction:
         code: Node | None,
         source: tuple[str, int, str] | None,
     ) -> Node:
+        observer, handle = self._observe(bound)
         reads: dict[int, Node] = {}
         token = CURRENT_READS.set(reads)  # this task's context only: concurrent calls stay apart
         try:
             value = await impl(*bound[0], **bound[1])
         except Exception as exc:
-            raise self._failed(exc, bound, where, impl, source, reads, code) from exc
+            error = self._failed(exc, bound, where, impl, source, reads, code)
+            raise _told(observer, handle, error) from exc
         finally:
             CURRENT_READS.reset(token)
-        return self._node(value, reads, bound, where, code)
+        return _told(observer, handle, self._node(value, reads, bound, where, code))
+
+    def _observe(self, bound: Bound) -> tuple[Any, Any]:
+        """Tell the observer (``tracegraph.otel``) a call starts; ``(None, None)`` without one."""
+        observer = OBSERVER.get()
+        if observer is None:
+            return None, None
+        return observer, observer.start(self.op_name, bound[2], bound[3])
 
     def _node(
         self,
@@ -309,6 +320,16 @@ class OpFunction:
             source=source,
             meta=meta,
         )
+
+
+_Told = TypeVar("_Told", Node, Exception)
+
+
+def _told(observer: Any, handle: Any, outcome: _Told) -> _Told:
+    """Tell the observer how a call ended (its node, or the OpError); return ``outcome``."""
+    if observer is not None:
+        observer.end(handle, outcome)
+    return outcome
 
 
 @overload
