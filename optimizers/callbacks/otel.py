@@ -14,10 +14,10 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from optimizers.callbacks import Callback, StepScores
+from optimizers.callbacks.callback import Callback, StepScores
 
 if TYPE_CHECKING:
-    from optimizers.base import StepReport
+    from optimizers.step.records import StepReport
     from optimizers.trainer.state import FitResult
     from optimizers.trainer.trainer import Trainer
 
