@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,local,ray,mlflow,otel
+EXTRAS ?= test,local,ray,mlflow,otel,view
 DEMO_EXTRAS ?= local
 
 .PHONY: test demo lint typecheck pytest fast dot browser bench venv clean
@@ -30,9 +30,10 @@ $(VENV)/.installed-demo: pyproject.toml | $(PY)
 dot:
 	@command -v dot >/dev/null 2>&1 || bash scripts/install_dot.sh
 
-# headless Chromium opens the HTML report in one test; skipped with a reason when it cannot be installed.
-browser:
-	@bash scripts/install_chromium.sh || echo "chromium not installed: the report browser test will be skipped"
+# headless Chromium (driven by Playwright) runs the viewer's and the report's browser tests;
+# they are skipped with a reason when it cannot be installed.
+browser: venv
+	@bash scripts/install_chromium.sh $(PY) || echo "chromium not installed: the browser tests will be skipped"
 
 lint: venv
 	$(VENV)/bin/ruff check tracegraph optimizers tests examples benchmarks

@@ -8,6 +8,7 @@
     tracegraph diff RUN_DIR A B          (steps by number, or first / best / last)
     tracegraph graph RUN_DIR STEP [--format svg|png|pdf] [--out FILE]
     tracegraph report RUN_DIR [--out FILE]
+    tracegraph view RUN_DIR [--port N] [--host H] [--no-open]
 
 See docs/run_directory.md for what a run directory holds, and ``optimizers.trainer.loader``
 for how a script or config describes a run.
@@ -69,6 +70,10 @@ def _fit(trainer: object, *, resume: bool) -> None:
         f"{result.best_step}; {result.usage.calls} model calls, ${result.usage.cost:.4f}. "
         f"Run directory: {result.run_dir}"
     )
+    if result.run_dir is not None:
+        report = result.run_dir / "report.html"
+        shown = f"; report: {report}" if report.exists() else ""
+        typer.echo(f"look into it: tracegraph view {result.run_dir}{shown}")
 
 
 @app.command()
@@ -218,6 +223,30 @@ def report(
     if rundir.read_checkpoint() is None:
         raise _fail(RunDirError(f"{run_dir} has no committed step yet: nothing to report"))
     typer.echo(str(write_report(rundir, out)))
+
+
+@app.command()
+def view(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory, or a folder holding runs")],
+    port: Annotated[int, typer.Option(help="the port to serve on")] = 8765,
+    host: Annotated[
+        str, typer.Option(help="the address to bind (default: this machine only)")
+    ] = "127.0.0.1",
+    no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser")] = False,
+) -> None:
+    """Watch a run (or every run in a folder) live in the browser."""
+    if not run_dir.is_dir():
+        raise _fail(RunDirError(f"no directory at {run_dir}. Fix: pass a run directory"))
+    try:
+        from optimizers.view.server import serve
+    except ImportError as exc:
+        raise _fail(
+            TracegraphError(
+                f"the viewer needs the `view` extra ({exc.name} is missing). "
+                "Fix: pip install 'tracegraph[view]'"
+            )
+        ) from None
+    serve(run_dir, host=host, port=port, open_browser=not no_open)
 
 
 def main() -> None:

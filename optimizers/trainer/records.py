@@ -21,6 +21,8 @@ __all__ = [
     "render_messages",
     "step_files",
     "trace_dot",
+    "trace_files",
+    "trace_json",
 ]
 
 
@@ -34,6 +36,9 @@ class StepResult:
     val: Sequence[tuple[Case, Verdict]] | None = None
     report: Any = None
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    # trace.dot and trace.json, taken right after backward (before the optimizer changed the
+    # parameters) so the graph shows the values and feedback the step learned from.
+    traced: dict[str, str] | None = None
 
 
 def step_record(
@@ -144,7 +149,20 @@ def step_files(result: StepResult, params: dict[str, Any]) -> dict[str, str]:
             files[f"problems/{i:03d}.md"] = render_messages(messages)
         for i, reply in enumerate(report.get("replies") or []):
             files[f"replies/{i:03d}.txt"] = str(reply)
-    dot = trace_dot(result.train)
-    if dot is not None:
-        files["trace.dot"] = dot
+    files.update(result.traced if result.traced is not None else trace_files(result.train))
     return files
+
+
+def trace_files(pairs: Sequence[tuple[Case, Verdict]]) -> dict[str, str]:
+    """``trace.dot`` and ``trace.json`` of the step's graph (none when nothing was traced)."""
+    dot = trace_dot(pairs)
+    if dot is None:
+        return {}
+    return {"trace.dot": dot, "trace.json": _dump(trace_json(pairs))}
+
+
+def trace_json(pairs: Sequence[tuple[Case, Verdict]]) -> dict[str, Any]:
+    """The step's trace graph as JSON nodes and edges (what the viewer draws)."""
+    from tracegraph.graph_json import graph_data
+
+    return graph_data([case.output for case, _ in pairs if case.output is not None])

@@ -32,8 +32,15 @@ from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
 from optimizers.trainer.progress import ProgressView
-from optimizers.trainer.records import StepResult, rejection_rows, step_files, step_record
+from optimizers.trainer.records import (
+    StepResult,
+    rejection_rows,
+    step_files,
+    step_record,
+    trace_files,
+)
 from optimizers.trainer.remote import Lent, evaluate, lend, make_executor
+from optimizers.trainer.report import write_at_end
 from optimizers.trainer.rundir import RunDir, RunDirError
 from optimizers.trainer.selection import Decision, decide, stderr
 from optimizers.trainer.state import FitResult, TrainState, advance
@@ -204,6 +211,8 @@ class Trainer:
         self.state = state
         if state is not None:
             self._set_values(state.best_params)
+        if self.rundir is not None:
+            write_at_end(self.rundir)
         result = self._result(state)
         self.callbacks.call(self, "on_run_end", result)
         return result
@@ -396,6 +405,7 @@ class Trainer:
         self.optimizer.zero_feedback()
         train = await self._evaluate(self.train, indices, "train")
         self._backward(train)
+        traced = trace_files(train)
         report = await self._optimizer_step()
         self._hook("after_apply", k)
         candidate = self.values()
@@ -420,7 +430,8 @@ class Trainer:
             seconds=time.monotonic() - started,
         )  # fmt: skip
         rejections = rejection_rows(report, decision.accepted, decision.reason, changed, candidate)
-        self._commit(new, StepResult(record, train, candidate, val, report, rejections))
+        result = StepResult(record, train, candidate, val, report, rejections, traced)
+        self._commit(new, result)
         return new
 
     def _commit(self, state: TrainState, result: StepResult) -> None:

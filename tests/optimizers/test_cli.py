@@ -85,12 +85,21 @@ def test_report_is_one_self_contained_html_file(recorded: Path, tmp_path: Path) 
     code, out, _ = invoke("report", str(recorded), "--out", str(target))
     assert code == 0 and out.strip() == str(target)
     text = target.read_text()
-    assert text.count("<svg") >= 2  # learning curve and cost over time
-    for section in ("Learning curve", "Cost over time", "Parameter history", "Best parameters"):
-        assert section in text
-    assert "<script" not in text and "<link" not in text
-    # Only in-document references: no file, image or stylesheet from outside.
-    assert not re.findall(r'(?:src|href)="(?!#)', text)
+    data = re.search(r'<script id="tg-data" type="application/json">(.*?)</script>', text, re.S)
+    assert data, "the run's data is inlined"
+    pages = json.loads(data.group(1))
+    steps = RunDir(recorded).step_numbers()
+    assert [k for k in pages if k.startswith("/api/step")] == [
+        f"/api/step?run={recorded.name}&n={n}" for n in steps
+    ]
+    assert {
+        "/api/runs",
+        f"/api/overview?run={recorded.name}",
+        f"/api/lineage?run={recorded.name}",
+    } < set(pages)
+    # Only in-document references: no script, stylesheet or image from outside the file.
+    assert not re.findall(r'(?:src|href)="(?!#|data:)', text)
+    assert '<link rel="stylesheet"' not in text and "https://" not in text
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,138 @@
+# ruff: noqa: F811  (the fixtures imported from fixtures.py are used as test arguments)
+"""The viewer in a real headless Chromium: pages load without console errors, a run going on in
+another process updates the open page without a reload, a click on a curve point opens its
+step, the lineage of a three-step run names the right steps, and report.html shows the same
+pages offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optimizers.trainer.rundir import RunDir
+from optimizers.view.export import write_report
+from tests.optimizers.trainer.tasks import prompt_task
+from tests.optimizers.view.fixtures import chromium, page, serve  # noqa: F401  (fixtures)
+from tests.optimizers.view.runs import LINES, fit_in_thread, lineage_run
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding two finished runs: the prompt task and the three-step lineage run."""
+    root = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACEGRAPH_FSYNC", "0")
+        fit_in_thread(prompt_task(root / "prompt")[0])
+        fit_in_thread(lineage_run(root / "lineage"))
+    return root
+
+
+def rendered(page: Any, selector: str) -> None:
+    page.wait_for_selector(selector, timeout=15_000)
+
+
+def test_every_page_loads_without_console_errors(serve: Any, page: Any, finished: Path) -> None:
+    url = serve(finished).url
+    page.goto(url)
+    rendered(page, "table a[href='#/run/prompt']")
+    for hash_, selector in [
+        ("#/run/prompt", "#learning-curve"),
+        ("#/run/prompt/step/0", "#step-title"),
+        ("#/run/prompt/step/2", "#trace-graph"),
+        ("#/run/prompt/lineage", "table.blame"),
+        ("#/compare/prompt/0/lineage/3", "#side-b"),
+    ]:
+        page.goto(url + hash_)
+        rendered(page, selector)
+    assert page.problems == []
+
+
+def test_a_click_on_a_curve_point_opens_its_step(serve: Any, page: Any, finished: Path) -> None:
+    page.goto(serve(finished).url + "#/run/prompt")
+    rendered(page, "#learning-curve")
+    rows = json.loads((finished / "prompt" / "steps" / "000006" / "step.json").read_text())
+    assert rows["accepted"] is False  # the rejected point of step 6 is drawn as a cross
+    page.click("#learning-curve .rejected .pt[data-step='6']")
+    page.wait_for_function("location.hash === '#/run/prompt/step/6'")
+    rendered(page, "#step-title")
+    assert page.inner_text("#step-title").startswith("Step 6")
+    assert page.inner_text("#why") == rows["decision"]
+    assert page.problems == []
+
+
+def test_the_lineage_of_a_three_step_run_names_the_right_steps(
+    serve: Any, page: Any, finished: Path
+) -> None:
+    page.goto(serve(finished).url + "#/run/lineage/lineage")
+    rendered(page, "table.blame[data-param='prompt']")
+    lines = page.eval_on_selector_all(
+        "table.blame tr", "rows => rows.map(r => [r.dataset.step, r.innerText])"
+    )
+    assert [(int(s), text.split("\t")[-1].strip()) for s, text in lines] == list(
+        zip([0, 1, 2, 3], LINES, strict=True)
+    )
+    why = page.inner_text(".because[data-step='3']")
+    assert "accepted" in why and "missing: gamma" in why  # the feedback that led to line 3
+    page.click("table.blame tr[data-step='2'] a")
+    rendered(page, "#step-title")
+    assert page.inner_text("#step-title").startswith("Step 2")
+    assert page.problems == []
+
+
+def test_a_run_in_another_process_updates_the_open_page(
+    serve: Any, page: Any, tmp_path: Path
+) -> None:
+    run, gate = tmp_path / "live", tmp_path / "gate"
+    env = {**os.environ, "TRACEGRAPH_FSYNC": "0"}
+    child = subprocess.Popen([sys.executable, str(HERE / "runs.py"), str(run), str(gate)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while RunDir(run).exists() is False or not (run / "checkpoint.json").exists():
+            assert time.monotonic() < deadline and child.poll() is None, "the run did not start"
+            time.sleep(0.05)
+        page.goto(serve(tmp_path).url + "#/run/live")
+        rendered(page, "#steps-done")
+        page.evaluate("window.__sameDocument = true")
+        page.wait_for_function("document.querySelector('#steps-done .value').innerText === '1/6'")
+        for step in range(2, 7):  # let the run take one step at a time; the page follows
+            gate.write_text(str(step))
+            page.wait_for_function(
+                f"document.querySelector('#steps-done .value').innerText === '{step}/6'",
+                timeout=30_000,
+            )
+        assert child.wait(60) == 0
+        page.wait_for_function("document.querySelector('#status').innerText === 'finished'")
+        points = page.eval_on_selector_all("#learning-curve .pt", "p => p.length")
+        assert points >= 7  # train and validation points of six steps and the baseline
+        assert page.evaluate("window.__sameDocument") is True  # never reloaded
+        assert page.problems == []
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_report_shows_the_same_pages_offline(page: Any, finished: Path) -> None:
+    report = write_report(finished / "lineage")
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
+               else route.continue_())  # fmt: skip
+    page.goto(report.as_uri())
+    rendered(page, "#learning-curve")
+    assert page.inner_text("#steps-done .value") == "3/3"
+    page.click("#learning-curve .accepted .pt[data-step='2']")
+    rendered(page, "#step-title")
+    assert page.inner_text("#step-title").startswith("Step 2")
+    page.goto(report.as_uri() + "#/run/lineage/lineage")
+    rendered(page, "table.blame")
+    assert page.eval_on_selector_all("table.blame tr", "r => r.map(x => x.dataset.step)") == [
+        "0", "1", "2", "3",
+    ]  # fmt: skip
+    assert page.problems == []
