@@ -45,9 +45,13 @@ from optimizers.search import BeamSearch, BestOfN
 from optimizers.step.problem import ProblemConfig
 from optimizers.step.trial import TrialConfig
 from optimizers.trainer import Trainer
+from tracegraph.sites import add_library_root
 
 if TYPE_CHECKING:
     from optimizers.llm.openai_client import OpenAIClient
+
+# Nodes made inside this package point at the user's line, not at ours.
+add_library_root(__file__)
 
 __all__ = [
     # client layer

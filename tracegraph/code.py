@@ -52,7 +52,7 @@ __all__ = ["BoundTrainable", "TrainableFunction", "code_of", "function_source", 
 
 _CACHE_SIZE = 32
 _FACTORY = "__tracegraph_factory__"
-_INSTANCE_KEY = "__tracegraph_code__"  # per-instance code parameters, in the instance's __dict__
+INSTANCE_CODES = "__tracegraph_code__"  # per-instance code parameters, in the instance's __dict__
 
 
 def function_source(fn: Callable[..., Any]) -> str:
@@ -193,7 +193,7 @@ class TrainableFunction(OpFunction):
         store = getattr(instance, "__dict__", None)
         if store is None:  # no per-instance storage (slots): share the function's parameter
             return self.code
-        codes = store.setdefault(_INSTANCE_KEY, {})
+        codes = store.setdefault(INSTANCE_CODES, {})
         code: Node | None = codes.get(self.inner.__qualname__)
         if code is None:
             t = self.code

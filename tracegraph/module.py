@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tracegraph.code import _INSTANCE_KEY, BoundTrainable, TrainableFunction
+from tracegraph.code import INSTANCE_CODES, BoundTrainable, TrainableFunction
 from tracegraph.errors import PersistenceError
 from tracegraph.node import Node, NodeKind
 
@@ -80,7 +80,7 @@ class Module:
 
     def _named(self, prefix: str, seen: set[int]) -> Iterator[tuple[str, Node]]:
         for attr, value in vars(self).items():
-            if attr != _INSTANCE_KEY:
+            if attr != INSTANCE_CODES:
                 yield from _walk(value, prefix + attr, seen)
         done: set[str] = set()
         for klass in type(self).__mro__:

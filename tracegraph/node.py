@@ -129,6 +129,8 @@ class Node:
         "_received",
         "_value",
         "arg_names",
+        "code_param",
+        "doc",
         "kind",
         "location",
         "meta",
@@ -150,6 +152,8 @@ class Node:
         location: SourceLocation = UNKNOWN_LOCATION,
         meta: dict[str, Any] | None = None,
         spec: ParamSpec | None = None,
+        doc: str = "",
+        code_param: Node | None = None,
     ) -> None:
         self._value = value
         self.kind = kind
@@ -160,6 +164,8 @@ class Node:
         self.location = location
         self.meta: dict[str, Any] = {} if meta is None else meta
         self.spec = spec  # set for PARAMETER nodes only
+        self.doc = doc  # what the op does (CALL/EXCEPTION nodes): its docstring's first paragraph
+        self.code_param = code_param  # the code parameter of a trainable function's call
         # The two feedback lists are made on first use: most nodes never get any, and two
         # fewer containers per node halve the garbage collector's work on long traces.
         self._feedback: list[Feedback] | None = None
@@ -175,6 +181,26 @@ class Node:
         if reads is not None:
             reads[id(self)] = self
         return self._value
+
+    def peek(self) -> Any:
+        """The plain value, read without side effects: never recorded as an implicit read.
+
+        For library code (optimizers, renderers, trainers) that looks at values from outside
+        any op; inside an op body, ``.value`` is the read that counts.
+
+        >>> import tracegraph as tg
+        >>> tg.param(3, name="p").peek()
+        3
+        """
+        return self._value
+
+    def restore(self, value: Any) -> None:
+        """Put back a value this parameter held before, exactly: unchecked and unnormalised.
+
+        For undoing a step (the old value passed the checks when it was set); new values go
+        through :meth:`set_value`.
+        """
+        self._value = value
 
     @property
     def feedback(self) -> list[Feedback]:

@@ -136,8 +136,7 @@ def binary(op_name: str, left: Any, right: Any) -> Any:
     except Exception as exc:
         raise _failed(exc, op_name, rule, (left, right), rule.labels, where) from exc
     name = f"{op_name}_{next(_seq)}"
-    meta = {"doc": rule.doc}
-    return Node(value, _CALL, name, op_name, (left, right), rule.labels, where, meta)
+    return Node(value, _CALL, name, op_name, (left, right), rule.labels, where, doc=rule.doc)
 
 
 def _failed(
@@ -155,7 +154,7 @@ def _failed(
         parents=parents,
         labels=labels,
         where=where,
-        meta={"doc": rule.doc},
+        doc=rule.doc,
     )
 
 
@@ -189,9 +188,8 @@ def record(
         value = rule.fn(*values, **plain_kwargs)
     except Exception as exc:
         raise _failed(exc, op_name, rule, tuple(parents), labels, where) from exc
-    meta = {"doc": rule.doc}
     name = f"{op_name.rpartition(':')[2]}_{next(_seq)}"  # "call_method:split" names "split_7"
-    return Node(value, NodeKind.CALL, name, op_name, tuple(parents), labels, where, meta)
+    return Node(value, _CALL, name, op_name, tuple(parents), labels, where, doc=rule.doc)
 
 
 class BoundMethod:

@@ -153,6 +153,8 @@ def _export_node(node: Node, index: Mapping[Node, int]) -> dict[str, Any]:
         "arg_names": list(node.arg_names),
         "value": _encode(node._value, index),
         "location": [loc.file, loc.line, loc.function, loc.code],
+        "doc": node.doc,
+        "code_param": None if node.code_param is None else index[node.code_param],
         "meta": {key: _encode(value, index) for key, value in node.meta.items()},
         "spec": _export_spec(node.spec) if node.kind is NodeKind.PARAMETER else None,
         "feedback": [[fb.text, fb.score] for fb in node.feedback],
@@ -225,7 +227,8 @@ def _import_node(entry: Mapping[str, Any], nodes: list[Node], i: int) -> Node:
     if kind is None or kind is NodeKind.PARAMETER:
         raise GraphDataError(f"{where}: unknown kind {entry.get('kind')!r}")
     parents = tuple(_at(nodes, p, where) for p in entry["parents"])
-    file, line, function, code = entry["location"]
+    file, line, function, source_line = entry["location"]
+    code = entry.get("code_param")
     node = Node(
         _decode(entry["value"], nodes, where),
         kind,
@@ -233,8 +236,10 @@ def _import_node(entry: Mapping[str, Any], nodes: list[Node], i: int) -> Node:
         entry["op"],
         parents,
         tuple(entry["arg_names"]),
-        SourceLocation(file, line, function, code),
+        SourceLocation(file, line, function, source_line),
         {key: _decode(value, nodes, where) for key, value in entry["meta"].items()},
+        doc=str(entry.get("doc") or ""),
+        code_param=None if code is None else _at(nodes, code, where),
     )
     node.feedback.extend(Feedback(text, score) for text, score in entry["feedback"])
     return node

@@ -1,10 +1,11 @@
 """Where the user made a node, and what went wrong when an op raised.
 
 ``user_location`` walks frames with ``sys._getframe`` (no ``inspect.stack``: it reads every
-source file on the stack) and skips frames of the ``tracegraph`` and ``optimizers`` packages,
-so a node points at the user's line even when it was made deep inside the library. Whether a
-file is internal, and the location of a (code, line) pair, are memoised: both are pure
-functions of their key, so the memos hold no state that changes behaviour.
+source file on the stack) and skips library frames: those of ``tracegraph`` and of every
+package that declared itself a library with :func:`add_library_root` (``optimizers`` does, in
+its ``__init__``), so a node points at the user's line even when it was made deep inside them.
+Whether a file is internal, and the location of a (code, line) pair, are memoised: both are
+pure functions of their key (the memos are cleared when a library root is added).
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ from typing import Any
 from tracegraph.errors import OpError
 from tracegraph.node import UNKNOWN_LOCATION, Node, NodeKind, SourceLocation
 
-__all__ = ["ExceptionInfo", "constant", "exception_node", "is_internal", "user_location"]
+__all__ = [
+    "ExceptionInfo",
+    "add_library_root",
+    "constant",
+    "exception_node",
+    "is_internal",
+    "user_location",
+]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_INTERNAL_DIRS = (_HERE + os.sep, os.path.join(os.path.dirname(_HERE), "optimizers") + os.sep)
+_INTERNAL_DIRS: tuple[str, ...] = (_HERE + os.sep,)
 _MEMO_LIMIT = 4096
 _internal_memo: dict[str, bool] = {}
 _location_memo: dict[int, tuple[CodeType, dict[int, SourceLocation]]] = {}
@@ -65,8 +73,22 @@ def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
     return made
 
 
+def add_library_root(package_file: str) -> None:
+    """Treat the folder of ``package_file`` (a package's ``__init__.py``) as library code.
+
+    Nodes made from inside it point at the first frame outside every library root. A package
+    built on tracegraph calls this once at import: ``add_library_root(__file__)``.
+    """
+    global _INTERNAL_DIRS
+    root = os.path.dirname(os.path.abspath(package_file)) + os.sep
+    if root not in _INTERNAL_DIRS:
+        _INTERNAL_DIRS = (*_INTERNAL_DIRS, root)
+        _internal_memo.clear()
+        _location_memo.clear()
+
+
 def is_internal(filename: str) -> bool:
-    """True for files of the tracegraph and optimizers packages."""
+    """True for files of tracegraph and of the library roots added with add_library_root."""
     known = _internal_memo.get(filename)
     if known is None:
         if len(_internal_memo) > _MEMO_LIMIT:
@@ -206,12 +228,25 @@ def exception_node(
     code: CodeType | None = None,
     source: tuple[str, int, str] | None = None,
     meta: dict[str, Any] | None = None,
+    doc: str = "",
+    code_param: Node | None = None,
 ) -> OpError:
     """Record an EXCEPTION node for ``exc`` and return the OpError that carries it."""
     info = exception_info(exc, where, code, source)
     meta = dict(meta or {})
     meta["exception"] = info
-    err_node = Node(info, NodeKind.EXCEPTION, name, op_name, parents, labels, where, meta)
+    err_node = Node(
+        info,
+        NodeKind.EXCEPTION,
+        name,
+        op_name,
+        parents,
+        labels,
+        where,
+        meta,
+        doc=doc,
+        code_param=code_param,
+    )
     shown = info.source if "\n" not in info.source else _failing_lines(info.source)
     return OpError(
         f"op {op_name!r} raised {info.type}: {info.message}\n  at {info.file}:{info.line}\n"

@@ -283,16 +283,25 @@ class OpFunction:
         code: Node | None,
     ) -> Node:
         """The CALL node of a finished call: explicit parents, then the implicit reads."""
-        meta: dict[str, Any] = {"doc": self.doc}
+        meta: dict[str, Any] | None = None
         _, _, parents, labels = bound
         if reads or isinstance(value, Node):
             value, parents, labels, implicit = finish(value, reads, parents, labels)
             if implicit:
-                meta["implicit"] = implicit
-        if code is not None:
-            meta["code_param"] = code
+                meta = {"implicit": implicit}
         name = f"{self.op_name}_{next(_seq)}"
-        return Node(value, _CALL, name, self.op_name, tuple(parents), tuple(labels), where, meta)
+        return Node(
+            value,
+            _CALL,
+            name,
+            self.op_name,
+            tuple(parents),
+            tuple(labels),
+            where,
+            meta,
+            doc=self.doc,
+            code_param=code,
+        )
 
     def _failed(
         self,
@@ -306,9 +315,6 @@ class OpFunction:
     ) -> Exception:
         """The OpError to raise for an exception in the body, with its EXCEPTION node."""
         _, parents, labels, _ = finish(None, reads, bound[2], bound[3])
-        meta: dict[str, Any] = {"doc": self.doc}
-        if code is not None:
-            meta["code_param"] = code
         return exception_node(
             exc,
             op_name=self.op_name,
@@ -318,7 +324,8 @@ class OpFunction:
             where=where,
             code=getattr(inspect.unwrap(impl), "__code__", None),  # the failing line is inside
             source=source,
-            meta=meta,
+            doc=self.doc,
+            code_param=code,
         )
 
 

@@ -192,7 +192,7 @@ class Optimizer:
 
     def values(self) -> dict[str, Any]:
         """The current value of every parameter, by name."""
-        return {p.name: p._value for p in self.params}
+        return {p.name: p.peek() for p in self.params}
 
     def state_dict(self) -> dict[str, Any]:
         """History, rejected values and the schedule's state, JSON-able."""
@@ -373,7 +373,7 @@ class Optimizer:
     def _remember_feedback(self, sub: Subgraph) -> None:
         """Put the outputs and their feedback (about the current values) on the latest history
         entry: with the output values in view, a small model can see the trend across steps."""
-        texts = [f"output {show_value(o._value, 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
+        texts = [f"output {show_value(o.peek(), 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
         scores = [fb.score for _, fb in sub.outputs if fb.score is not None]
         if not self.history:
             self.history.append(HistoryEntry(0, self.values()))

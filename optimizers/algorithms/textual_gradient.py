@@ -206,7 +206,7 @@ class TextualGradientOptimizer(Optimizer):
         cfg = self.problem
         names = local_names(ctx.sub)  # the names the rendered program uses: stable across runs
         outputs = "\n".join(
-            f"{names.get(o, o.name)} = {show_value(o._value, cfg.value_chars)}; feedback: "
+            f"{names.get(o, o.name)} = {show_value(o.peek(), cfg.value_chars)}; feedback: "
             + _clip(str(fb), cfg.feedback_chars)
             for o, fb in ctx.sub.outputs[:4]
         )
@@ -296,15 +296,15 @@ class TextualGradientOptimizer(Optimizer):
         cfg = self.problem
         wanted = set(ctx.params)
         lines = [f"### {names.get(op, op.name)} = {op.op}(...)"]
-        doc = str(op.meta.get("doc") or "")
+        doc = op.doc
         if doc:
             lines.append("what it does: " + _clip(" ".join(doc.split()), cfg.doc_chars))
         lines.append("inputs:")
         for parent, label in zip(op.parents, op.arg_names, strict=False):
             if parent.kind is NodeKind.CONSTANT:
                 continue
-            value = show_value(parent._value, cfg.value_chars)
-            if op.meta.get("code_param") is parent:
+            value = show_value(parent.peek(), cfg.value_chars)
+            if op.code_param is parent:
                 what = "the code of this function; trainable parameter"
             else:
                 what = f"argument {label}; {_ROLES.get(parent.kind, parent.kind.value)}"
@@ -312,7 +312,7 @@ class TextualGradientOptimizer(Optimizer):
                     what = f"argument {label}; trainable parameter"
             lines.append(f"  {names.get(parent, parent.name)} ({what}) = {value}")
         shown = "RAISED " if op.kind is NodeKind.EXCEPTION else ""
-        lines.append(f"output: {shown}{show_value(op._value, cfg.value_chars)}")
+        lines.append(f"output: {shown}{show_value(op.peek(), cfg.value_chars)}")
         fb = _combine(env.get(op, []), self.gradient_chars) or "(none)"
         lines.append("feedback on the output:\n" + fb)
         return "\n".join(lines)

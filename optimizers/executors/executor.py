@@ -240,7 +240,7 @@ async def _outcome(task: EvalTask, index: int) -> Outcome:
     except OpError as exc:  # the exception node is in the graph: feedback can reach the code
         return Outcome(index, task.item, exc.node, None, exc)
     if isinstance(result, Node):
-        return Outcome(index, task.item, result, result._value)
+        return Outcome(index, task.item, result, result.peek())
     return Outcome(index, task.item, None, result)
 
 

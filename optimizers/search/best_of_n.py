@@ -211,7 +211,7 @@ class BestOfN(Optimizer):
         # The values were valid when read (or passed the inner's checks): restore them exactly.
         for p in self.params:
             if p.name in values:
-                p._value = values[p.name]
+                p.restore(values[p.name])
 
     # ------------------------------------------------------------------ scoring
 

@@ -229,7 +229,7 @@ class _Lister:
 
     def ref(self, node: Node) -> str:
         if node.kind is NodeKind.CONSTANT:
-            return show_value(node._value, 40)
+            return show_value(node.peek(), 40)
         return self.name(node)
 
     def line(self, node: Node, leaf: bool) -> str:
@@ -238,13 +238,13 @@ class _Lister:
         if node in self.trainable:
             return f"{name} = <trainable parameter, see above>"
         if node.kind is NodeKind.PARAMETER:
-            return f"{name} = {show_value(node._value, limit)}  # parameter, READ-ONLY here"
+            return f"{name} = {show_value(node.peek(), limit)}  # parameter, READ-ONLY here"
         if leaf or node.kind is NodeKind.INPUT or node.op is None:
             what = "input" if node.kind is NodeKind.INPUT else "value computed elsewhere"
-            return f"{name} = {show_value(node._value, limit)}  # {what}, READ-ONLY"
+            return f"{name} = {show_value(node.peek(), limit)}  # {what}, READ-ONLY"
         args, reads, code = [], [], None
         for parent, label in zip(node.parents, node.arg_names, strict=False):
-            if node.meta.get("code_param") is parent:
+            if node.code_param is parent:
                 code = self.name(parent)
             elif label.startswith("<"):
                 reads.append(self.ref(parent))
@@ -259,9 +259,9 @@ class _Lister:
         if code is not None:
             notes.append(f"runs the code of {code}")
         if node.kind is NodeKind.EXCEPTION:
-            notes.append(f"RAISED {_clip(' '.join(str(node._value).split()), limit)}")
+            notes.append(f"RAISED {_clip(' '.join(str(node.peek()).split()), limit)}")
         else:
-            notes.append(f"= {show_value(node._value, limit)}")
+            notes.append(f"= {show_value(node.peek(), limit)}")
         return f"{text}  # {'; '.join(notes)}"
 
 
@@ -331,19 +331,19 @@ def _param_section(trainable: Sequence[Node], config: ProblemConfig) -> str:
             out.append(_clip(" ".join(p.spec.description.split()), 300))
         if p.spec.type is ParamType.CODE:
             out.append(
-                "current code:\n" + _block(str(p._value), min(2 * config.param_chars, share))
+                "current code:\n" + _block(str(p.peek()), min(2 * config.param_chars, share))
             )
         elif p.spec.type is ParamType.TEXT:
-            out.append("current value:\n" + _block(str(p._value), min(config.param_chars, share)))
+            out.append("current value:\n" + _block(str(p.peek()), min(config.param_chars, share)))
         else:
-            out.append(f"current value (JSON): {_json(p._value, min(config.param_chars, share))}")
+            out.append(f"current value (JSON): {_json(p.peek(), min(config.param_chars, share))}")
     return "\n".join(out)
 
 
 def _docs(calls: Sequence[Node], budget: int, config: ProblemConfig) -> str:
     seen: dict[str, str] = {}
     for n in calls:
-        doc = n.meta.get("doc") or ""
+        doc = n.doc
         if n.op and doc and n.op not in seen:
             seen[n.op] = _clip(" ".join(doc.split()), config.doc_chars)
     lines: list[str] = []
@@ -367,13 +367,13 @@ def _outputs(sub: SubgraphLike, budget: int, config: ProblemConfig, names: dict[
     for i, (node, fb) in enumerate(sub.outputs):
         name = names.get(node, node.name)
         if node.kind is NodeKind.EXCEPTION:
-            entry = f"{name} RAISED {_clip(' '.join(str(node._value).split()), vlim)}\n"
-            where = getattr(node._value, "source", "")  # ExceptionInfo: the failing line marked
+            entry = f"{name} RAISED {_clip(' '.join(str(node.peek()).split()), vlim)}\n"
+            where = getattr(node.peek(), "source", "")  # ExceptionInfo: the failing line marked
             if where:
                 entry += "  " + _block(str(where), vlim * 2).replace("\n", "\n  ") + "\n"
             entry += "  feedback: "
         else:
-            entry = f"{name} = {show_value(node._value, vlim)}\n  feedback: "
+            entry = f"{name} = {show_value(node.peek(), vlim)}\n  feedback: "
         entry += _clip(str(fb), flim).replace("\n", "\n  ")
         if used + len(entry) + 1 > budget and lines:
             lines.append(f"… {len(sub.outputs) - i} more outputs with feedback left out")
@@ -389,7 +389,7 @@ def _memory(
     trainable: Sequence[Node],
     config: ProblemConfig,
 ) -> str:
-    now = {p.name: p._value for p in trainable}
+    now = {p.name: p.peek() for p in trainable}
     lines = []
     for h in list(history)[-config.history_items :]:
         vals = ", ".join(f"{k}={_json(v, 60)}" for k, v in h.values.items() if k in now)

@@ -284,11 +284,11 @@ def check_updates(
         spec = _spec(node)
         value = _coerce_lossless(spec, value)
         problems = spec.check(value)
-        if not problems and extra_check is not None and not same_value(value, node._value):
+        if not problems and extra_check is not None and not same_value(value, node.peek()):
             problems = extra_check(node, value)
         if problems:
             rejected.append(Rejection(name, value, problems))
-        elif not same_value(spec.normalize(value), node._value):
+        elif not same_value(spec.normalize(value), node.peek()):
             accepted[node] = spec.normalize(value)
     return accepted, rejected
 
@@ -317,7 +317,7 @@ def apply_updates(accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:
     Raises:
         ParameterError: from the failing ``set_value``, after the rollback.
     """
-    old = {node: node._value for node in accepted}
+    old = {node: node.peek() for node in accepted}
     done: list[Node] = []
     try:
         for node, value in accepted.items():
@@ -325,9 +325,9 @@ def apply_updates(accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:
             done.append(node)
     except Exception:
         for node in reversed(done):
-            node._value = old[node]  # the old value was valid; restore it exactly, unchecked
+            node.restore(old[node])  # the old value was valid; restore it exactly, unchecked
         raise
-    return {node.name: (old[node], node._value) for node in accepted}
+    return {node.name: (old[node], node.peek()) for node in accepted}
 
 
 def readonly_names(sub: SubgraphLike, trainable: set[Node]) -> dict[str, str]:

@@ -184,11 +184,11 @@ def _rebuild(call: Node, code_param: Node, a: ast.arguments) -> Call | None:
         if parent is code_param or label.startswith("<"):
             continue  # the code itself, or a value read implicitly: not an argument
         if label in positional or label in kwonly:
-            named[label] = parent._value
+            named[label] = parent.peek()
         elif star and label.startswith(f"{star}[") and label[len(star) + 1 : -1].isdigit():
-            extra.append(parent._value)
+            extra.append(parent.peek())
         elif a.kwarg is not None and label.isidentifier():
-            kwargs[label] = parent._value
+            kwargs[label] = parent.peek()
         else:
             return None  # a nested element such as "x[0]": the container is not recorded whole
     if any(p not in named for p in positional[: len(positional) - len(a.defaults)]):
@@ -308,9 +308,9 @@ def code_check(
     """Every check of a proposed source for ``code_param``: static first, then the trial run.
 
     ``subgraph_nodes`` are searched for the calls of the function (nodes whose
-    ``meta["code_param"]`` is this parameter); their recorded inputs are replayed.
+    ``code_param`` is this parameter); their recorded inputs are replayed.
     """
-    original = code_param._value
+    original = code_param.peek()
     name = _function_name(original) or code_param.name
     problems = static_problems(source, name, original)
     if problems:
@@ -318,7 +318,7 @@ def code_check(
     calls = [
         n
         for n in subgraph_nodes
-        if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and n.meta.get("code_param") is code_param
+        if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and n.code_param is code_param
     ]
     replay = trial_calls(code_param, calls, original, name)
     fn_globals = _fn_globals(code_param)

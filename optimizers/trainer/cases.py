@@ -84,7 +84,7 @@ class Case:
         if self.error is not None:
             return None
         if self.output is not None:
-            return self.output._value  # read without recording: we are outside any op
+            return self.output.peek()  # read without recording: we are outside any op
         return self.plain
 
 

@@ -110,7 +110,7 @@ class HumanFeedback:
             out.write(f"\n--- example {case.index} ---\ninput:  {short_repr(case.input, 500)}\n")
             out.write(f"output: {short_repr(case.value, 1000)}\n")
             if node is not None:
-                out.write(f"step {node.name!r}: {short_repr(node._value, 1000)}\n")
+                out.write(f"step {node.name!r}: {short_repr(node.peek(), 1000)}\n")
             score = self._read_score()
             where = f" about {node.name!r}" if node is not None else ""
             text = self._ask(f"feedback{where} (one line, enter for none): ")

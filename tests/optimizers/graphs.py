@@ -31,7 +31,7 @@ def call(op: str, value: Any, name: str, parents: dict[str, Node], doc: str = ""
         op=op,
         parents=tuple(parents.values()),
         arg_names=tuple(parents),
-        meta={"doc": doc},
+        doc=doc,
     )
 
 
@@ -92,7 +92,7 @@ def chain_graph(n: int) -> tuple[Node, Node]:
     y = x
     for i in range(n):
         one = Node(1, NodeKind.CONSTANT, f"const_{i}")
-        y = call("add", y._value + 1, f"add_{i}", {"a": y, "b": one}, doc="a + b")
+        y = call("add", y.peek() + 1, f"add_{i}", {"a": y, "b": one}, doc="a + b")
     backward(y, "the result should be larger")
     return x, y
 
@@ -124,7 +124,8 @@ def code_graph() -> tuple[Node, Node, Node]:
         op="parse_answer",
         parents=(text, code),
         arg_names=("text", "<code>"),
-        meta={"doc": "Extract the final integer.", "code_param": code},
+        doc="Extract the final integer.",
+        code_param=code,
     )
     backward(err, "parse_answer raised: it must return 5 for 'The answer is 5'")
     return code, text, err

@@ -69,7 +69,7 @@ def test_a_call_is_an_op_with_the_code_as_parent() -> None:
     assert out.value == 5 and out.op == "parse_answer"
     assert out.parents[0] is reply and out.parents[1] is parse_answer.code
     assert out.arg_names == ("text", "<code>")
-    assert out.meta["code_param"] is parse_answer.code
+    assert out.code_param is parse_answer.code
 
 
 def test_new_code_changes_the_next_call() -> None:
@@ -127,7 +127,7 @@ def test_an_exception_in_the_code_is_a_node_with_the_code_as_parent() -> None:
     node = err.node
     assert node is not None and node.kind is NodeKind.EXCEPTION
     assert node.parents[0] is reply and node.parents[1] is parse.code
-    assert node.meta["code_param"] is parse.code
+    assert node.code_param is parse.code
     exc = node.meta["exception"]
     assert exc.type == "IndexError" and exc.line == 3 and "trainable" in exc.file
     marked = [line for line in exc.source.splitlines() if line.startswith(">>")]

@@ -143,7 +143,7 @@ def test_op_parents_follow_the_signature() -> None:
     assert out.parents[0] is a
     assert out.parents[5].name == "d_default"  # a node default is a parent; b's plain 2 is not
     assert out.kind is NodeKind.CALL and out.op == "signature_op"
-    assert out.meta["doc"] == "Add everything up."
+    assert out.doc == "Add everything up."
 
 
 def test_op_bad_call_raises_type_error_like_python() -> None:
@@ -163,7 +163,7 @@ def test_op_body_gets_plain_values_and_containers_are_unwrapped() -> None:
     out = join([a, "mid", b], sep=tg.node("-", name="sep"))
     assert out.value == "x-mid-y"
     assert seen == [(["x", "mid", "y"], "-")]
-    assert out.op == "joiner" and out.meta["doc"] == "Join texts."
+    assert out.op == "joiner" and out.doc == "Join texts."
     assert out.arg_names == ("parts[0]", "parts[2]", "sep")
     assert [p.name for p in out.parents] == ["a", "b", "sep"]
 
@@ -183,6 +183,21 @@ def test_implicit_reads_are_parents() -> None:
     assert out.parents[1] is prompt and out.parents[2] is Holder.suffix
     assert out.arg_names == ("question", "<read>", "<read>")
     assert same(out.meta["implicit"], (prompt, Holder.suffix))
+
+
+def test_peek_reads_without_recording_and_restore_puts_back_unchecked() -> None:
+    prompt = tg.param("Be brief.", name="prompt", max_length=20)
+
+    @tg.op
+    def build(question: str) -> str:
+        return prompt.peek() + " " + question
+
+    out = build("Why?")
+    assert out.value == "Be brief. Why?"
+    assert len(out.parents) == 1 and out.parents[0] is not prompt  # only the argument
+    assert "implicit" not in out.meta
+    prompt.restore("x" * 30)  # undoing a step: no check
+    assert prompt.peek() == "x" * 30
 
 
 def test_a_read_of_an_argument_is_not_repeated() -> None:

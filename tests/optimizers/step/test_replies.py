@@ -85,12 +85,12 @@ def test_a_valid_update_of_each_kind_is_accepted_with_the_right_type() -> None:
 )
 def test_wrong_values_are_rejected_with_a_reason(name: str, value: Any, reason: str) -> None:
     params = _params()
-    before = {n: p._value for n, p in params.items()}
+    before = {n: p.peek() for n, p in params.items()}
     accepted, rejected = check_updates({name: value}, list(params.values()))
     assert accepted == {}
     assert [r.param for r in rejected] == [name]
     assert reason in "; ".join(rejected[0].reasons)
-    assert {n: p._value for n, p in params.items()} == before
+    assert {n: p.peek() for n, p in params.items()} == before
 
 
 def test_unknown_names_get_the_closest_real_name_and_read_only_names_are_called_so() -> None:
@@ -170,7 +170,7 @@ def test_check_accepts_exactly_what_the_spec_accepts(value: Any) -> None:
             assert accepted == {} and rejected == []
         elif not p.spec.check(v):
             assert rejected == []
-            if same_value(p.spec.normalize(v), p._value):
+            if same_value(p.spec.normalize(v), p.peek()):
                 assert accepted == {}
             else:
                 assert accepted == {p: p.spec.normalize(v)}

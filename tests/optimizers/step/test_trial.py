@@ -119,7 +119,7 @@ def _call(code: Node, parents: dict[str, Node]) -> Node:
         op="f",
         parents=(*parents.values(), code),
         arg_names=(*parents, "<code>"),
-        meta={"code_param": code},
+        code_param=code,
     )
 
 
