@@ -307,7 +307,8 @@ class _Builder:
             op=op,
             parents=tuple(n for _, n in parents),
             arg_names=tuple(label for label, _ in parents),
-            meta={"doc": doc, "span": self.ref(span)},
+            meta={"span": self.ref(span)},
+            doc=doc,
         )
 
     def target(self, span: Span) -> Node | None:
