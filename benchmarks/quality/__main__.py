@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not args.trace_only:
                     task = family.make(seed, llm)
                     print(f"== {task.name} ({args.optimizer})", file=sys.stderr, flush=True)
-                    record = run_task(task, args.optimizer, llm, args.steps, seed)
+                    record = run_task(task, args.optimizer, llm, args.steps, seed, _step)
                     doc["records"].append(record)
                     _progress(record)
                     save()
@@ -113,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         save()
     print(json.dumps({"file": str(path), "summary": doc["summary"]}, indent=1))
     return 0
+
+
+def _step(row: dict[str, Any]) -> None:
+    keys = ("step", "score", "changed", "silent_noop", "optimizer_calls", "student_calls")
+    print("     " + json.dumps({k: row[k] for k in keys}), file=sys.stderr, flush=True)
 
 
 def _progress(record: dict[str, Any]) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
-
-from _retrieval_task import judge as retrieval_judge
-from hyperparameters import rerank, retrieve
 
 import tracegraph as tg
 from benchmarks.quality import specs
 from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
+
+_EXAMPLES = str(Path(__file__).resolve().parents[2] / "examples")
+if _EXAMPLES not in sys.path:  # the examples import their helpers from their own folder
+    sys.path.insert(0, _EXAMPLES)
+
+from _retrieval_task import judge as retrieval_judge  # noqa: E402
+from hyperparameters import rerank, retrieve  # noqa: E402
 
 # ------------------------------------------------------------------ (a) one number
 

@@ -75,12 +75,17 @@ def reason(report: StepReport) -> str:
 
 
 def run_task(
-    task: Task, kind: str, llm: LLMClient, steps: int, seed: int | None = None
+    task: Task,
+    kind: str,
+    llm: LLMClient,
+    steps: int,
+    seed: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Optimize ``task`` with optimizer ``kind`` for at most ``steps`` steps; the run's record.
 
     With ``seed``, the optimizer's requests carry it as the sampling seed (the task model's
-    requests, at temperature 0, do not).
+    requests, at temperature 0, do not). ``progress`` is called with each step's row.
     """
     start_all, start_student = _split(llm)
     clock = time.perf_counter()
@@ -103,7 +108,7 @@ def run_task(
         student = _delta(now_student, was_student)
         total = _delta(now_all, was_all)
         rows.append(
-            {
+            row := {
                 "step": report.step,
                 "score": episode.score,
                 "changed": sorted(report.applied),
@@ -114,6 +119,8 @@ def run_task(
                 "tokens": total["tokens"],
             }
         )
+        if progress is not None:
+            progress(row)
     held_after = task.held_out() if task.held_out else None
     end_all, end_student = _split(llm)
     total, student = _delta(end_all, start_all), _delta(end_student, start_student)
