@@ -14,6 +14,8 @@ The tree, grouped by who raises it::
         ├── BudgetExceeded            a Budget limit was reached before the next call
         ├── CassetteMiss              replay met a request the cassette never recorded
         └── ScriptExhausted           a ScriptedClient ran out of replies
+    OptimizerError                    an optimizer built or used in a way that cannot work
+    InsideEventLoop                   a sync entry point called inside a running event loop
 
 Every message names the model and endpoint where one is known, says what was expected and what
 came, and gives the fix. No message ever contains an API key: text from servers passes through
@@ -212,4 +214,29 @@ class DuplicateParameterName(OptimizerError):
     be ambiguous. The message names both and where each was created."""
 
 
-__all__ += ["DuplicateParameterName", "OptimizerError"]
+class InsideEventLoop(TracegraphError):
+    """A sync entry point (``Trainer.fit``, ``BestOfN.step``...) was called where an event loop
+    is already running (a notebook cell, async code); the message names the async twin."""
+
+
+def refuse_running_loop(call: str, fix: str) -> None:
+    """Raise :class:`InsideEventLoop` when called inside a running event loop.
+
+    A sync entry point that runs its own loop (``asyncio.run``) calls this first, so a
+    notebook user gets the fix instead of asyncio's bare RuntimeError.
+
+    >>> refuse_running_loop("BestOfN.step()", "await search.astep()")  # no loop here: returns
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise InsideEventLoop(
+        f"{call} was called inside a running event loop (a notebook cell or async code), "
+        f"where it cannot start its own. Fix: `{fix}`"
+    )
+
+
+__all__ += ["DuplicateParameterName", "InsideEventLoop", "OptimizerError", "refuse_running_loop"]

@@ -26,10 +26,13 @@ from tracegraph.errors import (
 from tracegraph.graph import relevant_subgraph, to_networkx
 from tracegraph.module import Module
 from tracegraph.node import Feedback, Node, NodeKind
+from tracegraph.notebook import install as _install_notebook_views
 from tracegraph.operators import len_
 from tracegraph.sites import ExceptionInfo
 from tracegraph.text import format_graph
 from tracegraph.tracing import no_trace, node, op, param
+
+_install_notebook_views()  # Node and Subgraph display themselves in notebooks
 
 __all__ = [
     "ExceptionInfo",

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from optimizers.errors import refuse_running_loop
 from optimizers.executors.executor import (
     EvalResult,
     EvalTask,
@@ -47,6 +48,7 @@ class LocalExecutor:
         self._turn = threading.Lock()
 
     def run(self, tasks: Sequence[EvalTask], *, params: Iterable[Node] = ()) -> list[EvalResult]:
+        refuse_running_loop("LocalExecutor.run()", "await executor.arun(tasks)")
         return asyncio.run(self.arun(tasks, params=params))
 
     async def arun(

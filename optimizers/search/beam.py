@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from optimizers.algorithms.optimizer import Optimizer, StepReport
-from optimizers.errors import OptimizerError
+from optimizers.errors import OptimizerError, refuse_running_loop
 from optimizers.search.best_of_n import BestOfN, Candidate, values_key
 from tracegraph.node import Node
 
@@ -46,6 +46,7 @@ class BeamSearch(BestOfN):
 
     def step(self) -> StepReport:
         """Expand every member of the beam, score all, keep the best ``beam``."""
+        refuse_running_loop("BeamSearch.step()", "await search.astep()")
         start = self.values()
         cands: list[Candidate] = []
         try:

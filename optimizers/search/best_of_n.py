@@ -38,7 +38,7 @@ from typing import Any
 
 from optimizers.algorithms.graph import GraphOptimizer
 from optimizers.algorithms.optimizer import Optimizer, StepReport
-from optimizers.errors import LLMError, OptimizerError
+from optimizers.errors import LLMError, OptimizerError, refuse_running_loop
 from optimizers.llm.types import LLMClient
 from optimizers.step.replies import HistoryEntry, same_value
 from tracegraph.node import Node
@@ -123,6 +123,7 @@ class BestOfN(Optimizer):
 
     def step(self) -> StepReport:
         """Propose ``k`` candidates, score them (concurrently), keep the best."""
+        refuse_running_loop("BestOfN.step()", "await search.astep()")
         start = self.values()
         cands = self._propose_from(start)
         scored = asyncio.run(self._score(self._pool(start, cands)))

@@ -65,6 +65,38 @@ class StepReport:
             "notes": self.notes,
         }
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what was applied (old -> new), rejected and why, the reasoning."""
+        rows = [
+            f"<tr><td>{_esc(name)}</td><td>applied</td><td><pre>{_esc(old)}</pre></td>"
+            f"<td><pre>{_esc(new)}</pre></td></tr>"
+            for name, (old, new) in self.applied.items()
+        ]
+        rows += [
+            f"<tr><td>{_esc(r.param)}</td><td>rejected</td><td><pre>{_esc(r.value)}</pre></td>"
+            f"<td>{_esc('; '.join(r.reasons))}</td></tr>"
+            for r in self.rejected
+        ]
+        head = "<tr><th>parameter</th><th></th><th>before / proposed</th><th>after / why</th></tr>"
+        table = f"<table>{head}{''.join(rows)}</table>" if rows else "<p>nothing applied</p>"
+        extra = "".join(
+            f"<p><b>{label}</b>: {_esc(text)}</p>"
+            for label, text in (("skipped", self.skipped), ("error", self.error))
+            if text
+        ) + "".join(f"<p>note: {_esc(n)}</p>" for n in self.notes)
+        return (
+            f"<div><b>step {self.step}</b>: {len(self.applied)} applied, "
+            f"{len(self.rejected)} rejected, {self.usage.calls} model call(s)"
+            f"{table}{extra}<details><summary>reasoning</summary><pre>{_esc(self.reasoning)}"
+            "</pre></details></div>"
+        )
+
+
+def _esc(value: Any) -> str:
+    import html
+
+    return html.escape(value if isinstance(value, str) else repr(value))
+
 
 @dataclass
 class Ask:

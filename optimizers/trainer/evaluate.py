@@ -73,8 +73,10 @@ async def run_cases(
     indices: Sequence[int],
     *,
     concurrency: int,
+    on_case: Callable[[], None] | None = None,
 ) -> list[tuple[Case, Verdict]]:
-    """Run and judge ``examples[i]`` for each index, at most ``concurrency`` at a time."""
+    """Run and judge ``examples[i]`` for each index, at most ``concurrency`` at a time;
+    ``on_case()`` after each one is judged (the progress bar counts them)."""
     gate = asyncio.Semaphore(max(1, concurrency))
     # Our own pool: the loop's default one has min(32, cores + 4) threads, fewer than a large
     # `concurrency` would need for sync workflows.
@@ -84,6 +86,8 @@ async def run_cases(
         async with gate:
             case = await run_case(workflow, examples[i], i, pool)
             verdict = await judge_case(feedback, case, pool)
+            if on_case is not None:
+                on_case()
             return case, verdict
 
     try:

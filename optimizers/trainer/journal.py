@@ -92,6 +92,7 @@ class CallJournal:
         self.paid = Usage()  # every call recorded in this run, across resumes
         self.replayed = 0
         self.seq = 0
+        self.in_flight = 0  # calls sent and not answered yet
         self._lock = threading.Lock()
         # Replayable entries, found by exact key, loose key, or (client, label) lane; an entry
         # used through one index is marked used and skipped by the others.
@@ -232,9 +233,13 @@ class CallJournal:
         if charge:
             self.budget.reserve(model=getattr(client, "model", None))
         started, box = time.monotonic(), list[Reply]()
+        with self._lock:
+            self.in_flight += 1  # shown by the progress bar while a step runs
         try:
             yield box
         finally:
+            with self._lock:
+                self.in_flight -= 1
             if charge:
                 used = box[0].usage if box else Usage(seconds=time.monotonic() - started)
                 self.budget.settle(used)

@@ -88,3 +88,9 @@ class FitResult:
     best_params: dict[str, Any]
     usage: Usage
     run_dir: Path | None
+
+    def _repr_html_(self) -> str:
+        """In a notebook: how the run ended, its usage, the learning curve, how to look in."""
+        from optimizers.view.notebook import fit_html
+
+        return fit_html(self)

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from optimizers.callbacks import Callback, CallbackList, scores_of
-from optimizers.errors import BudgetExceeded
+from optimizers.errors import BudgetExceeded, refuse_running_loop
 from optimizers.executors import LocalExecutor, find_params
 from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
-from optimizers.trainer.progress import ProgressView
+from optimizers.trainer.progress import ProgressView, StepPhase
 from optimizers.trainer.records import (
     StepResult,
     rejection_rows,
@@ -186,23 +186,24 @@ class Trainer:
 
         ``resume=True`` continues the run in ``run_dir`` from its last checkpoint.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.afit(resume=resume))
-        raise TracegraphError(
-            "Trainer.fit() was called inside a running event loop. Fix: `await trainer.afit()`"
-        )
+        refuse_running_loop("Trainer.fit()", "await trainer.afit()")
+        return asyncio.run(self.afit(resume=resume))
 
     async def afit(self, *, resume: bool = False) -> FitResult:
         """Async twin of :meth:`fit`."""
         state = self._open(resume)
         self.callbacks.call(self, "on_run_start", resumed=resume)
         try:
-            with ProgressView(self.total_steps, quiet=self.quiet) as view, self._lending():
+            view = ProgressView(
+                self.total_steps, quiet=self.quiet, start=state.step if state else 0,
+                phase=StepPhase(lambda: self.journal.in_flight),
+            )  # fmt: skip
+            with view, self._lending():
                 self._view = view
                 if self._pending_note:
                     view.note(self._pending_note)
+                if state is not None:  # a resumed run shows where it is, not step 0
+                    self._show(state, state.score)
                 state = await self._loop(state)
         finally:
             self.journal.detach()
@@ -252,7 +253,7 @@ class Trainer:
         return None
 
     def _stop(self, state: TrainState | None, status: str, reason: str) -> TrainState | None:
-        self._view.note(f"stopped after step {state.step if state else 0}: {reason}")
+        self._view.finish(f"stopped after step {state.step if state else 0}: {reason}")
         if state is None:  # the budget ran out before the baseline was scored
             return None
         self._restore(state)  # undo a half-done step: back to the last commit
@@ -339,9 +340,11 @@ class Trainer:
     ) -> list[tuple[Case, Verdict]]:
         """Run and judge the examples here (built-in path) or on the executor."""
         if self.executor is None:
+            self._view.phase.start(label, len(indices))
             return await run_cases(
-                self.workflow, self.feedback, examples, indices, concurrency=self.concurrency
-            )
+                self.workflow, self.feedback, examples, indices, concurrency=self.concurrency,
+                on_case=self._view.phase.advance,
+            )  # fmt: skip
         params = find_params(self.workflow, self.optimizer.params)
         return await evaluate(
             self.executor, self.workflow, self.feedback, examples, indices,
@@ -406,6 +409,7 @@ class Trainer:
         train = await self._evaluate(self.train, indices, "train")
         self._backward(train)
         traced = trace_files(train)
+        self._view.phase.start("optimizer", 1)
         report = await self._optimizer_step()
         self._hook("after_apply", k)
         candidate = self.values()
@@ -444,17 +448,18 @@ class Trainer:
             )
             self._hook("after_checkpoint", k)
         self.state = state
-        paid = self.journal.paid
-        self._view.update(
-            step=k,
-            score=result.record.get("val_score"),
-            best=state.best_score,
-            calls=paid.calls,
-            cost=paid.cost,
-        )
+        self._show(state, result.record.get("val_score"))
         if self.callbacks:
+            paid = self.journal.paid
             scores = scores_of(k, result.record, state.best_step, self.journal.step_usage(k), paid)
             self.callbacks.call(self, "on_step_end", result.report, scores)
+
+    def _show(self, state: TrainState, score: float | None) -> None:
+        paid = self.journal.paid
+        self._view.phase.clear()
+        self._view.update(
+            step=state.step, score=score, best=state.best_score, calls=paid.calls, cost=paid.cost
+        )
 
 
 _WHY = {
