@@ -41,6 +41,7 @@ from optimizers.llm import (
     default_client,
     local_model,
 )
+from optimizers.llm.budget import budget
 from optimizers.search import BeamSearch, BestOfN
 from optimizers.step.problem import ProblemConfig
 from optimizers.step.trial import TrialConfig
@@ -76,6 +77,7 @@ __all__ = [
     "ScriptedClient",
     "ServerError",
     "Usage",
+    "budget",
     "default_client",
     "local_model",
     # optimizers (appended by their modules' authors)

@@ -11,6 +11,7 @@ The tree, grouped by who raises it::
         ├── LLMTimeout                no answer within the timeout (retried)
         ├── LLMConnectionError        connection refused or dropped (retried)
         ├── ReplyParseError           the reply did not parse or validate (quotes the raw reply)
+        ├── ReplyTooLarge             the reply body passed max_reply_bytes (abandoned unread)
         ├── BudgetExceeded            a Budget limit was reached before the next call
         ├── CassetteMiss              replay met a request the cassette never recorded
         └── ScriptExhausted           a ScriptedClient ran out of replies
@@ -39,6 +40,7 @@ __all__ = [
     "LLMTimeout",
     "RateLimited",
     "ReplyParseError",
+    "ReplyTooLarge",
     "ScriptExhausted",
     "ServerError",
     "redact",
@@ -139,6 +141,10 @@ class ServerError(APIStatusError):
 
 class LLMTimeout(LLMError):
     """No complete answer arrived within the client's timeout."""
+
+
+class ReplyTooLarge(LLMError):
+    """The reply body was larger than ``max_reply_bytes``; it was abandoned unread, not cached."""
 
 
 class LLMConnectionError(LLMError):

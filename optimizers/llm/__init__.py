@@ -22,6 +22,7 @@ from optimizers.errors import (
     LLMTimeout,
     RateLimited,
     ReplyParseError,
+    ReplyTooLarge,
     ScriptExhausted,
     ServerError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Remaining",
     "Reply",
     "ReplyParseError",
+    "ReplyTooLarge",
     "ResponseCache",
     "ScriptExhausted",
     "ScriptedClient",

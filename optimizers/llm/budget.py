@@ -1,15 +1,26 @@
-"""A hard budget over every model call: calls, tokens, cost and wall-clock seconds."""
+"""A hard budget over every model call: calls, tokens, cost and wall-clock seconds.
+
+A client charges its own ``budget=`` and every budget made active around the call with
+:func:`budget` (a ``ContextVar``, so threads started through ``asyncio.to_thread`` or
+``contextvars.copy_context().run`` and async tasks see it; nothing is process-global). The
+Trainer makes its budget active for the whole run, so a workflow's own client is charged even
+when it is not listed in ``clients=``. Every HTTP attempt is one call: retries, failed attempts
+and re-asks all count.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from optimizers.errors import BudgetExceeded
 from optimizers.llm.types import Usage
 
-__all__ = ["Budget", "Remaining"]
+__all__ = ["Budget", "Remaining", "active_budgets", "budget"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,11 @@ class Budget:
             self._in_flight = max(0, self._in_flight - 1)
             self._used = self._used + usage
 
+    def release(self) -> None:
+        """Give back a reserved slot whose call was never sent."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
     def remaining(self) -> Remaining:
         """What is left of each limit (never below zero)."""
         with self._lock:
@@ -132,3 +148,47 @@ def _left(limit: float | None, used: float) -> float | None:
 
 def _left_int(limit: int | None, used: int) -> int | None:
     return None if limit is None else max(0, limit - used)
+
+
+_ACTIVE: ContextVar[tuple[Budget, ...]] = ContextVar("tracegraph_budgets", default=())
+
+
+def active_budgets() -> tuple[Budget, ...]:
+    """The budgets made active around this point by :func:`budget` (innermost last)."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def budget(
+    limit: Budget | None = None,
+    *,
+    max_calls: int | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    max_seconds: float | None = None,
+) -> Iterator[Budget]:
+    """Charge every model call made inside the block, by any client, to one budget.
+
+    Pass a :class:`Budget` or its limits. Budgets nest: an inner block's calls are charged to
+    the outer budgets too. A client's own ``budget=`` is charged as well (once, when it is the
+    same object).
+
+    >>> from optimizers.llm.scripted import ScriptedClient
+    >>> llm = ScriptedClient(["a", "b"])
+    >>> with budget(max_calls=1) as spent:
+    ...     _ = llm.complete([{"role": "user", "content": "hi"}])
+    ...     llm.complete([{"role": "user", "content": "again"}])
+    Traceback (most recent call last):
+    ...
+    optimizers.errors.BudgetExceeded: budget exhausted: calls used 1 of 1; ...
+    ...
+    >>> spent.used.calls
+    1
+    """
+    chosen = limit if limit is not None else Budget(max_calls, max_tokens, max_cost, max_seconds)
+    outer = _ACTIVE.get()
+    token = _ACTIVE.set(outer if any(b is chosen for b in outer) else (*outer, chosen))
+    try:
+        yield chosen
+    finally:
+        _ACTIVE.reset(token)

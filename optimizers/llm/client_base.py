@@ -8,17 +8,19 @@ the next mode (``json_schema`` -> ``json_object`` -> ``text``) and remembers tha
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from optimizers.errors import LLMError
-from optimizers.llm.budget import Budget
+from optimizers.llm.budget import Budget, active_budgets
 from optimizers.llm.cache import ResponseCache, default_cache_path
 from optimizers.llm.cassette import Cassette
 from optimizers.llm.structured import (
@@ -65,6 +67,12 @@ class BaseClient:
     """The shared core of :class:`OpenAIClient` and :class:`ScriptedClient`."""
 
     endpoint: str = "<none>"
+    #: Calls through this class charge every budget per HTTP attempt themselves (the Trainer's
+    #: journal must not charge them again).
+    meters_budgets: bool = True
+    #: True when ``_send`` meters each of its own attempts with :meth:`_metered` (it retries);
+    #: else the whole ``_send`` is one metered attempt.
+    meters_attempts: bool = False
 
     def __init__(
         self,
@@ -143,7 +151,11 @@ class BaseClient:
         talk = dialogue(messages, schema, self.max_reasks)
         sent, total = next(talk), Usage()
         while True:
-            raw = self._round(sent, schema, options, label, use_cache)
+            try:
+                raw = self._round(sent, schema, options, label, use_cache)
+            except LLMError as exc:  # what the call spent before failing, for the run's journal
+                exc.usage = total + Usage(calls=int(getattr(exc, "attempts", 0)))  # type: ignore
+                raise
             total = total + self._usage_of(raw)
             try:
                 sent = talk.send(raw)
@@ -163,7 +175,11 @@ class BaseClient:
         talk = dialogue(messages, schema, self.max_reasks)
         sent, total = next(talk), Usage()
         while True:
-            raw = await self._around(sent, schema, options, label, use_cache)
+            try:
+                raw = await self._around(sent, schema, options, label, use_cache)
+            except LLMError as exc:  # what the call spent before failing, for the run's journal
+                exc.usage = total + Usage(calls=int(getattr(exc, "attempts", 0)))  # type: ignore
+                raise
             total = total + self._usage_of(raw)
             try:
                 sent = talk.send(raw)
@@ -244,23 +260,17 @@ class BaseClient:
                 if self.cassette is not None:
                     self.cassette.record(request, hit)
                 return hit
-        if self.budget is not None:
-            self.budget.reserve(model=self.model, endpoint=self.endpoint)
         return None
 
     def _settle(
-        self, request: Request, raw: RawReply | None, started: float, label: str | None
+        self, request: Request, raw: RawReply | None, started: float, label: str | None, tries: int
     ) -> RawReply | None:
         seconds = time.monotonic() - started
-        if raw is None:  # the call failed: charge its time, not a call
-            if self.budget is not None:
-                self.budget.settle(Usage(seconds=seconds))
+        if raw is None:  # the call failed after `tries` attempts: they were sent, so they count
+            self.usage.record(self.model, Usage(calls=tries, seconds=seconds), label=label)
             return None
         raw = dataclasses.replace(raw, seconds=seconds)
-        usage = self._usage_of(raw)
-        if self.budget is not None:
-            self.budget.settle(usage)
-        self.usage.record(self.model, usage, label=label)
+        self.usage.record(self.model, self._usage_of(raw), label=label)
         if self._cache is not None and raw.text is not None:
             self._cache.put(request, raw)
         if self.cassette is not None:
@@ -271,11 +281,17 @@ class BaseClient:
         stored = self._stored(request, label, use_cache)
         if stored is not None:
             return stored
-        started, raw = time.monotonic(), None
+        started, raw, tries = time.monotonic(), None, 1
         try:
-            raw = self._send(request)
+            if self.meters_attempts:
+                raw = self._send(request)
+            else:
+                raw = self._metered(lambda: self._send(request))
+        except BaseException as exc:
+            tries = int(getattr(exc, "attempts", 0))
+            raise
         finally:
-            settled = self._settle(request, raw, started, label)
+            settled = self._settle(request, raw, started, label, tries)
         assert settled is not None
         return settled
 
@@ -283,20 +299,78 @@ class BaseClient:
         stored = self._stored(request, label, use_cache)
         if stored is not None:
             return stored
-        started, raw = time.monotonic(), None
+        started, raw, tries = time.monotonic(), None, 1
         try:
-            raw = await self._asend(request)
+            if self.meters_attempts:
+                raw = await self._asend(request)
+            else:
+                raw = await self._ametered(lambda: self._asend(request))
+        except BaseException as exc:
+            tries = int(getattr(exc, "attempts", 0))
+            raise
         finally:
-            settled = self._settle(request, raw, started, label)
+            settled = self._settle(request, raw, started, label, tries)
         assert settled is not None
         return settled
+
+    # ---- budgets: every attempt is charged to the client's budget and every active one -----
+    def budgets(self) -> tuple[Budget, ...]:
+        """The budgets a call made here and now is charged to (each once)."""
+        found = [] if self.budget is None else [self.budget]
+        found += [b for b in active_budgets() if all(b is not f for f in found)]
+        return tuple(found)
+
+    def _reserve(self) -> tuple[Budget, ...]:
+        taken: list[Budget] = []
+        try:
+            for limit in self.budgets():
+                limit.reserve(model=self.model, endpoint=self.endpoint)
+                taken.append(limit)
+        except BaseException:
+            for limit in taken:  # give back the slots already claimed
+                limit.release()
+            raise
+        return tuple(taken)
+
+    def _charge(self, taken: tuple[Budget, ...], raw: RawReply | None, started: float) -> None:
+        seconds = time.monotonic() - started
+        if raw is None:
+            used = Usage(calls=1, seconds=seconds)  # a failed attempt was still sent
+        else:
+            used = dataclasses.replace(self._usage_of(raw), calls=1, seconds=seconds)
+        for limit in taken:
+            limit.settle(used)
+
+    def _metered(self, send: Callable[[], RawReply]) -> RawReply:
+        """One HTTP attempt, reserved against every budget before it goes out."""
+        taken, started, raw = self._reserve(), time.monotonic(), None
+        try:
+            raw = send()
+            return raw
+        except BaseException as exc:
+            _mark_attempts(exc, 1)
+            raise
+        finally:
+            self._charge(taken, raw, started)
+
+    async def _ametered(self, send: Callable[[], Awaitable[RawReply]]) -> RawReply:
+        """Async twin of :meth:`_metered`."""
+        taken, started, raw = self._reserve(), time.monotonic(), None
+        try:
+            raw = await send()
+            return raw
+        except BaseException as exc:
+            _mark_attempts(exc, 1)
+            raise
+        finally:
+            self._charge(taken, raw, started)
 
     # ---- accounting --------------------------------------------------------------------------
     def _usage_of(self, raw: RawReply) -> Usage:
         if raw.cached:
             return Usage(cache_hits=1)
         return Usage(
-            calls=1,
+            calls=raw.attempts,
             input_tokens=raw.input_tokens,
             output_tokens=raw.output_tokens,
             cost=self.prices.cost(self.model, raw.input_tokens, raw.output_tokens),
@@ -318,3 +392,10 @@ class BaseClient:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, endpoint={self.endpoint!r})"
+
+
+def _mark_attempts(exc: BaseException, attempts: int) -> None:
+    """Note on a failed call's error how many HTTP attempts it sent (kept when already set)."""
+    if not hasattr(exc, "attempts"):
+        with contextlib.suppress(AttributeError):  # an exception type with __slots__
+            exc.attempts = attempts  # type: ignore[attr-defined]

@@ -74,6 +74,17 @@ class Fault:
         return cls("truncated", text=text)
 
     @classmethod
+    def trickle(cls, text: str = "slow", every: float = 0.5) -> Fault:
+        """Answer ``text``, but send the body one byte every ``every`` seconds (each read is
+        quick, so only a deadline on the whole call stops it)."""
+        return cls("trickle", seconds=every, text=text)
+
+    @classmethod
+    def huge(cls, size: int, declare_length: bool = True) -> Fault:
+        """A ``size``-byte body (sent in 64 KB chunks; with ``Content-Length`` or chunked)."""
+        return cls("huge", status=200 if declare_length else 0, seconds=float(size))
+
+    @classmethod
     def drop(cls) -> Fault:
         """Send the headers and half the body, then close the connection."""
         return cls("drop")
@@ -262,6 +273,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, _completion(body, item.text, "stop"))
         elif item.kind == "truncated":
             self._json(200, _completion(body, item.text[: len(item.text) // 2], "length"))
+        elif item.kind == "trickle":
+            self._trickle(fake, _completion(body, item.text, "stop"), item.seconds)
+        elif item.kind == "huge":
+            self._huge(int(item.seconds), declare_length=item.status == 200)
         elif item.kind == "drop":
             data = json.dumps(_completion(body, "never complete", "stop")).encode()
             self.send_response(200)
@@ -273,6 +288,46 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self._error(500, f"unknown fault {item.kind!r}")
+
+    def _trickle(self, fake: FakeOpenAIServer, payload: dict[str, Any], every: float) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                if fake._stop.wait(every):
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+    def _huge(self, size: int, *, declare_length: bool) -> None:
+        chunk = b" " * 65536
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if declare_length:
+                self.send_header("Content-Length", str(size))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            sent = 0
+            while sent < size:
+                part = chunk[: min(len(chunk), size - sent)]
+                if declare_length:
+                    self.wfile.write(part)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                sent += len(part)
+            if not declare_length:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what a size cap does
+        self.close_connection = True
 
     def _json(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None

@@ -26,43 +26,51 @@ Async calls share an :class:`AdaptiveLimiter` that halves the calls in flight on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import importlib
 import logging
 import os
-import random
 import threading
+import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import openai
 from tenacity import (
     AsyncRetrying,
-    RetryCallState,
     Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
 )
 
 from optimizers.errors import (
-    APIStatusError,
     ClientConfigError,
     LLMConnectionError,
     LLMError,
     LLMTimeout,
     RateLimited,
-    ServerError,
     redact,
 )
 from optimizers.llm.budget import Budget
 from optimizers.llm.cassette import Cassette
-from optimizers.llm.client_base import DEFAULT_CACHE, BaseClient, CacheSetting, FormatRejected
+from optimizers.llm.client_base import DEFAULT_CACHE, BaseClient, CacheSetting
 from optimizers.llm.concurrency import AdaptiveLimiter
 from optimizers.llm.endpoints import (
     OPENAI_URL,
     check_cost_budget,
     find_key,
-    retry_after_seconds,
     safe_url,
 )
+from optimizers.llm.limits import (
+    DEFAULT_MAX_REPLY_BYTES,
+    DeadlinePassed,
+    capped,
+    declared_length,
+    raw_from_body,
+    read_body,
+    run_until,
+)
+from optimizers.llm.retries import retry_args
+from optimizers.llm.statuses import status_error
 from optimizers.llm.structured import DEFAULT_MAX_TEXT_LENGTH, Mode
 from optimizers.llm.types import Prices, RawReply, Request
 
@@ -77,18 +85,8 @@ _NAMED = {
     "presence_penalty", "reasoning_effort", "seed", "stop", "temperature", "top_logprobs",
     "top_p", "user", "metadata", "service_tier", "verbosity", "timeout",
 }  # fmt: skip
-_RETRYABLE = (RateLimited, ServerError, LLMTimeout, LLMConnectionError)
-# Words in an error that blame the response format (llama-cpp-python answers such with a 500).
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "grammar", "supported")
-_STATUS_FIXES = {
-    400: ("bad request", "read the server's message above: it names the field it refused"),
-    401: ("authentication failed", "check OPENAI_API_KEY (or api_key=) for this endpoint"),
-    403: ("permission denied", "this key may not use this model; check the account or project"),
-    404: (
-        "not found",
-        "check the model name and base_url (OpenAI-compatible servers serve under /v1)",
-    ),
-}
+# The HTTP library under the SDK (httpx; httpx2 in newer SDKs): a streamed body raises its errors.
+_HTTP: Any = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
 
 
 class OpenAIClient(BaseClient):
@@ -102,7 +100,8 @@ class OpenAIClient(BaseClient):
         budget: a :class:`Budget` every call is charged against (may be shared by clients).
         cache: a path, a :class:`ResponseCache`, ``None`` to turn it off; default on disk.
         cassette: a :class:`Cassette` to record to or replay from.
-        timeout: seconds to wait for one answer.
+        timeout: seconds one attempt may take, start to end (a deadline however slowly the
+            server sends; the per-call option ``timeout=`` overrides it).
         max_retries: retries after the first try on 429/5xx/timeouts/dropped connections.
         prices: :class:`Prices` for cost accounting (models without a price cost zero).
         max_concurrency: the most async calls in flight (shrinks on 429s, grows back).
@@ -116,6 +115,8 @@ class OpenAIClient(BaseClient):
             query, organization and project are kept; its own retries are turned off (ours
             apply). Calls of the other kind (async for a sync client) use a twin built from
             the same settings.
+        max_reply_bytes: the largest reply body read; a larger one is abandoned (never held
+            whole in memory, never cached) with :class:`ReplyTooLarge`.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class OpenAIClient(BaseClient):
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
         mode: Mode = "json_schema",
         client: openai.OpenAI | openai.AsyncOpenAI | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         model = model or os.environ.get("TRACEGRAPH_MODEL")
         if client is not None:
@@ -174,6 +176,7 @@ class OpenAIClient(BaseClient):
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_retry_wait = max_retry_wait
+        self.max_reply_bytes = max_reply_bytes
         self.limiter = AdaptiveLimiter(max_concurrency)
         self._lock = threading.Lock()
         self._given = client
@@ -257,105 +260,114 @@ class OpenAIClient(BaseClient):
         if client is not None:
             await client.close()
 
-    # ---- sending -------------------------------------------------------------------------------
+    # ---- sending: every attempt is metered, has a deadline and a size cap ---------------------
+    meters_attempts = True
+
     def _send(self, request: Request) -> RawReply:
-        for attempt in Retrying(**self._retry_args()):
-            with attempt:
-                try:
-                    completion = self._sync_client().chat.completions.create(**_args(request))
-                except openai.OpenAIError as exc:
-                    raise self._translate(exc, request) from None
-                return _raw(completion, self.model)
+        sent = [0]  # attempts that went out (a refused budget sends nothing)
+        try:
+            for attempt in Retrying(**retry_args(self)):
+                with attempt:
+                    raw = self._metered(lambda: self._attempt(request, sent))
+                    return dataclasses.replace(raw, attempts=sent[0])
+        except LLMError as exc:
+            exc.attempts = sent[0]  # type: ignore[attr-defined]
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _asend(self, request: Request) -> RawReply:
-        async for attempt in AsyncRetrying(**self._retry_args()):
-            with attempt:
-                async with self.limiter.slot():
-                    client = self._async_client()
-                    try:
-                        completion = await client.chat.completions.create(**_args(request))
-                    except openai.OpenAIError as exc:
-                        error = self._translate(exc, request)
-                        if isinstance(error, RateLimited):
-                            self.limiter.on_rate_limited()
-                        raise error from None
-                self.limiter.on_success()
-                return _raw(completion, self.model)
+        sent = [0]
+        try:
+            async for attempt in AsyncRetrying(**retry_args(self)):
+                with attempt:
+                    async with self.limiter.slot():
+                        raw = await self._ametered(lambda: self._aattempt(request, sent))
+                    self.limiter.on_success()
+                    return dataclasses.replace(raw, attempts=sent[0])
+        except LLMError as exc:
+            exc.attempts = sent[0]  # type: ignore[attr-defined]
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _retry_args(self) -> dict[str, Any]:
-        return {
-            "stop": stop_after_attempt(self.max_retries + 1),
-            "wait": self._wait,
-            "retry": retry_if_exception_type(_RETRYABLE),
-            "reraise": True,
-            "before_sleep": self._log_retry,
-        }
+    def _seconds(self, request: Request) -> float:
+        return float(request.options.get("timeout", self.timeout))
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Full-jitter exponential backoff, but never shorter than the server's Retry-After."""
-        jittered = random.uniform(0, self.backoff * 2 ** (state.attempt_number - 1))
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RateLimited) and error.retry_after is not None:
-            jittered = error.retry_after + random.uniform(0, self.backoff)
-        return min(self.max_retry_wait, jittered)
+    def _attempt(self, request: Request, sent: list[int]) -> RawReply:
+        sent[0] += 1
+        deadline = time.monotonic() + self._seconds(request)
+        client = self._sync_client()
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        first_line = str(error).splitlines()[0] if error else "?"
-        logger.warning(
-            "%s at %s: %s; retry %d of %d in %.2f s",
-            self.model,
-            self.endpoint,
-            first_line,
-            state.attempt_number,
-            self.max_retries,
-            wait,
+        def fetch() -> RawReply:
+            try:
+                with client.chat.completions.with_streaming_response.create(
+                    **_args(request)
+                ) as response:
+                    return self._read(response.iter_bytes(), response.headers, deadline, request)
+            except (openai.OpenAIError, _HTTP.HTTPError) as exc:
+                raise self._translate(exc, request) from None
+
+        return run_until(deadline, fetch, lambda: self._late(request))
+
+    async def _aattempt(self, request: Request, sent: list[int]) -> RawReply:
+        sent[0] += 1
+        seconds = self._seconds(request)
+        deadline = time.monotonic() + seconds
+        client = self._async_client()
+
+        async def fetch() -> RawReply:
+            async with client.chat.completions.with_streaming_response.create(
+                **_args(request)
+            ) as response:
+                chunks = [c async for c in capped(response.iter_bytes(), self.max_reply_bytes)]
+                return self._read(chunks, response.headers, deadline, request)
+
+        try:
+            return await asyncio.wait_for(fetch(), seconds)
+        except TimeoutError:
+            raise self._late(request) from None
+        except (openai.OpenAIError, _HTTP.HTTPError) as exc:
+            error = self._translate(exc, request)
+            if isinstance(error, RateLimited):
+                self.limiter.on_rate_limited()
+            raise error from None
+
+    def _read(
+        self, chunks: Iterable[bytes], headers: Any, deadline: float, request: Request
+    ) -> RawReply:
+        where = {"model": self.model, "endpoint": self.endpoint}
+        try:
+            announced = declared_length(headers)
+            body = read_body(chunks, announced, self.max_reply_bytes, deadline, where)
+        except DeadlinePassed:
+            raise self._late(request) from None
+        return raw_from_body(body, self.model, where)
+
+    def _late(self, request: Request) -> LLMTimeout:
+        return LLMTimeout(
+            f"no answer within {self._seconds(request):g} s (a deadline on the whole attempt, "
+            "however slowly the server sends)",
+            fix="raise timeout=..., shorten the prompt or lower max_tokens",
+            model=self.model,
+            endpoint=self.endpoint,
         )
 
     # ---- errors ----------------------------------------------------------------------------------
-    def _translate(self, exc: openai.OpenAIError, request: Request) -> LLMError:
+    def _translate(self, exc: Exception, request: Request) -> LLMError:
         where = {"model": self.model, "endpoint": self.endpoint}
-        if isinstance(exc, openai.APITimeoutError):
-            waited = float(request.options.get("timeout", self.timeout))
-            return LLMTimeout(
-                f"no answer within {waited:g} s",
-                fix="raise timeout=..., shorten the prompt or lower max_tokens",
-                **where,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = redact(str(exc.__cause__ or exc), [self._secret])
+        if isinstance(exc, (_HTTP.TimeoutException, openai.APITimeoutError)):
+            return self._late(request)
+        if isinstance(exc, (_HTTP.HTTPError, openai.APIConnectionError)):  # HTTPError: mid-body
+            cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else None
             return LLMConnectionError(
-                f"connection failed or dropped: {cause}",
+                f"connection failed or dropped: {redact(str(cause or exc), [self._secret])}",
                 fix=f"check that a server is running at {self.endpoint}",
                 **where,
             )
         if not isinstance(exc, openai.APIStatusError):
             return LLMError(f"unexpected answer: {redact(str(exc), [self._secret])}", **where)
-        return self._status_error(exc, request)
-
-    def _status_error(self, exc: openai.APIStatusError, request: Request) -> LLMError:
-        where = {"model": self.model, "endpoint": self.endpoint}
-        status = exc.status_code
         body = redact(_message_of(exc), [self._secret])[:1000]
-        if status == 429:
-            return RateLimited(
-                "rate limited",
-                retry_after=retry_after_seconds(exc.response.headers),
-                status=status,
-                body=body,
-                fix="lower max_concurrency, or set a Budget; retries wait for Retry-After",
-                **where,
-            )
-        refusable = status in (400, 404, 415, 422) or status >= 500
-        if request.response_format is not None and refusable and _blames_format(body):
-            return FormatRejected(f"HTTP {status}: {body}", **where)
-        if status >= 500:
-            return ServerError("server error", status=status, body=body, **where)
-        what, fix = _STATUS_FIXES.get(status, ("request refused", "see the server's message"))
-        return APIStatusError(what, status=status, body=body, fix=fix, **where)
+        formatted = request.response_format is not None
+        return status_error(exc.status_code, exc.response.headers, body, formatted, where)
 
 
 def _adopt(client: Any, base_url: str | None, api_key: str | None, api_version: str | None) -> str:
@@ -384,27 +396,6 @@ def _args(request: Request) -> dict[str, Any]:
 
 
 _CORE = {"model", "messages", "response_format"}
-
-
-def _raw(completion: Any, model: str) -> RawReply:
-    choices = list(completion.choices or [])
-    first = choices[0] if choices else None
-    message = first.message if first is not None else None
-    usage = completion.usage
-    return RawReply(
-        text=message.content if message is not None else None,
-        model=completion.model or model,
-        finish_reason=first.finish_reason if first is not None else None,
-        input_tokens=int(usage.prompt_tokens or 0) if usage else 0,
-        output_tokens=int(usage.completion_tokens or 0) if usage else 0,
-        refusal=getattr(message, "refusal", None),
-        texts=tuple(c.message.content for c in choices),
-    )
-
-
-def _blames_format(body: str) -> bool:
-    lowered = body.lower()
-    return any(word in lowered for word in _FORMAT_WORDS)
 
 
 def _message_of(exc: openai.APIStatusError) -> str:

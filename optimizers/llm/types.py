@@ -135,9 +135,10 @@ class RawReply:
     texts: tuple[str | None, ...] = ()  # every choice when n > 1
     cached: bool = False
     seconds: float = 0.0
+    attempts: int = 1  # HTTP attempts it took (retries included); one use, not stored
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (``cached`` and ``seconds`` describe one use, so they are left out)."""
+        """A JSON-safe dict (``cached``, ``seconds``, ``attempts`` describe one use: left out)."""
         return {
             "text": self.text,
             "model": self.model,

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from optimizers.llm.budget import budget as active_budget
 from optimizers.llm.types import Reply, Usage
 from optimizers.trainer.rundir import sync_file
 
@@ -120,7 +121,8 @@ class CallJournal:
             step = int(entry.get("step", -1))
             self._by_step[step] = self._by_step.get(step, Usage()) + used
             self.seq = max(self.seq, int(entry.get("seq", 0)))
-            if int(entry.get("step", -1)) > committed_step and not entry.get("remote"):
+            replay = not entry.get("remote") and not entry.get("failed")
+            if int(entry.get("step", -1)) > committed_step and replay:
                 entry["used"] = False
                 for name in _index_names(entry["keys"]):
                     self._index[name].append(entry)
@@ -205,15 +207,17 @@ class CallJournal:
                     fh.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
                     sync_file(fh)
 
-    def record_usage(self, usage: Usage, label: str, **detail: Any) -> None:
+    def record_usage(
+        self, usage: Usage, label: str, *, client: str = "executor", **detail: Any
+    ) -> None:
         """Journal usage spent elsewhere (evaluations on a remote executor, whose workers'
-        clients the journal cannot wrap): counted in the run's usage, never replayed, and not
-        charged here (the executor charged the budget already)."""
+        clients the journal cannot wrap; failed calls): counted in the run's usage, never
+        replayed, and not charged here (the budget was charged already)."""
         with self._lock:
             self.seq += 1
-            entry = {"seq": self.seq, "step": self.step, "client": "executor", "label": label,
-                     "keys": [], "remote": True, **detail, "usage": usage_to_dict(usage),
-                     "at": time.time()}  # fmt: skip
+            entry = {"seq": self.seq, "step": self.step, "client": client, "label": label,
+                     "keys": [], "remote": client == "executor", **detail,
+                     "usage": usage_to_dict(usage), "at": time.time()}  # fmt: skip
             self.paid = self.paid + usage
             self._by_step[self.step] = self._by_step.get(self.step, Usage()) + usage
             if self.path is not None:
@@ -222,8 +226,20 @@ class CallJournal:
                     sync_file(fh)
 
     def _charges(self, client: Any) -> bool:
-        # A budget the client already charges itself must not be charged twice.
-        return self.budget is not None and getattr(client, "budget", None) is not self.budget
+        # A client of another kind is charged here, once per call (unless it charges this
+        # budget itself); ours are charged per HTTP attempt through the active budgets.
+        if self.budget is None or getattr(client, "meters_budgets", False):
+            return False
+        return getattr(client, "budget", None) is not self.budget
+
+    def _record_failure(self, client: Any, label: str | None, exc: BaseException) -> None:
+        """A call that failed after sending requests: its attempts count in the run's usage
+        (and in its budget after a resume), never replayed."""
+        used = getattr(exc, "usage", None)
+        if isinstance(used, Usage) and used.calls:
+            model = str(getattr(client, "model", "?"))
+            failed = type(exc).__name__
+            self.record_usage(used, label or "<unlabelled>", client=model, failed=failed)
 
     @contextlib.contextmanager
     def _paid_call(self, client: Any) -> Iterator[list[Reply]]:
@@ -235,8 +251,10 @@ class CallJournal:
         started, box = time.monotonic(), list[Reply]()
         with self._lock:
             self.in_flight += 1  # shown by the progress bar while a step runs
+        scope = self.budget if getattr(client, "meters_budgets", False) else None
         try:
-            yield box
+            with active_budget(scope) if scope is not None else contextlib.nullcontext():
+                yield box
         finally:
             with self._lock:
                 self.in_flight -= 1
@@ -264,7 +282,11 @@ class CallJournal:
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:
-                box.append(send(messages, schema=schema, label=label, **options))
+                try:
+                    box.append(send(messages, schema=schema, label=label, **options))
+                except Exception as exc:
+                    self._record_failure(client, label, exc)
+                    raise
             self._record(client, label, keys, messages, schema, options, box[0])
             self._after()
             return box[0]
@@ -281,7 +303,11 @@ class CallJournal:
             if entry is not None:
                 return self._replay(entry, schema)
             with self._paid_call(client) as box:
-                box.append(await send(messages, schema=schema, label=label, **options))
+                try:
+                    box.append(await send(messages, schema=schema, label=label, **options))
+                except Exception as exc:
+                    self._record_failure(client, label, exc)
+                    raise
             self._record(client, label, keys, messages, schema, options, box[0])
             self._after()
             return box[0]

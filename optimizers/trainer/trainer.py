@@ -28,6 +28,7 @@ from typing import Any
 from optimizers.callbacks import Callback, CallbackList, scores_of
 from optimizers.errors import BudgetExceeded, refuse_running_loop
 from optimizers.executors import LocalExecutor, find_params
+from optimizers.llm.budget import budget as budget_scope
 from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
@@ -198,7 +199,7 @@ class Trainer:
                 self.total_steps, quiet=self.quiet, start=state.step if state else 0,
                 phase=StepPhase(lambda: self.journal.in_flight),
             )  # fmt: skip
-            with view, self._lending():
+            with view, self._lending(), self._budget_scope():
                 self._view = view
                 if self._pending_note:
                     view.note(self._pending_note)
@@ -242,6 +243,11 @@ class Trainer:
                 yield
             finally:
                 self._lent = None
+
+    def _budget_scope(self) -> contextlib.AbstractContextManager[Any]:
+        """The run's budget, active for every client called during the run (the workflow's
+        own ones too, listed in ``clients=`` or not): see ``optimizers.budget``."""
+        return budget_scope(self.budget) if self.budget is not None else contextlib.nullcontext()
 
     def _stop_reason(self, state: TrainState) -> str | None:
         if state.step >= self.total_steps:
