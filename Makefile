@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= test,local,ray,mlflow,otel,view
+EXTRAS ?= test,local,ray,mlflow,otel,view,agents,langgraph
 DEMO_EXTRAS ?= local
 
 .PHONY: test demo lint typecheck pytest fast dot browser bench venv clean

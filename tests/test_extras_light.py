@@ -19,6 +19,7 @@ CORE = (
     "optimizers.callbacks",
     "optimizers.callbacks.mlflow",
     "optimizers.callbacks.otel",
+    "optimizers.adapters",
 )
 
 
