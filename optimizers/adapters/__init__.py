@@ -45,5 +45,6 @@ def recorded_call(
         op=op,
         parents=tuple(node for _, node in parents),
         arg_names=tuple(label for label, _ in parents),
-        meta={"doc": doc, **meta},
+        meta=dict(meta),
+        doc=doc,
     )

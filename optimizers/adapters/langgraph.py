@@ -176,7 +176,7 @@ class TrainableGraph:
 
     def values(self) -> dict[str, str]:
         """The prompts' current values, by key (to put back into the state or config)."""
-        return {key: p.value for key, p in self.params.items()}
+        return {key: p.peek() for key, p in self.params.items()}
 
     def _inputs(self, input: Any, config: Mapping[str, Any] | None) -> tuple[dict, dict, _Run]:
         state = {self.input_key: input} if self.input_key and not isinstance(input, dict) else input
@@ -186,9 +186,9 @@ class TrainableGraph:
                 "Fix: TrainableGraph(..., input_key='question') to run on plain values"
             )
         run = _Run()
-        state = {**state, **{k: self.params[k].value for k in self.state_keys}}
+        state = {**state, **{k: self.params[k].peek() for k in self.state_keys}}
         configurable = {**dict((config or {}).get("configurable") or {}), RUN_KEY: run}
-        configurable.update({k: self.params[k].value for k in self.config_keys})
+        configurable.update({k: self.params[k].peek() for k in self.config_keys})
         return state, {**dict(config or {}), "configurable": configurable}, run
 
     def __call__(self, input: Any) -> Node:

@@ -106,9 +106,9 @@ class TrainableAgent:
         for tool in self.base.tools:
             if isinstance(tool, FunctionTool) and tool.name in self.tool_descriptions:
                 tool = copy.copy(tool)
-                tool.description = self.tool_descriptions[tool.name].value
+                tool.description = self.tool_descriptions[tool.name].peek()
             tools.append(tool)
-        return self.base.clone(instructions=self.instructions.value, tools=tools)
+        return self.base.clone(instructions=self.instructions.peek(), tools=tools)
 
     def __call__(self, input: str) -> Node:
         return self.run(input)

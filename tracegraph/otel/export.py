@@ -68,9 +68,9 @@ class _OpSpans:
         attributes: dict[str, Any] = {"tracegraph.op": op_name}
         for parent, label in zip(parents, labels, strict=False):
             if parent.kind is NodeKind.PARAMETER:
-                attributes[f"tracegraph.param.{parent.name}"] = short(parent._value)
+                attributes[f"tracegraph.param.{parent.name}"] = short(parent.peek())
             elif self.capture_values:
-                attributes[f"tracegraph.input.{label}"] = short(parent._value)
+                attributes[f"tracegraph.input.{label}"] = short(parent.peek())
         attributes["tracegraph.parents"] = [p.name for p in parents]
         span = self.tracer.start_span(f"op {op_name}", attributes=attributes)
         return span, context.attach(trace.set_span_in_context(span))
@@ -89,7 +89,7 @@ class _OpSpans:
             span.record_exception(cause)
             span.set_status(Status(StatusCode.ERROR, f"{type(cause).__name__}: {cause}"))
         elif self.capture_values and node is not None:
-            span.set_attribute("tracegraph.output", short(node._value))
+            span.set_attribute("tracegraph.output", short(node.peek()))
         span.end()
 
 
