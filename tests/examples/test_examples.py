@@ -170,6 +170,7 @@ def test_every_example_has_a_test() -> None:
     # every public script; private modules (_common, _retrieval_task, __init__) are helpers
     names = {p.stem for p in (Path(__file__).parents[2] / "examples").glob("[!_]*.py")}
     tested = {"agent", "buggy_function", "hyperparameters", "numeric", "prompt_tuning"}
+    tested |= {"langgraph_router", "openai_agents_calculator"}  # test_framework_examples.py
     assert names == tested
 
 
