@@ -65,8 +65,8 @@ class ImportedTrace:
 
     ``params``: the trainable text parameters by name; ``uses``: for each, the spans it came
     from; ``nodes``: the CALL node of each model/tool span, by span id; ``outputs``: each
-    trace's last top-level call; ``feedback``: the feedback applied (span, feedback);
-    ``notes``: what was skipped and why.
+    trace's last top-level call, traces in the order they started; ``feedback``: the
+    feedback applied (span, feedback); ``notes``: what was skipped and why.
     """
 
     params: dict[str, Node] = field(default_factory=dict)
@@ -286,7 +286,8 @@ class _Builder:
                         if scope[d.span_id] == span.span_id]  # fmt: skip
             self.out.nodes[span.span_id] = self.call(span, kind, parents)
             done.append(span)
-        for trace in dict.fromkeys(s.trace_id for s in calls):
+        by_start = sorted(calls, key=lambda s: (s.start, s.trace_id))
+        for trace in dict.fromkeys(s.trace_id for s in by_start):  # traces in the order they ran
             top = [s for s in calls if s.trace_id == trace and scope[s.span_id] is None]
             self.out.outputs.append(self.out.nodes[top[-1].span_id])
         return self.out
