@@ -11,7 +11,6 @@ state it read. Feedback on the output then reaches the prompts.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import inspect
@@ -24,6 +23,7 @@ from langgraph.graph import StateGraph
 
 import tracegraph as tg
 from optimizers.adapters import recorded_call
+from optimizers.errors import refuse_running_loop
 from tracegraph.errors import TracegraphError
 from tracegraph.node import Node
 
@@ -196,12 +196,9 @@ class TrainableGraph:
 
     def run(self, input: Any, config: Mapping[str, Any] | None = None) -> Node:
         """Invoke the graph; return the output's node (see the class doc)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            state, full, run = self._inputs(input, config)
-            return self._graph(state, self.app.invoke(state, full), run)
-        raise TracegraphError("TrainableGraph.run() inside an event loop. Fix: await arun()")
+        refuse_running_loop("TrainableGraph.run()", "await graph.arun(input)")
+        state, full, run = self._inputs(input, config)
+        return self._graph(state, self.app.invoke(state, full), run)
 
     async def arun(self, input: Any, config: Mapping[str, Any] | None = None) -> Node:
         """Async form of :meth:`run`."""

@@ -23,6 +23,7 @@ from agents import Agent, FunctionTool, Runner
 
 import tracegraph as tg
 from optimizers.adapters import recorded_call, slug
+from optimizers.errors import refuse_running_loop
 from tracegraph.errors import TracegraphError
 from tracegraph.node import Node
 
@@ -119,14 +120,8 @@ class TrainableAgent:
         Sync runs share one event loop in a background thread, so an ``AsyncOpenAI`` client
         in the agent's model (bound to the loop of its first call) serves every run.
         """
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run_coroutine_threadsafe(self.arun(input), _loop()).result()
-        raise TracegraphError(
-            "TrainableAgent.run() was called inside a running event loop. "
-            "Fix: `await agent.arun(input)`"
-        )
+        refuse_running_loop("TrainableAgent.run()", "await agent.arun(input)")
+        return asyncio.run_coroutine_threadsafe(self.arun(input), _loop()).result()
 
     async def arun(self, input: str) -> Node:
         """Async form of :meth:`run`."""
