@@ -7,9 +7,7 @@ current values and returns the run as a graph — one ``agent_turn`` node per mo
 tool results it read) and one ``tool_NAME`` node per tool call (parents: the turn that asked
 for it and the tool's description) — so feedback on the final output reaches the
 instructions and the descriptions. :meth:`TrainableAgent.agent` gives back a normal ``Agent``
-with the current (optimized) values.
-
->>> from optimizers.adapters.openai_agents import TrainableAgent  # doctest: +SKIP
+with the current (optimized) values. See docs/integrations.md.
 """
 
 from __future__ import annotations
