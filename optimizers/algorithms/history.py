@@ -78,6 +78,10 @@ class HistoryOptimizer(Optimizer):
         system: str = SYSTEM,
         **config: Any,
     ) -> None:
+        # Its prompt starts from the best values already (no steps going back to them), and
+        # the model searches by the scores it sees, not by a direction the feedback gives.
+        config.setdefault("patience", None)
+        config.setdefault("number_steps", False)
         super().__init__(params, **config)
         self.top = top
         self.problem = problem or ProblemConfig()

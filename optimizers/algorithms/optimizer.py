@@ -23,10 +23,11 @@ Because ``propose`` only *yields* requests, ``step`` and ``astep`` share every l
 ``step`` answers with ``llm.complete``, ``astep`` with ``await llm.acomplete`` and runs the rest
 of the step in a worker thread, so trial runs of code never block the event loop.
 
-Against feedback friction the base keeps (bounded, and in ``state_dict``): the history of
-values with their feedback and scores, recently rejected proposals, and a stall counter that
-raises the sampling temperature along ``temperatures`` while steps change nothing or scores
-(``record_score``) do not improve.
+What the base remembers between steps (history, rejected proposals, the stall counter, the
+best values and a return to them when stuck, brackets of numbers) is in
+:mod:`optimizers.algorithms.memory`. A proposed number is taken as a direction and a first size
+(:mod:`optimizers.step.numbers` chooses the step), and a step that changes nothing always says
+why in its report's ``notes``.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
+from optimizers.algorithms.memory import Memory
 from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
 from optimizers.llm.types import LLMClient, Reply
 from optimizers.step.problem import show_value
-from optimizers.step.records import Ask, Message, StepContext, StepReport, jsonable
+from optimizers.step.records import Ask, Message, StepContext, StepReport
 from optimizers.step.replies import (
     HistoryEntry,
     Rejection,
@@ -50,6 +52,7 @@ from optimizers.step.replies import (
     check_updates,
     read_reply,
     readonly_names,
+    same_value,
 )
 from optimizers.step.trial import TrialConfig, code_check
 from tracegraph.errors import ParameterError
@@ -96,7 +99,7 @@ def _collect(params: Iterable[Node] | Any) -> list[Node]:
     return list(dict.fromkeys(found))
 
 
-class Optimizer:
+class Optimizer(Memory):
     """Base class: see the module docstring for the step pipeline and its hooks.
 
     Args:
@@ -107,6 +110,11 @@ class Optimizer:
         history_size: how many past value sets are kept.
         temperatures: sampling temperature by number of steps without progress.
         trial: how proposed code is tried; ``code_check`` is a shortcut for ``trial.check``.
+        patience: steps without a better score after which a step goes back to the best
+            values scored so far (None, the default: never; it can cut a bisection short);
+            see :mod:`optimizers.algorithms.memory`.
+        number_steps: let the history choose the size of numeric moves (the model's value
+            gives the direction); see :mod:`optimizers.step.numbers`.
     """
 
     label = "optimizer"
@@ -122,20 +130,18 @@ class Optimizer:
         trial: TrialConfig | None = None,
         code_check: Callable[[Callable[..., Any]], Any] | None = None,
         max_tokens: int | None = None,
+        patience: int | None = None,
+        number_steps: bool = True,
     ) -> None:
         self.params = _collect(params)
+        self._init_memory(history_size, patience)
+        self.number_steps = number_steps
         self.llm = llm
         self.max_reasks = max_reasks
-        self.history_size = history_size
         self.temperatures = tuple(temperatures) or (0.0,)
         trial = trial or TrialConfig()
         self.trial = trial if code_check is None else replace(trial, check=code_check)
         self.max_tokens = max_tokens
-        self.history: list[HistoryEntry] = []
-        self.rejected: list[Rejection] = []
-        self.steps = 0
-        self.stall = 0
-        self.best_score: float | None = None
 
     # ------------------------------------------------------------------ public surface
 
@@ -180,50 +186,6 @@ class Optimizer:
             except LLMError as exc:
                 error = exc
 
-    def record_score(self, score: float) -> None:
-        """Tell the optimizer how the values after the last step scored (higher is better)."""
-        if self.history:
-            self.history[-1].score = float(score)
-        if self.best_score is None or score > self.best_score:
-            self.best_score = float(score)
-            self.stall = 0
-        else:
-            self.stall += 1
-
-    def values(self) -> dict[str, Any]:
-        """The current value of every parameter, by name."""
-        return {p.name: p.peek() for p in self.params}
-
-    def state_dict(self) -> dict[str, Any]:
-        """History, rejected values and the schedule's state, JSON-able."""
-        return {
-            "version": 1,
-            "steps": self.steps,
-            "stall": self.stall,
-            "best_score": self.best_score,
-            "history": [
-                {**asdict(h), "values": {k: jsonable(v) for k, v in h.values.items()}}
-                for h in self.history
-            ],
-            "rejected": [
-                {"param": r.param, "value": jsonable(r.value), "reasons": r.reasons}
-                for r in self.rejected
-            ],
-        }
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (parameter values are restored elsewhere)."""
-        if d.get("version") != 1:
-            raise OptimizerError(
-                f"unknown optimizer state version {d.get('version')!r}; "
-                "expected 1 (was it saved by a newer tracegraph?)"
-            )
-        self.steps = int(d["steps"])
-        self.stall = int(d["stall"])
-        self.best_score = d["best_score"]
-        self.history = [HistoryEntry(**h) for h in d["history"]]
-        self.rejected = [Rejection(**r) for r in d["rejected"]]
-
     # ------------------------------------------------------------------ the hooks
 
     def select(self, sub: Subgraph) -> list[Node]:
@@ -258,6 +220,14 @@ class Optimizer:
             ctx.report.rejected.extend(rejected)
             ctx.report.notes.extend(shape)  # e.g. updates put outside "updates": never applied
             problems = shape + [str(r) for r in rejected]
+            same = _unchanged(raw, now, rejected, ctx.params)
+            if same and not accepted and not problems:  # a small model restating the value
+                problems = [f"{n} = {show_value(v, 80)}: already its value" for n, v in same]
+                ctx.report.notes.append(
+                    "the model proposed the current value of "
+                    + ", ".join(n for n, _ in same)
+                    + " (no change)"
+                )
             if not problems or attempt == self.max_reasks:
                 break
             messages = [
@@ -297,7 +267,29 @@ class Optimizer:
                 return code_check(node, value, ctx.sub.nodes, self.trial)
             return []
 
+        if self.number_steps:  # before the checks: a step past a bound goes halfway to it
+            nodes = {p.name: p for p in ctx.params}
+            raw = {
+                k: self._step_size(nodes[k], v, ctx) if k in nodes else v for k, v in raw.items()
+            }
         return check_updates(raw, ctx.params, readonly=ctx.readonly, extra_check=trial)
+
+    def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
+        """A proposed number as a direction: the size of the move comes from the history."""
+        spec = node.spec
+        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
+        if not numeric or not _is_number(value) or not _is_number(node.peek()):
+            return value
+        assert spec is not None
+        integer = spec.type is ParamType.INTEGER
+        new, why = self.numbers.adjust(node.name, node.peek(), value, spec.bounds, integer)
+        new = int(new) if integer else float(new)
+        if not why or spec.check(new) or same_value(new, node.peek()):
+            return value
+        ctx.report.notes.append(
+            f"{node.name}: the model proposed {value:g}, {new:g} is applied ({why})"
+        )
+        return new
 
     def apply(self, accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:
         """Set every accepted value together (rolled back if one fails)."""
@@ -314,7 +306,8 @@ class Optimizer:
             + "\n".join(f"- {p}" for p in problems)
             + f"\nAccepted so far (will be applied): {kept}.\nReply again with the same JSON "
             f'shape. In "updates" give corrected values using only these exact names: {names}; '
-            "or send empty updates to give up on the rejected ones."
+            "or send empty updates to give up on the rejected ones (or if the outputs are "
+            "already right)."
         )
 
     # ------------------------------------------------------------------ the step itself
@@ -331,6 +324,9 @@ class Optimizer:
         report = StepReport(step=self.steps)
         sub = relevant_subgraph(self.params)
         params = self.select(sub)
+        if self._back_to_best(report):
+            self._after(report, moved=False)
+            return report
         chosen = set(params)
         for p in self.params:
             if p not in chosen:
@@ -359,6 +355,9 @@ class Optimizer:
                 report.applied = self.apply(accepted)
             except ParameterError as exc:
                 report.error = f"applying the updates failed, nothing changed: {exc}"
+        if not (report.applied or report.rejected or report.error or report.notes):
+            said = f": {report.reasoning[:200]}" if report.reasoning.strip() else ""
+            report.notes.append(f"the model proposed no change (empty updates){said}")
         self._after(report)
         return report
 
@@ -370,27 +369,21 @@ class Optimizer:
             options["max_tokens"] = self.max_tokens
         return options
 
-    def _remember_feedback(self, sub: Subgraph) -> None:
-        """Put the outputs and their feedback (about the current values) on the latest history
-        entry: with the output values in view, a small model can see the trend across steps."""
-        texts = [f"output {show_value(o.peek(), 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
-        scores = [fb.score for _, fb in sub.outputs if fb.score is not None]
-        if not self.history:
-            self.history.append(HistoryEntry(0, self.values()))
-        last = self.history[-1]
-        last.feedback = " | ".join(texts)[:400]
-        if last.score is None and scores:
-            last.score = sum(scores) / len(scores)
 
-    def _after(self, report: StepReport) -> None:
-        self.rejected = (self.rejected + report.rejected)[-self.history_size :]
-        if report.applied:
-            self.history.append(HistoryEntry(report.step, self.values()))
-            self.history = self.history[-self.history_size :]
-            if self.best_score is None:
-                self.stall = 0
-        else:
-            self.stall += 1
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _unchanged(
+    raw: Mapping[str, Any],
+    accepted: Mapping[Node, Any],
+    rejected: Sequence[Rejection],
+    params: Sequence[Node],
+) -> list[tuple[str, Any]]:
+    """Proposals that were neither applied nor rejected: the parameter's current value."""
+    known = {p.name for p in params}
+    taken = {n.name for n in accepted} | {r.param for r in rejected}
+    return [(k, v) for k, v in raw.items() if v is not None and k in known and k not in taken]
 
 
 def _advance(

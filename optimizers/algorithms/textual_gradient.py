@@ -16,8 +16,9 @@ A step has two phases:
    feedback on it, what was tried before, and the reply shape typed for that one parameter. The
    checks, re-asks and the all-or-nothing apply are the base class's.
 
-A gradient reply that cannot be read passes the op's feedback on to its inputs unchanged (and
-says so in the report's notes), so one bad reply never silences the rest of the step.
+A gradient reply that cannot be read, or that writes nothing for an input, passes the op's
+feedback on to its inputs unchanged and says so in the report's notes (never silently), so one
+bad reply never silences the rest of the step.
 
 >>> import tracegraph.params as tp
 >>> from tracegraph.backward import backward
@@ -340,14 +341,17 @@ class TextualGradientOptimizer(Optimizer):
         ]
         gctx = dataclasses.replace(ctx, schema=_gradient_model(names, self.gradient_chars // 2))
         written: dict[str, Any] = {}
+        unreadable = False
         try:
             reply = yield from self.ask(gctx, messages)
             written = dict(getattr(reply.parsed, "feedback", None) or {})
         except ReplyParseError as exc:
+            unreadable = True
             ctx.report.notes.append(
                 f"the feedback for {', '.join(names)} could not be read ({exc.problems[-1:]}); "
                 "the feedback on the outputs was passed on unchanged"
             )
+        missing: list[str] = []
         for op in batch:
             for t in self._targets(ctx, op):
                 text = written.get(shown.get(t, t.name))
@@ -355,6 +359,12 @@ class TextualGradientOptimizer(Optimizer):
                     env.setdefault(t, []).append(text)
                 else:
                     env.setdefault(t, []).extend(env.get(op, []))
+                    missing.append(shown.get(t, t.name))
+        if missing and not unreadable:  # (an unreadable reply has its note above)
+            ctx.report.notes.append(
+                f"the feedback reply wrote nothing usable for {', '.join(dict.fromkeys(missing))}; "
+                "the feedback on its output was passed on unchanged"
+            )
 
     def _shortcut(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, str]]:
         """One call per parameter: feedback for it, written from the rendered program."""
@@ -374,11 +384,18 @@ class TextualGradientOptimizer(Optimizer):
             gctx = dataclasses.replace(
                 ctx, schema=_gradient_model([p.name], self.gradient_chars // 2)
             )
+            why = "wrote nothing for it"
             try:
                 reply = yield from self.ask(gctx, messages)
                 text = (getattr(reply.parsed, "feedback", None) or {}).get(p.name, "")
-            except ReplyParseError:
+            except ReplyParseError as exc:
+                text, why = "", f"could not be read ({exc.problems[-1:]})"
+            if not (isinstance(text, str) and text.strip()):
                 text = ""
+                ctx.report.notes.append(
+                    f"the feedback reply for {p.name} {why}; "
+                    "the feedback on the outputs was used instead"
+                )
             fallback = [str(fb) for _, fb in ctx.sub.outputs]
             out[p] = _combine([text] if text else fallback, self.gradient_chars)
         return out

@@ -46,6 +46,14 @@ def _note(record: dict[str, Any]) -> str:
     for key in ("error", "skipped"):
         if report.get(key):
             return str(report[key]).splitlines()[0][:120]
+    if not report.get("applied"):  # why nothing changed: every such step says why
+        said = [
+            f"rejected {r['param']}: {(r.get('reasons') or [''])[0]}"
+            for r in report.get("rejected") or []
+        ]
+        said += [str(n) for n in report.get("notes") or []]
+        if said:
+            return said[0].splitlines()[0][:120]
     return ""
 
 

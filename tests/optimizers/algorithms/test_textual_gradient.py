@@ -198,3 +198,21 @@ def test_combined_feedback_fits_its_budget_and_keeps_every_distinct_piece(
     assert text.count("- ") >= len(distinct)
     per_piece_slack = 12  # the "- " prefix, the newline and the cut marker's rounding
     assert len(text) <= limit + per_piece_slack * max(len(distinct), 1)
+
+
+def test_a_feedback_reply_that_writes_nothing_for_an_input_says_so() -> None:
+    """Issue 10, 7(h): a readable reply with no usable feedback fell back silently."""
+    x = param(1.0, "x", ParamType.NUMBER)
+    y = call("double", 2.0, "double_1", {"v": x})
+    backward(y, "should be larger")
+    llm = ScriptedClient([grad({"x": "  "}), reply({"x": 5.0})])
+    report = TextualGradientOptimizer([x], llm=llm).step()
+    assert x.value == 5.0
+    assert any("wrote nothing usable for x" in n for n in report.notes), report.notes
+
+
+def test_a_shortcut_feedback_reply_that_says_nothing_says_so() -> None:
+    x, _ = chain_graph(400)
+    llm = ScriptedClient([grad({"x": ""}), reply({"x": 9.0})])
+    report = TextualGradientOptimizer([x], llm=llm, max_calls=5).step()
+    assert any("feedback reply for x wrote nothing" in n for n in report.notes), report.notes

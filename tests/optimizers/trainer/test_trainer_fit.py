@@ -154,7 +154,7 @@ async def test_async_workflows_overlap_up_to_the_concurrency_limit() -> None:
         """Repeat the text w times."""
         return text * int(w)
 
-    proposer = ScriptedClient([updates({"w": 1.0})])
+    proposer = ScriptedClient([updates({"w": 1.0}), updates({})])  # the current value: asked again
     data = [(f"q{i}", f"q{i}") for i in range(6)]
     trainer = Trainer(
         workflow, GraphOptimizer([p], llm=proposer), train=data, feedback=exact_match(),

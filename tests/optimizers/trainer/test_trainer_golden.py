@@ -28,7 +28,7 @@ def golden(name: str, text: str) -> None:
 
 
 def test_inspect_and_diff_of_a_scripted_run(tmp_path: Path) -> None:
-    llm = ScriptedClient([updates({"x": v}) for v in (3.0, 5.0, 9.0, 5.0)])
+    llm = ScriptedClient([*(updates({"x": v}) for v in (3.0, 5.0, 9.0, 5.0)), updates({})])
     run_dir = tmp_path / "run"
     numeric_task(llm, run_dir=run_dir, epochs=2).fit()
     runner = CliRunner()

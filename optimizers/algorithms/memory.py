@@ -1,0 +1,153 @@
+"""What every optimizer remembers between steps, and how it uses scores.
+
+Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
+
+* the **history** of value sets with their feedback and scores (``record_score``);
+* recently **rejected** proposals with their reasons;
+* a **stall** counter that raises the sampling temperature while steps change nothing or scores
+  do not improve;
+* the **best** values scored so far; with ``patience`` set, after that many steps in a row
+  without improvement, while the current values score below the best, a step goes back to the
+  best values (without a model call) and says so in its report;
+* per number, the bracket and last move of :class:`~optimizers.step.numbers.NumberSteps`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from optimizers.errors import OptimizerError
+from optimizers.step.numbers import NumberSteps
+from optimizers.step.problem import show_value
+from optimizers.step.records import StepReport, jsonable
+from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
+from tracegraph.graph import Subgraph
+from tracegraph.node import Node
+
+__all__ = ["Memory"]
+
+
+class Memory:
+    """The bookkeeping half of :class:`~optimizers.algorithms.optimizer.Optimizer`."""
+
+    params: list[Node]
+
+    def _init_memory(self, history_size: int, patience: int | None) -> None:
+        self.history_size = history_size
+        self.patience = patience
+        self.history: list[HistoryEntry] = []
+        self.rejected: list[Rejection] = []
+        self.steps = 0
+        self.stall = 0
+        self.best_score: float | None = None
+        self.best_values: dict[str, Any] | None = None
+        self.best_step = 0
+        self.numbers = NumberSteps()
+
+    def values(self) -> dict[str, Any]:
+        """The current value of every parameter, by name."""
+        return {p.name: p.peek() for p in self.params}
+
+    def record_score(self, score: float) -> None:
+        """Tell the optimizer how the values after the last step scored (higher is better)."""
+        if self.history:
+            self.history[-1].score = float(score)
+        if self.best_score is None or score > self.best_score:
+            self.best_score = float(score)
+            self.best_values = self.values()
+            self.best_step = self.steps
+            self.stall = 0
+        else:
+            self.stall += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """History, rejected values and the schedule's state, JSON-able."""
+        return {
+            "version": 1,
+            "steps": self.steps,
+            "stall": self.stall,
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "best_values": None
+            if self.best_values is None
+            else {k: jsonable(v) for k, v in self.best_values.items()},
+            "numbers": self.numbers.state_dict(),
+            "history": [
+                {**asdict(h), "values": {k: jsonable(v) for k, v in h.values.items()}}
+                for h in self.history
+            ],
+            "rejected": [
+                {"param": r.param, "value": jsonable(r.value), "reasons": r.reasons}
+                for r in self.rejected
+            ],
+        }
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (parameter values are restored elsewhere)."""
+        if d.get("version") != 1:
+            raise OptimizerError(
+                f"unknown optimizer state version {d.get('version')!r}; "
+                "expected 1 (was it saved by a newer tracegraph?)"
+            )
+        self.steps = int(d["steps"])
+        self.stall = int(d["stall"])
+        self.best_score = d["best_score"]
+        self.best_step = int(d.get("best_step", 0))
+        self.best_values = d.get("best_values")
+        self.numbers.load_state_dict(d.get("numbers", {}))
+        self.history = [HistoryEntry(**h) for h in d["history"]]
+        self.rejected = [Rejection(**r) for r in d["rejected"]]
+
+    # ------------------------------------------------------------------ used by the step
+
+    def _back_to_best(self, report: StepReport) -> bool:
+        """After ``patience`` steps without improvement, go back to the best values scored."""
+        if self.patience is None or self.best_values is None or self.stall < self.patience:
+            return False
+        now = self.values()
+        score = self.history[-1].score if self.history else None
+        if score is None or self.best_score is None or score >= self.best_score:
+            return False
+        nodes = {p.name: p for p in self.params}
+        back = {
+            nodes[k]: v
+            for k, v in self.best_values.items()
+            if k in nodes and not same_value(now[k], v)
+        }
+        if not back:
+            return False
+        report.applied = apply_updates(back)
+        report.notes.append(
+            f"went back to the best values so far (scored {self.best_score:g} after step "
+            f"{self.best_step}): the last {self.stall} steps did not improve on it and the "
+            f"current values score {score:g}; no model call this step"
+        )
+        self.stall = max(self.patience - 1, 0)  # one more miss and it comes back here again
+        return True
+
+    def _remember_feedback(self, sub: Subgraph) -> None:
+        """Put the outputs and their feedback (about the current values) on the latest history
+        entry: with the output values in view, a small model can see the trend across steps."""
+        texts = [f"output {show_value(o.peek(), 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
+        scores = [fb.score for _, fb in sub.outputs if fb.score is not None]
+        if not self.history:
+            self.history.append(HistoryEntry(0, self.values()))
+        last = self.history[-1]
+        last.feedback = " | ".join(texts)[:400]
+        if last.score is None and scores:
+            last.score = sum(scores) / len(scores)
+
+    def _after(self, report: StepReport, moved: bool = True) -> None:
+        """Book a finished step; ``moved``: its changes came from proposals (not a return to
+        the best values, which says nothing about the direction to go)."""
+        self.rejected = (self.rejected + report.rejected)[-self.history_size :]
+        for name, (old, new) in report.applied.items() if moved else ():
+            self.numbers.record(name, old, new)
+        if report.applied:
+            self.history.append(HistoryEntry(report.step, self.values()))
+            self.history = self.history[-self.history_size :]
+            if self.best_score is None:
+                self.stall = 0
+        else:
+            self.stall += 1

@@ -1,0 +1,186 @@
+"""Step sizes for numbers: the model gives the direction, the history gives the size.
+
+A small model reads "too small" correctly but moves by the same small amount forever (+2 per
+step) or overshoots and oscillates. So a proposed number is read as a *direction* (up or down
+from the current value) and a first guess at the size, and :class:`NumberSteps` keeps, per
+parameter, what the proposals so far imply:
+
+* the **bracket**: every move up from ``v`` says the best value is above ``v`` (``low``), every
+  move down says it is below (``high``); newer evidence that contradicts older evidence wins;
+* the **last move**, to grow the step while the direction holds: when the model moves the same
+  way again by no less than last time (it is not converging by itself), the step grows 4x (as a
+  factor when the model thinks in factors, e.g. a learning rate 0.001 -> 0.01 -> 1.0);
+* once the direction flips, the value is **bisected** inside the bracket, unless the model's
+  own value lies inside it with a step of its own choosing (an informed guess is kept);
+* a step past a bound of the parameter goes halfway to that bound instead.
+
+A model that converges by itself (a shrinking step) is never overruled outside a bracket, so a
+strong model's exact answer is applied as it is. Every adjusted value carries a sentence saying
+why, which the step's report shows, and the bracket is shown in the prompt.
+
+>>> steps = NumberSteps()
+>>> steps.adjust("x", 10.0, 12.0, None)[0]   # first move: the model's size
+12.0
+>>> steps.record("x", 10.0, 12.0)
+>>> steps.adjust("x", 12.0, 14.0, None)[0]   # same way, same size again: the step grows
+20.0
+>>> steps.record("x", 12.0, 20.0)
+>>> steps.adjust("x", 20.0, 10.0, None)[0]   # it flipped: the best is between 12 and 20
+16.0
+>>> steps.hint("x")
+'the proposals so far put the best value above 12 and below 20'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["NumberSteps", "Track"]
+
+GROW = 4.0  # while the model keeps moving the same way by the same size, the step grows 4x
+Bounds = tuple[float | None, float | None] | None
+
+
+@dataclass
+class Track:
+    """What the proposals for one number imply so far."""
+
+    low: float | None = None  # a move up started here: the best value is above
+    high: float | None = None  # a move down started here: the best value is below
+    last_from: float | None = None  # the last move applied
+    last_to: float | None = None
+    asked_from: float | None = None  # the model's last proposal (before any adjustment)
+    asked_to: float | None = None
+    before: tuple[float, float] | None = None  # the proposal before that, from another value
+
+
+def _log_scale(a: float, b: float) -> bool:
+    """The model thinks in factors: both positive and at least a factor 2 apart."""
+    return a > 0 and b > 0 and max(a / b, b / a) >= 2
+
+
+def _plods(a: float, b: float, before: tuple[float, float]) -> str | None:
+    """Whether the move a -> b is about as big as the model's move before it, or bigger: then
+    the model is not converging by itself. "log" when it keeps its factor (compared as
+    factors), "add" when it keeps its difference; None when it shrank its step."""
+    c, d = before
+    positive = min(a, b, c, d) > 0
+    if positive and abs(math.log(b / a)) >= 0.9 * abs(math.log(d / c)):
+        return "log"
+    if not _log_scale(c, d) and abs(b - a) >= 0.9 * abs(d - c):
+        return "add"
+    return None
+
+
+def _mid(a: float, b: float) -> float:
+    """Midpoint: geometric when both are positive and far apart (orders of magnitude)."""
+    lo, hi = min(a, b), max(a, b)
+    if lo > 0 and hi / lo > 4:
+        return math.sqrt(lo * hi)
+    return (lo + hi) / 2
+
+
+class NumberSteps:
+    """Per-parameter brackets and last moves; chooses the size of each numeric move."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[str, Track] = {}
+
+    def adjust(
+        self, name: str, current: float, proposed: float, bounds: Bounds, integer: bool = False
+    ) -> tuple[float, str]:
+        """The value to apply for a proposed move, and why it differs ("" when it does not)."""
+        if not (math.isfinite(current) and math.isfinite(proposed)) or proposed == current:
+            return proposed, ""
+        t = self.tracks.setdefault(name, Track())
+        up = proposed > current
+        if t.asked_from != current and t.asked_from is not None and t.asked_to is not None:
+            t.before = (t.asked_from, t.asked_to)
+        t.asked_from, t.asked_to = current, proposed
+        # the model moves by no less than last time: it is not converging by itself
+        plods = _plods(current, proposed, t.before) if t.before is not None else None
+        if up:  # the evidence: the best value lies on the proposed side of the current one
+            t.low = current
+            if t.high is not None and t.high <= current:
+                t.high = None  # contradicted by the newer evidence
+        else:
+            t.high = current
+            if t.low is not None and t.low >= current:
+                t.low = None
+        if t.low is not None and t.high is not None:
+            value, why = self._inside(t.low, t.high, proposed, plods is not None)
+        else:
+            value, why = self._outward(t, current, proposed, up, bounds, plods)
+        if integer:
+            value = float(round(value))
+            if value == current:
+                value = current + (1 if up else -1)
+            if t.low is not None and t.high is not None and not t.low < value < t.high:
+                return proposed, ""  # nothing left between the bracket's ends
+        if value == proposed or (value > current) != up or not math.isfinite(value):
+            return proposed, ""  # (also where rounding left nothing between the two)
+        return value, why
+
+    def _inside(self, low: float, high: float, proposed: float, plods: bool) -> tuple[float, str]:
+        """Bisect the bracket, unless the model's value lies inside it and the model chose its
+        own step (not the same step as last time)."""
+        if low < proposed < high and not plods:
+            return proposed, ""
+        mid = _mid(low, high)
+        return mid, f"halfway between {low:g} and {high:g}, where the feedback puts the best value"
+
+    def _outward(
+        self, t: Track, current: float, proposed: float, up: bool, bounds: Bounds, plods: str | None
+    ) -> tuple[float, str]:
+        """Grow the step while the direction holds; stop halfway to a bound."""
+        value, why = proposed, ""
+        held = t.last_to == current and t.last_from is not None and (t.last_to > t.last_from) == up
+        if held and plods:
+            assert t.last_from is not None
+            if plods == "log" and t.last_from > 0:
+                factor = max(
+                    abs(math.log(proposed / current)), GROW * abs(math.log(current / t.last_from))
+                )
+                grown = current * math.exp(factor if up else -factor)
+            else:
+                size = max(abs(proposed - current), GROW * abs(current - t.last_from))
+                grown = current + (size if up else -size)
+            if grown != proposed:
+                value = grown
+                why = "the direction held, so the step grew"
+        lo, hi = bounds or (None, None)
+        if up and hi is not None and value > hi:
+            return (current + hi) / 2, f"halfway to the upper bound {hi:g}"
+        if not up and lo is not None and value < lo:
+            return (current + lo) / 2, f"halfway to the lower bound {lo:g}"
+        return value, why
+
+    def record(self, name: str, old: Any, new: Any) -> None:
+        """A move that was applied: the next proposal can grow from it."""
+        if _number(old) and _number(new) and old != new:
+            t = self.tracks.setdefault(name, Track())
+            t.last_from, t.last_to = float(old), float(new)
+
+    def hint(self, name: str) -> str:
+        """The bracket in words, for the prompt ("" when nothing is known yet)."""
+        t = self.tracks.get(name)
+        if t is None or (t.low is None and t.high is None):
+            return ""
+        parts = [f"above {t.low:g}" if t.low is not None else "", ""]
+        parts[1] = f"below {t.high:g}" if t.high is not None else ""
+        return "the proposals so far put the best value " + " and ".join(p for p in parts if p)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: asdict(t) for name, t in self.tracks.items()}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.tracks = {}
+        for name, t in d.items():
+            before = t.get("before")
+            self.tracks[name] = Track(**{**t, "before": None if before is None else tuple(before)})
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -1,0 +1,119 @@
+"""Step sizes of numbers (optimizers/step/numbers.py), alone and inside whole optimizer steps.
+
+The plodding model below plays what the local 1.5B model did on direction-only feedback: it
+reads "too small" right and moves by +2, every step, forever.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.numbers import NumberSteps
+
+
+class Plodder(ScriptedClient):
+    """Moves the number by ``size`` the way the feedback in the prompt says; never converges."""
+
+    def __init__(self, size: float) -> None:
+        super().__init__([])
+        self.size = size
+
+    def _send(self, request: Any) -> Any:
+        text = request.payload()["messages"][1]["content"]  # the problem (re-asks come later)
+        now = float(re.findall(r"current value \(JSON\): (\S+)", text)[0])
+        up = "feedback: too small" in text
+        new = now + self.size if up else now - self.size
+        with self._lock:
+            self._script.append(json.dumps({"reasoning": "", "updates": {"x": new}}))
+        return super()._send(request)
+
+
+@tg.op
+def probe(x: float) -> float:
+    """Send x to the system under test."""
+    return float(x)
+
+
+def solve(target: float, start: float, size: float, steps: int = 12, **config: Any) -> int | None:
+    """Steps a plodding model needs with the default GraphOptimizer (None: not solved)."""
+    x = tg.param(start, name="x", bounds=(0, None))
+    opt = GraphOptimizer([x], llm=Plodder(size), **config)
+    for i in range(steps):
+        out = probe(x)
+        if abs(out.value - target) <= 0.02 * target:
+            return i
+        opt.zero_feedback()
+        out.backward("too small" if out.value < target else "too large")
+        opt.step()
+        opt.record_score(-abs(x.value - target) / target)
+    return None if abs(x.value - target) > 0.02 * target else steps
+
+
+@pytest.mark.parametrize(("target", "start"), [(0.37, 5.0), (27.3, 1.0), (1250.0, 100.0)])
+def test_a_plodding_model_finds_hidden_numbers_of_every_scale(target: float, start: float) -> None:
+    used = solve(target, start, size=2.0)
+    assert used is not None and used <= 12, used
+    assert solve(target, start, size=2.0, number_steps=False, patience=None) is None  # before
+
+
+def test_growth_bisection_and_bounds_explain_themselves() -> None:
+    steps = NumberSteps()
+    assert steps.adjust("lr", 0.001, 0.01, (1e-5, 2.0)) == (0.01, "")
+    steps.record("lr", 0.001, 0.01)
+    value, why = steps.adjust("lr", 0.01, 0.1, (1e-5, 2.0))  # 10x again: 10**4 x, past 2.0
+    assert value == pytest.approx(1.005) and "halfway to the upper bound 2" in why
+    steps.record("lr", 0.01, value)
+    value, why = steps.adjust("lr", value, 0.001, (1e-5, 2.0))  # flipped: between 0.01 and 1
+    assert value == pytest.approx((0.01 * 1.005) ** 0.5) and "halfway between 0.01 and 1" in why
+    assert steps.hint("lr") == "the proposals so far put the best value above 0.01 and below 1.005"
+    steps.record("lr", 1.005, value)
+    low = value
+    value, why = steps.adjust("lr", low, 3.0, (1e-5, 2.0))  # up, past the bracket's end
+    assert value == pytest.approx((low * 1.005) ** 0.5) and "and 1.005" in why
+
+
+def test_a_converging_model_is_never_overruled_outside_a_bracket() -> None:
+    steps = NumberSteps()
+    for old, new in [(0.0, 10.0), (10.0, 14.0), (14.0, 14.5)]:
+        assert steps.adjust("x", old, new, None) == (new, "")
+        steps.record("x", old, new)
+
+
+def test_integers_move_by_whole_steps_and_stop_when_the_bracket_closes() -> None:
+    steps = NumberSteps()
+    steps.adjust("k", 3, 4, (1, 9), integer=True)
+    steps.record("k", 3, 4)
+    assert steps.adjust("k", 4, 5, (1, 9), integer=True)[0] == 8.0  # the step grew
+    steps.record("k", 4, 8)
+    assert steps.adjust("k", 8, 5, (1, 9), integer=True)[0] == 6.0  # same size: bisected
+    steps.record("k", 8, 6)
+    assert steps.adjust("k", 6, 7, (1, 9), integer=True) == (7, "")  # inside [4, 8]: kept
+    steps.record("k", 6, 7)
+    assert steps.adjust("k", 7, 8, (1, 9), integer=True) == (8, "")  # nothing left inside
+
+
+@given(
+    st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=1, max_size=20),
+)
+@settings(max_examples=60, deadline=None)
+def test_adjusted_values_keep_the_direction_and_bounds(moves: list[tuple[float, float]]) -> None:
+    steps = NumberSteps()
+    for current, proposed in moves:
+        value, why = steps.adjust("x", current, proposed, (-1e3, 1e3))
+        assert -1e3 <= value <= 1e3
+        if proposed != current:
+            assert (value > current) == (proposed > current)
+        assert bool(why) == (value != proposed)
+        steps.record("x", current, value)
+        state = json.loads(json.dumps(steps.state_dict()))
+        other = NumberSteps()
+        other.load_state_dict(state)
+        assert other.state_dict() == steps.state_dict()
