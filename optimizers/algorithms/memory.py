@@ -14,6 +14,7 @@ Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -50,9 +51,11 @@ class Memory:
         return {p.name: p.peek() for p in self.params}
 
     def record_score(self, score: float) -> None:
-        """Tell the optimizer how the values after the last step scored (higher is better)."""
-        if self.history:
-            self.history[-1].score = float(score)
+        """Tell the optimizer how the values after the last step scored (higher is better);
+        before the first step, how the starting values scored."""
+        if not self.history:
+            self.history.append(HistoryEntry(0, self.values()))
+        self.history[-1].score = float(score)
         if self.best_score is None or score > self.best_score:
             self.best_score = float(score)
             self.best_values = self.values()
@@ -83,7 +86,7 @@ class Memory:
             ],
         }
 
-    def load_state_dict(self, d: dict[str, Any]) -> None:
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (parameter values are restored elsewhere)."""
         if d.get("version") != 1:
             raise OptimizerError(

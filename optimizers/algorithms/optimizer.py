@@ -222,7 +222,9 @@ class Optimizer(Memory):
             problems = shape + [str(r) for r in rejected]
             same = _unchanged(raw, now, rejected, ctx.params)
             if same and not accepted and not problems:  # a small model restating the value
-                problems = [f"{n} = {show_value(v, 80)}: already its value" for n, v in same]
+                problems = [
+                    f"{n} = {show_value(v, 80)}: its current value, no change" for n, v in same
+                ]
                 ctx.report.notes.append(
                     "the model proposed the current value of "
                     + ", ".join(n for n, _ in same)
@@ -267,12 +269,12 @@ class Optimizer(Memory):
                 return code_check(node, value, ctx.sub.nodes, self.trial)
             return []
 
-        if self.number_steps:  # before the checks: a step past a bound goes halfway to it
-            nodes = {p.name: p for p in ctx.params}
-            raw = {
-                k: self._step_size(nodes[k], v, ctx) if k in nodes else v for k, v in raw.items()
-            }
-        return check_updates(raw, ctx.params, readonly=ctx.readonly, extra_check=trial)
+        accepted, rejected = check_updates(
+            raw, ctx.params, readonly=ctx.readonly, extra_check=trial
+        )
+        if self.number_steps:  # valid values only: a value past a bound is told to the model
+            accepted = {n: self._step_size(n, v, ctx) for n, v in accepted.items()}
+        return accepted, rejected
 
     def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
         """A proposed number as a direction: the size of the move comes from the history."""

@@ -28,7 +28,7 @@ why, which the step's report shows, and the bracket is shown in the prompt.
 >>> steps.adjust("x", 20.0, 10.0, None)[0]   # it flipped: the best is between 12 and 20
 16.0
 >>> steps.hint("x")
-'the proposals so far put the best value above 12 and below 20'
+'from the feedback so far, the best value is above 12 and below 20'
 """
 
 from __future__ import annotations
@@ -62,14 +62,13 @@ def _log_scale(a: float, b: float) -> bool:
 
 
 def _plods(a: float, b: float, before: tuple[float, float]) -> str | None:
-    """Whether the move a -> b is about as big as the model's move before it, or bigger: then
-    the model is not converging by itself. "log" when it keeps its factor (compared as
-    factors), "add" when it keeps its difference; None when it shrank its step."""
+    """Whether the model keeps moving by the same step as its move before (so it is not
+    converging by itself): "log" when it keeps a factor of 2 or more, "add" when it keeps about
+    the same difference; None when it shrank its step or grew it on its own."""
     c, d = before
-    positive = min(a, b, c, d) > 0
-    if positive and abs(math.log(b / a)) >= 0.9 * abs(math.log(d / c)):
-        return "log"
-    if not _log_scale(c, d) and abs(b - a) >= 0.9 * abs(d - c):
+    if _log_scale(a, b) and _log_scale(c, d):
+        return "log" if abs(math.log(b / a)) >= 0.9 * abs(math.log(d / c)) else None
+    if not _log_scale(c, d) and 0.9 * abs(d - c) <= abs(b - a) <= 1.5 * abs(d - c):
         return "add"
     return None
 
@@ -170,7 +169,7 @@ class NumberSteps:
             return ""
         parts = [f"above {t.low:g}" if t.low is not None else "", ""]
         parts[1] = f"below {t.high:g}" if t.high is not None else ""
-        return "the proposals so far put the best value " + " and ".join(p for p in parts if p)
+        return "from the feedback so far, the best value is " + " and ".join(p for p in parts if p)
 
     def state_dict(self) -> dict[str, Any]:
         return {name: asdict(t) for name, t in self.tracks.items()}

@@ -285,3 +285,45 @@ def test_going_back_to_values_tried_before_is_rejected_with_what_they_got() -> N
     assert report.applied == {"x": (20.0, 15.0)}
     opt, _ = _oscillate(allow_repeats=True)
     assert opt.step().applied == {"x": (20.0, 10.0)}
+
+
+def test_a_step_that_changes_nothing_always_says_why() -> None:
+    """Issue 11: a proposal equal to the current value was dropped without a word."""
+    opt, _ = opt_for([reply({"temperature": 0.7}), reply({"temperature": 0.7}), reply({})])
+    report = opt.step()  # the current value, asked again (twice), then nothing
+    assert report.applied == {} and len(report.prompts) == 3
+    assert "temperature = 0.7: its current value, no change" in report.prompts[1][-1]["content"]
+    assert any("proposed the current value of temperature" in n for n in report.notes)
+    opt.llm = ScriptedClient([reply({}, reasoning="all outputs are right")])
+    report = opt.step()
+    assert report.notes[-1] == "the model proposed no change (empty updates): all outputs are right"
+
+
+def test_patience_goes_back_to_the_best_values_without_a_model_call() -> None:
+    x = param(1.0, "x", ParamType.NUMBER)
+    replies = [reply({"x": v}) for v in (2.0, 3.0, 4.0)]
+    opt = GraphOptimizer([x], llm=ScriptedClient(replies), patience=2, number_steps=False)
+    opt.record_score(0.0)
+    for score in (0.5, 0.2, 0.1):  # 2.0 is best, then two steps without improvement
+        backward(call("f", x.value, "f_1", {"x": x}), "more")
+        opt.step()
+        opt.record_score(score)
+        opt.zero_feedback()
+    backward(call("f", x.value, "f_1", {"x": x}), "more")
+    report = opt.step()
+    assert report.applied == {"x": (4.0, 2.0)} and report.prompts == []
+    assert "went back to the best values so far (scored 0.5 after step 1)" in report.notes[0]
+
+
+def test_the_history_shows_the_measured_effect_of_each_change() -> None:
+    x = param(1.0, "x", ParamType.NUMBER)
+    opt = GraphOptimizer([x], llm=ScriptedClient([reply({"x": 5.0}), reply({})]))
+    opt.record_score(-3.0)
+    backward(call("f", 1.0, "f_1", {"x": x}), "too small")
+    opt.step()
+    opt.record_score(-7.0)
+    opt.zero_feedback()
+    backward(call("f", 5.0, "f_2", {"x": x}), "too large")
+    shown = opt.step().prompts[0][-1]["content"]
+    assert "- step 1: x=5.0 (current) -> score -7 (worse than -3 at step 0)" in shown
+    assert "from the feedback so far, the best value is above 1" in shown

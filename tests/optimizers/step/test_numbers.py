@@ -30,7 +30,7 @@ class Plodder(ScriptedClient):
         text = request.payload()["messages"][1]["content"]  # the problem (re-asks come later)
         now = float(re.findall(r"current value \(JSON\): (\S+)", text)[0])
         up = "feedback: too small" in text
-        new = now + self.size if up else now - self.size
+        new = now + self.size if up else max(now - self.size, now / 2)  # it knows x >= 0
         with self._lock:
             self._script.append(json.dumps({"reasoning": "", "updates": {"x": new}}))
         return super()._send(request)
@@ -61,7 +61,8 @@ def solve(target: float, start: float, size: float, steps: int = 12, **config: A
 def test_a_plodding_model_finds_hidden_numbers_of_every_scale(target: float, start: float) -> None:
     used = solve(target, start, size=2.0)
     assert used is not None and used <= 12, used
-    assert solve(target, start, size=2.0, number_steps=False, patience=None) is None  # before
+    if target > 1:  # without number steps (as before) +2 a step is too slow for far targets
+        assert solve(target, start, size=2.0, number_steps=False) is None
 
 
 def test_growth_bisection_and_bounds_explain_themselves() -> None:
@@ -73,7 +74,9 @@ def test_growth_bisection_and_bounds_explain_themselves() -> None:
     steps.record("lr", 0.01, value)
     value, why = steps.adjust("lr", value, 0.001, (1e-5, 2.0))  # flipped: between 0.01 and 1
     assert value == pytest.approx((0.01 * 1.005) ** 0.5) and "halfway between 0.01 and 1" in why
-    assert steps.hint("lr") == "the proposals so far put the best value above 0.01 and below 1.005"
+    assert (
+        steps.hint("lr") == "from the feedback so far, the best value is above 0.01 and below 1.005"
+    )
     steps.record("lr", 1.005, value)
     low = value
     value, why = steps.adjust("lr", low, 3.0, (1e-5, 2.0))  # up, past the bracket's end
@@ -93,7 +96,7 @@ def test_integers_move_by_whole_steps_and_stop_when_the_bracket_closes() -> None
     steps.record("k", 3, 4)
     assert steps.adjust("k", 4, 5, (1, 9), integer=True)[0] == 8.0  # the step grew
     steps.record("k", 4, 8)
-    assert steps.adjust("k", 8, 5, (1, 9), integer=True)[0] == 6.0  # same size: bisected
+    assert steps.adjust("k", 8, 7, (1, 9), integer=True)[0] == 6.0  # same size: bisected
     steps.record("k", 8, 6)
     assert steps.adjust("k", 6, 7, (1, 9), integer=True) == (7, "")  # inside [4, 8]: kept
     steps.record("k", 6, 7)

@@ -59,12 +59,14 @@ def test_every_page_loads_without_console_errors(serve: Any, page: Any, finished
 def test_a_click_on_a_curve_point_opens_its_step(serve: Any, page: Any, finished: Path) -> None:
     page.goto(serve(finished).url + "#/run/prompt")
     rendered(page, "#learning-curve")
-    rows = json.loads((finished / "prompt" / "steps" / "000006" / "step.json").read_text())
-    assert rows["accepted"] is False  # the rejected point of step 6 is drawn as a cross
-    page.click("#learning-curve .rejected .pt[data-step='6']")
-    page.wait_for_function("location.hash === '#/run/prompt/step/6'")
+    steps = sorted((finished / "prompt" / "steps").iterdir())
+    records = [json.loads((s / "step.json").read_text()) for s in steps]
+    # the first candidate the trainer rejected: its point is drawn as a cross
+    k, rows = next((k, r) for k, r in enumerate(records) if r["accepted"] is False)
+    page.click(f"#learning-curve .rejected .pt[data-step='{k}']")
+    page.wait_for_function(f"location.hash === '#/run/prompt/step/{k}'")
     rendered(page, "#step-title")
-    assert page.inner_text("#step-title").startswith("Step 6")
+    assert page.inner_text("#step-title").startswith(f"Step {k}")
     assert page.inner_text("#why") == rows["decision"]
     assert page.problems == []
 
