@@ -18,6 +18,7 @@ import hyperparameters
 import numeric
 import prompt_tuning
 import pytest
+import train_prompt
 
 import tracegraph as tg
 from optimizers import ScriptedClient
@@ -171,6 +172,7 @@ def test_every_example_has_a_test() -> None:
     names = {p.stem for p in (Path(__file__).parents[2] / "examples").glob("[!_]*.py")}
     tested = {"agent", "buggy_function", "hyperparameters", "numeric", "prompt_tuning"}
     tested |= {"langgraph_router", "openai_agents_calculator"}  # test_framework_examples.py
+    tested |= {"train_prompt"}
     assert names == tested
 
 
@@ -217,3 +219,70 @@ def test_buggy_function_ends_with_the_tests_passing_on_the_local_model(
     assert outcome.solved, (outcome.scores, outcome.values)
     with tg.no_trace():  # the function itself now passes, called plainly
         assert buggy_function.failures(buggy_function.median) == []
+
+
+# -- train_prompt: the Trainer on a small dataset, with validation -----------------------------
+LABELS = dict(train_prompt.TRAIN + train_prompt.VAL)
+BETTER = "Reply with exactly one word: POS if the review is positive, NEG if it is negative."
+
+
+def labeler_or_optimizer(system: str, last: str) -> str:
+    """The student labels exactly only when its instruction names both labels; the optimizer
+    (asked with its own system prompt) proposes the better instruction."""
+    if system.startswith("You tune the parameters"):
+        return json.dumps(
+            {"reasoning": "the labels must be exact", "updates": {"instruction": BETTER}}
+        )
+    if "POS" in system and "NEG" in system:
+        return LABELS[last]
+    return "The review is positive." if LABELS[last] == "POS" else "It is negative."
+
+
+def test_train_prompt(tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizers.view.data import RunReader
+    from optimizers.view.lineage import lineage
+    from tests.optimizers.trainer.tasks import RuleClient
+
+    monkeypatch.setenv("TRACEGRAPH_FSYNC", "0")
+    llm = RuleClient(
+        lambda r: labeler_or_optimizer(r.messages[0]["content"], r.messages[-1]["content"])
+    )
+    out = run_main(train_prompt, llm, tmp_path, capsys)
+    assert "finished: all steps done; best score 1.0 at step 1" in out
+    assert f"instruction = {BETTER!r}" in out
+    run_dir = Path(re.search(r"tracegraph view (\S+);", out).group(1))  # type: ignore[union-attr]
+    assert (run_dir / "report.html").exists()
+    reader = RunReader(run_dir)
+    rows = reader.overview()["rows"]
+    assert [(r["step"], r["verdict"]) for r in rows[:2]] == [(0, "baseline"), (1, "accepted")]
+    assert rows[0]["val"] == 0.0 and rows[1]["val"] == 1.0
+    (param,) = lineage(reader)["params"]
+    assert param["lines"] == [{"text": BETTER, "step": 1}]
+
+
+def test_tracegraph_run_trains_the_example_end_to_end(tmp_path: Path) -> None:
+    """``tracegraph run examples/train_prompt.py`` in a process of its own, against a fake
+    OpenAI-compatible server (real client, real HTTP): the README's quick start, offline."""
+    import os
+    import subprocess
+    import sys
+
+    from optimizers.llm.fakeserver import FakeOpenAIServer
+
+    def respond(body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        return labeler_or_optimizer(messages[0]["content"], messages[-1]["content"])
+
+    root = Path(__file__).parents[2]
+    with FakeOpenAIServer(responder=respond) as server:
+        env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "fake-key",
+               "TRACEGRAPH_MODEL": "fake-model", "TRACEGRAPH_FSYNC": "0"}  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "optimizers.cli", "run",
+             str(root / "examples" / "train_prompt.py"), "--run-dir", str(tmp_path / "run"), "-q"],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "best score 1 at step 1" in done.stdout
+    assert f"tracegraph view {tmp_path / 'run'}" in done.stdout
+    assert f"report: {tmp_path / 'run' / 'report.html'}" in done.stdout
