@@ -16,10 +16,12 @@ for how a script or config describes a run.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -50,12 +52,45 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+#: What reading a damaged file raises before our checks see it (a field of the wrong type...).
+_DAMAGE = (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _errors(reads: bool) -> Callable[[F], F]:
+    """Every error of a command as ``error: ...`` and exit status 2, never a traceback.
+
+    ``reads``: the command only reads a run directory, so any exception is damage in it. Run
+    and resume also run the user's code, whose own bugs keep their traceback.
+    """
+
+    def wrap(command: F) -> F:
+        @functools.wraps(command)
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            try:
+                command(*args, **kwargs)
+            except TracegraphError as exc:
+                raise _fail(exc) from None
+            except _DAMAGE as exc:
+                if not reads:
+                    raise
+                where = kwargs.get("run_dir", "the run directory")
+                raise _fail(
+                    RunDirError(
+                        f"{where} is damaged: {type(exc).__name__}: {exc}. Fix: restore the "
+                        "damaged file from a copy (every file is JSON; docs/run_directory.md)"
+                    )
+                ) from None
+
+        return cast(F, guarded)
+
+    return wrap
+
+
 def _open(path: Path) -> RunDir:
+    """The run directory at ``path``, after checking that what it committed is all there."""
     rundir = RunDir(path)
-    try:
-        rundir.read_run()
-    except RunDirError as exc:
-        raise _fail(exc) from None
+    rundir.verify(rundir.read_checkpoint())
     return rundir
 
 
@@ -77,6 +112,7 @@ def _fit(trainer: object, *, resume: bool) -> None:
 
 
 @app.command()
+@_errors(reads=False)
 def run(
     script_or_config: Annotated[
         Path, typer.Argument(help="a .py with make_trainer(), or a .toml/.json config")
@@ -101,6 +137,7 @@ def run(
 
 
 @app.command()
+@_errors(reads=False)
 def resume(
     run_dir: RunDirArg,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -126,6 +163,7 @@ def resume(
 
 
 @app.command()
+@_errors(reads=True)
 def inspect(run_dir: RunDirArg) -> None:
     """A table of the steps: scores, accepted or rejected, calls and cost."""
     from rich.console import Console
@@ -157,6 +195,7 @@ def _num(value: float | None) -> str:
 
 
 @app.command()
+@_errors(reads=True)
 def diff(
     run_dir: RunDirArg,
     a: Annotated[str, typer.Argument(help="a step: a number, first, best or last")],
@@ -177,6 +216,7 @@ def diff(
 
 
 @app.command()
+@_errors(reads=True)
 def graph(
     run_dir: RunDirArg,
     step: Annotated[str, typer.Argument(help="a step: a number, first, best or last")],
@@ -210,6 +250,7 @@ def graph(
 
 
 @app.command()
+@_errors(reads=True)
 def report(
     run_dir: RunDirArg,
     out: Annotated[
@@ -222,10 +263,13 @@ def report(
     rundir = _open(run_dir)
     if rundir.read_checkpoint() is None:
         raise _fail(RunDirError(f"{run_dir} has no committed step yet: nothing to report"))
+    for _ in rundir.iter_steps():  # a damaged step is an error, not a hole in the report
+        pass
     typer.echo(str(write_report(rundir, out)))
 
 
 @app.command()
+@_errors(reads=True)
 def view(
     run_dir: Annotated[Path, typer.Argument(help="a run directory, or a folder holding runs")],
     port: Annotated[int, typer.Option(help="the port to serve on")] = 8765,

@@ -8,6 +8,7 @@ Layout (format ``tracegraph-run``, version :data:`FORMAT_VERSION`; see docs/run_
       calls.jsonl           every model call (request, reply, usage), appended and fsynced
       steps/000000/         the baseline: the starting parameters scored on the validation set
       steps/000001/ ...     one folder per step, written whole then renamed into place
+      run.lock              held (flock) by the one process running or resuming the run
 
 A step folder whose number is above ``checkpoint.json``'s ``step`` is the debris of a step that
 was interrupted; :meth:`RunDir.discard_uncommitted` removes it before that step is run again.
@@ -19,12 +20,18 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tracegraph.errors import PersistenceError
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: runs are not locked (docs/security.md)
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "FORMAT",
@@ -43,6 +50,10 @@ RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.json"
 JOURNAL_FILE = "calls.jsonl"
 STEPS_DIR = "steps"
+LOCK_FILE = "run.lock"
+_OURS = {RUN_FILE, CHECKPOINT_FILE, JOURNAL_FILE, STEPS_DIR, LOCK_FILE}
+_SQLITE = b"SQLite format 3\x00"
+_SIDECARS = ("-wal", "-shm", "-journal")
 
 
 class RunDirError(PersistenceError):
@@ -143,17 +154,53 @@ class RunDir:
         return (self.path / RUN_FILE).is_file()
 
     def create(self, config: dict[str, Any]) -> None:
-        """Start a new run here; refuse a directory that already holds files."""
-        if self.path.exists() and any(self.path.iterdir()):
-            what = "a run" if self.exists() else "other files"
-            raise RunDirError(
-                f"run directory {self.path} already holds {what}; expected an empty or new "
-                "folder. Fix: resume it with `tracegraph resume DIR` / Trainer.fit(resume=True), "
-                "or choose another run_dir."
-            )
+        """Start a new run here; refuse a directory that already holds files (except the
+        lock, and reply caches or cassettes the user keeps with the run)."""
+        if self.path.exists():
+            others = sorted(c.name for c in self.path.iterdir() if not _users_store(c))
+            if others and others != [LOCK_FILE]:
+                what = "a run" if self.exists() else f"other files ({', '.join(others[:5])})"
+                raise RunDirError(
+                    f"run directory {self.path} already holds {what}; expected an empty or "
+                    "new folder (a reply cache or cassette of the run's clients may be there). "
+                    "Fix: resume it with `tracegraph resume DIR` / Trainer.fit(resume=True), "
+                    "or choose another run_dir."
+                )
         self.steps_path.mkdir(parents=True, exist_ok=True)
         run = {"format": FORMAT, "version": FORMAT_VERSION, **to_jsonable(config)}
         atomic_write_text(self.path / RUN_FILE, _dump(run))
+
+    @contextlib.contextmanager
+    def lock(self, *, create: bool) -> Iterator[None]:
+        """Hold the run's exclusive lock (``run.lock``, flock) while running or resuming it.
+
+        A second process gets a :class:`RunDirError` naming the holder's pid at once. The
+        kernel drops the lock when the holder exits, ``kill -9`` included.
+        """
+        if fcntl is None or (not create and not self.path.is_dir()):
+            yield  # no locking here, or nothing to lock: read_run() says what is wrong
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise RunDirError(
+                    f"run directory {self.path} is in use by another process ({holder}); two "
+                    "processes on one run would pay its calls twice and overwrite each other. "
+                    "Fix: wait for that process to end (or stop it), then resume."
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            handle.write(f"pid {os.getpid()}, since {since}\n")
+            handle.flush()
+            yield
+        finally:
+            handle.close()  # closing releases the lock
 
     def read_run(self) -> dict[str, Any]:
         """``run.json``, after checking that this is a run directory of a known version."""
@@ -205,10 +252,16 @@ class RunDir:
         return data
 
     def write_checkpoint(
-        self, state: dict[str, Any], *, before_rename: Callable[[], None] | None = None
+        self,
+        state: dict[str, Any],
+        *,
+        journal_seq: int | None = None,
+        before_rename: Callable[[], None] | None = None,
     ) -> None:
         """Commit ``state`` as the new checkpoint (atomic: temp file, fsync, rename)."""
         data = {"format": "tracegraph-checkpoint", "version": FORMAT_VERSION, **state}
+        if journal_seq is not None:
+            data["journal_seq"] = journal_seq  # lets resume notice a shortened journal
         atomic_write_text(self.path / CHECKPOINT_FILE, _dump(data), before_rename=before_rename)
 
     # -- steps -----------------------------------------------------------------------------
@@ -244,6 +297,47 @@ class RunDir:
                 removed.append(int(child.name))
         return removed
 
+    def verify(self, ckpt: dict[str, Any] | None) -> None:
+        """Check that what the checkpoint committed is all on disk: every step folder up to its
+        step, and the journal at least as long as it was when the checkpoint was written."""
+        if ckpt is None:
+            return
+        step = ckpt.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise RunDirError(
+                f"{self.path / CHECKPOINT_FILE} has step {step!r}; expected a whole number >= 0"
+            )
+        missing = [k for k in range(step + 1) if not self.step_path(k).is_dir()]
+        if missing:
+            shown = ", ".join(f"{k:06d}" for k in missing[:10])
+            raise RunDirError(
+                f"the run at {self.path} committed step {step}, but steps/{shown} "
+                f"{'is' if len(missing) == 1 else 'are'} missing. The run directory was "
+                "damaged; restore it from a copy, or start a new run."
+            )
+        wanted = ckpt.get("journal_seq")
+        if isinstance(wanted, int) and wanted > self.journal_length():
+            raise RunDirError(
+                f"{self.journal_path} ends at call {self.journal_length()}, but the checkpoint "
+                f"of step {step} was written after call {wanted}: the journal was shortened "
+                "or replaced. Restore it from a copy, or start a new run."
+            )
+
+    def journal_length(self) -> int:
+        """The highest call number (``seq``) in the journal (0 when it has none)."""
+        last = 0
+        if self.journal_path.exists():
+            for line in self.journal_path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    last = max(last, int(json.loads(line).get("seq", 0)))
+        return last
+
+    def step_numbers_on_disk(self) -> list[int]:
+        """Every step folder present, committed or not, in order."""
+        if not self.steps_path.exists():
+            return []
+        return sorted(int(c.name) for c in self.steps_path.iterdir() if c.name.isdigit())
+
     def step_numbers(self) -> list[int]:
         """The committed steps on disk, in order (step 0 is the baseline)."""
         ckpt = self.read_checkpoint()
@@ -265,9 +359,32 @@ class RunDir:
             )
         record = self._read_json(path / "step.json")
         params = self._read_json(path / "params.json")
+        for name, data in (("step.json", record), ("params.json", params)):
+            if not isinstance(data, dict):
+                raise RunDirError(f"{path / name} is damaged: expected a JSON object")
         return StepFiles(step=step, record=record, params=params, path=path)
 
     def iter_steps(self) -> Iterator[StepFiles]:
         """Every committed step, in order."""
         for step in self.step_numbers():
             yield self.read_step(step)
+
+
+def _users_store(path: Path) -> bool:
+    """A reply cache (SQLite, and its sidecar files) or a cassette (JSONL of recorded calls)
+    that the user keeps in the run directory, e.g. ``OpenAIClient(cache=run_dir / "x.sqlite")``."""
+    if path.name in _OURS or not path.is_file():
+        return False
+    for suffix in _SIDECARS:
+        if path.name.endswith(suffix):
+            return _users_store(path.with_name(path.name[: -len(suffix)]))
+    with open(path, "rb") as fh:
+        head = fh.read(len(_SQLITE))
+    if head == _SQLITE:
+        return True
+    if path.suffix != ".jsonl":
+        return False
+    with contextlib.suppress(ValueError, TypeError, OSError):
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return all({"key", "request", "reply"} <= set(json.loads(line)) for line in lines)
+    return False

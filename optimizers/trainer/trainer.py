@@ -30,6 +30,7 @@ from optimizers.errors import BudgetExceeded, refuse_running_loop
 from optimizers.executors import LocalExecutor, find_params
 from optimizers.llm.budget import budget as budget_scope
 from optimizers.trainer.cases import Case, Verdict, as_examples, mean_score
+from optimizers.trainer.checkpoint import validated_state
 from optimizers.trainer.evaluate import Workflow, run_cases
 from optimizers.trainer.journal import CallJournal, usage_to_dict
 from optimizers.trainer.progress import ProgressView, StepPhase
@@ -191,7 +192,12 @@ class Trainer:
         return asyncio.run(self.afit(resume=resume))
 
     async def afit(self, *, resume: bool = False) -> FitResult:
-        """Async twin of :meth:`fit`."""
+        """Async twin of :meth:`fit`. One process at a time runs a run directory: its lock is
+        held from opening to the end (a second process gets a RunDirError naming the first)."""
+        with self.rundir.lock(create=not resume) if self.rundir else contextlib.nullcontext():
+            return await self._afit(resume)
+
+    async def _afit(self, resume: bool) -> FitResult:
         state = self._open(resume)
         self.callbacks.call(self, "on_run_start", resumed=resume)
         try:
@@ -265,7 +271,7 @@ class Trainer:
         self._restore(state)  # undo a half-done step: back to the last commit
         state.status, state.reason = status, reason
         if self.rundir is not None:
-            self.rundir.write_checkpoint(state.to_dict())
+            self.rundir.write_checkpoint(state.to_dict(), journal_seq=self.journal.seq)
         return state
 
     def _result(self, state: TrainState | None) -> FitResult:
@@ -316,13 +322,20 @@ class Trainer:
                 f"{self._params.names()}. Fix: resume with the script that started the run"
             )
         ckpt = self.rundir.read_checkpoint()
-        committed = int(ckpt["step"]) if ckpt else -1
+        fresh = self._optimizer_state() if hasattr(self.optimizer, "state_dict") else None
+        state = None if ckpt is None else validated_state(
+            ckpt, self.rundir, names=self._params.names(), total_steps=self.total_steps,
+            val_size=len(self.val), optimizer_state=fresh,
+        )  # fmt: skip
+        committed = state.step if state else -1
         self.rundir.discard_uncommitted(committed)
         replayable = self.journal.load(committed)
-        if ckpt is None:
+        if state is None:
             return None
-        state = TrainState.from_dict(ckpt)
-        self._restore(state)
+        try:
+            self._restore(state)
+        except TracegraphError as exc:  # a value edited into one its parameter refuses
+            raise RunDirError(f"the checkpoint's values do not fit the parameters: {exc}") from None
         self._pending_note = (
             f"resuming {self.rundir.path} after step {committed}; "
             f"{replayable} recorded calls can be replayed free"
@@ -450,7 +463,9 @@ class Trainer:
             self.rundir.write_step(k, step_files(result, state.params))
             self._hook("before_checkpoint", k)
             self.rundir.write_checkpoint(
-                state.to_dict(), before_rename=lambda: self._hook("during_checkpoint", k)
+                state.to_dict(),
+                journal_seq=self.journal.seq,
+                before_rename=lambda: self._hook("during_checkpoint", k),
             )
             self._hook("after_checkpoint", k)
         self.state = state
