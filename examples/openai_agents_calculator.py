@@ -11,12 +11,22 @@ optimized agent is a plain ``agents.Agent`` again.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from _common import Outcome, base_parser, client_from, finish, log_step, make_optimizer, picture
+from _common import (
+    ENV,
+    Outcome,
+    base_parser,
+    client_from,
+    finish,
+    log_step,
+    make_optimizer,
+    picture,
+)
 from agents import Agent, OpenAIChatCompletionsModel, RunConfig, function_tool
 from openai import AsyncOpenAI
 
@@ -33,10 +43,16 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def agent_model(llm: LLMClient) -> Any:
-    """The agent talks to the same endpoint as ``llm`` through the Agents SDK's own client."""
-    key = os.environ.get("OPENAI_API_KEY") or "no-key-needed-on-127.0.0.1"
-    client = AsyncOpenAI(base_url=str(getattr(llm, "endpoint", "")), api_key=key, max_retries=2)
+def agent_model(llm: LLMClient, args: argparse.Namespace) -> Any:
+    """The agent talks to the same model as ``llm`` through the Agents SDK's own client."""
+    if args.model or args.base_url or any(os.environ.get(v) for v in ENV):
+        base_url, key = str(getattr(llm, "endpoint", "")), os.environ.get("OPENAI_API_KEY")
+    else:  # the local model: lease the same shared server and use its key
+        from optimizers.llm.local import local_server
+
+        server = local_server(args.local)
+        base_url, key = server.base_url + "/v1", server.api_key
+    client = AsyncOpenAI(base_url=base_url, api_key=key or "none", timeout=900.0, max_retries=1)
     return OpenAIChatCompletionsModel(model=llm.model, openai_client=client)
 
 
@@ -61,12 +77,10 @@ def run(
     optimizer: str = "graph",
     model: Any = None,
 ) -> Outcome:
-    """Tune the agent for up to ``steps`` steps (stop when every answer is exact)."""
+    """Tune the agent for up to ``steps`` steps (stop when every answer is exact); ``model``
+    is the agent's Agents SDK model."""
     base = Agent(
-        name="calculator",
-        instructions="You are a helpful assistant.",
-        tools=[add],
-        model=model or agent_model(llm),
+        name="calculator", instructions="You are a helpful assistant.", tools=[add], model=model
     )
     agent = TrainableAgent(base, max_turns=4, run_config=RunConfig(tracing_disabled=True))
     opt = make_optimizer(optimizer, agent.parameters(), llm)
@@ -93,7 +107,9 @@ def run(
 def main(argv: Sequence[str] | None = None, llm: LLMClient | None = None, model: Any = None) -> int:
     """Parse the flags, run, print the score before and after and where the picture is."""
     args = base_parser(__doc__ or "", steps=2).parse_args(argv)
-    return finish(run(llm or client_from(args), args.steps, args.out, args.optimizer, model))
+    llm = llm or client_from(args)
+    model = model or agent_model(llm, args)
+    return finish(run(llm, args.steps, args.out, args.optimizer, model))
 
 
 if __name__ == "__main__":
