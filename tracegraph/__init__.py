@@ -22,6 +22,7 @@ from tracegraph.errors import (
     ParameterError,
     PersistenceError,
     TracegraphError,
+    TraceLostWarning,
 )
 from tracegraph.graph import relevant_subgraph, to_networkx
 from tracegraph.module import Module
@@ -46,6 +47,7 @@ __all__ = [
     "OpError",
     "ParameterError",
     "PersistenceError",
+    "TraceLostWarning",
     "TracegraphError",
     "code_of",
     "format_graph",

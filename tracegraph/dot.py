@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracegraph.errors import TracegraphError
-from tracegraph.graph import toposort
+from tracegraph.names import display_names, view_order
 from tracegraph.node import Node, NodeKind
-from tracegraph.text import NodeView, display_names, node_view, short_repr
+from tracegraph.text import NodeView, node_view, short_repr
 
 if TYPE_CHECKING:
     import graphviz
@@ -68,7 +68,7 @@ def to_dot(outputs: Node | Iterable[Node], *, max_value: int = 40) -> graphviz.D
     """
     import graphviz
 
-    order = toposort(outputs)
+    order = view_order(outputs)
     names = display_names(order)
     ids = {node: f"n{i}" for i, node in enumerate(order)}
     dot = graphviz.Digraph(

@@ -49,3 +49,11 @@ class GraphError(TracegraphError):
 
 class PersistenceError(TracegraphError):
     """A saved file is missing, corrupt, of another version, or does not match the module."""
+
+
+class TraceLostWarning(UserWarning):
+    """A node became plain text (``str(node)``, an f-string) while tracing: the trace stops there.
+
+    Silence it for a block with ``warnings.catch_warnings()``, or read the value on purpose
+    with ``node.peek()``.
+    """

@@ -94,7 +94,7 @@ def toposort(outputs: Node | Iterable[Node]) -> list[Node]:
 
 def _order(members: set[Node]) -> list[Node]:
     """The topological order of a set of nodes (edges from outside the set are ignored)."""
-    nodes = sorted(members, key=_uid)
+    nodes = sorted(members, key=_uid)  # a key: two Nodes are never compared (``<`` is traced)
     for node in nodes:
         uid = node.uid
         for parent in node.parents:
@@ -111,16 +111,17 @@ def _kahn(nodes: list[Node], members: set[Node]) -> list[Node]:
     """Smallest-uid-first topological order of ``nodes`` (== ``members``); GraphError on a cycle."""
     waiting = {node: len(members.intersection(node.parents)) for node in nodes}
     children = users(nodes)
-    ready = [(node.uid, node) for node, count in waiting.items() if count == 0]
+    # (uid, id, node): ids of live nodes differ, so a tie never compares two Nodes (traced <).
+    ready = [(node.uid, id(node), node) for node, count in waiting.items() if count == 0]
     heapq.heapify(ready)
     order: list[Node] = []
     while ready:
-        _, node = heapq.heappop(ready)
+        node = heapq.heappop(ready)[2]
         order.append(node)
         for child in children[node]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                heapq.heappush(ready, (child.uid, child))
+                heapq.heappush(ready, (child.uid, id(child), child))
     if len(order) < len(nodes):
         stuck = min((n for n, c in waiting.items() if c > 0), key=_uid)
         raise GraphError(
@@ -281,16 +282,16 @@ def _first_feedback_order(histories: list[list[Node]]) -> list[Node]:
         for before, after in itertools.pairwise(history):
             later[before].append(after)
             waiting[after] += 1
-    ready = [(out.uid, out) for out, count in waiting.items() if count == 0]
+    ready = [(out.uid, id(out), out) for out, count in waiting.items() if count == 0]
     heapq.heapify(ready)
     order: list[Node] = []
     while ready:
-        _, out = heapq.heappop(ready)
+        out = heapq.heappop(ready)[2]
         order.append(out)
         for nxt in later[out]:
             waiting[nxt] -= 1
             if waiting[nxt] == 0:
-                heapq.heappush(ready, (nxt.uid, nxt))
+                heapq.heappush(ready, (nxt.uid, id(nxt), nxt))
     placed = set(order)
     return order + [out for out in sight if out not in placed]
 

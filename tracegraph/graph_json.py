@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tracegraph.graph import toposort
+from tracegraph.names import display_names, view_order
 from tracegraph.node import Node, NodeKind
-from tracegraph.text import display_names, node_view
+from tracegraph.text import node_view
 
 __all__ = ["graph_data"]
 
@@ -37,15 +37,15 @@ def graph_data(outputs: Node | Iterable[Node], *, max_value: int = 60) -> dict[s
 
     >>> from tracegraph.node import Node, NodeKind
     >>> a = Node(2, NodeKind.INPUT, "a")
-    >>> b = Node(4, NodeKind.CALL, "b", op="double", parents=(a,), arg_names=("x",))
+    >>> b = Node(4, NodeKind.CALL, "double", op="double", parents=(a,), arg_names=("x",))
     >>> data = graph_data(b)
     >>> [n["name"] for n in data["nodes"]], data["edges"]
-    (['a', 'b'], [[0, 1, 'x']])
+    (['a', 'double_1'], [[0, 1, 'x']])
     """
-    order = toposort(outputs)
+    order = view_order(outputs)
+    names = display_names(order)  # numbered over the whole graph, as the other views do
     cut = max(0, len(order) - MAX_NODES)
     order = order[-MAX_NODES:] if cut else order
-    names = display_names(order)
     ids = {node: i for i, node in enumerate(order)}
     nodes, edges = [], []
     for node in order:

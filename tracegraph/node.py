@@ -111,6 +111,8 @@ class Received:
     feedback: Feedback
 
 
+# Creation order within this process: the deterministic tie-breaker of every ordering (never a
+# name; names are local to each view, see tracegraph.names). Unique among live nodes here.
 _ids = itertools.count()
 
 
@@ -170,9 +172,21 @@ class Node:
         # fewer containers per node halve the garbage collector's work on long traces.
         self._feedback: list[Feedback] | None = None
         self._received: list[Received] | None = None
-        self.uid = next(_ids)  # creation order: a stable, deterministic sort key
+        self.uid = next(_ids)  # creation order in this process: the sort key of every order
 
     __hash__ = object.__hash__
+
+    def __setstate__(self, state: Any) -> None:
+        """Unpickling (or copying) makes a new node of this process: it gets a fresh ``uid``.
+
+        A ``uid`` is a creation sequence number of one process; kept across processes it would
+        collide with nodes made there, and orders keyed by it would tie (issue 10, bug 7a).
+        Parents are restored before their children, so their new numbers stay smaller.
+        """
+        slots = state[1] if isinstance(state, tuple) else state
+        for key, value in slots.items():
+            object.__setattr__(self, key, value)
+        self.uid = next(_ids)
 
     @property
     def value(self) -> Any:
@@ -318,6 +332,8 @@ class Node:
     def __contains__(self, item: Any) -> bool:
         return (item.value if isinstance(item, Node) else item) in self.value
 
+    # tracegraph.operators replaces these two with versions that warn when tracing (text made
+    # from a node outside an op body is cut off from the graph: TraceLostWarning).
     def __str__(self) -> str:
         return str(self.value)
 

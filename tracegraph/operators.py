@@ -12,6 +12,8 @@ What is traced and what is not:
 * ``bool(node)``, ``len(node)``, ``str(node)``, ``format(node)`` (f-strings), ``int(node)``,
   ``float(node)`` and ``x in node`` must return plain Python values, so they record no node:
   they use the value (inside an op body that read counts as an implicit read, like any read).
+  Text made from a node while tracing, outside an op body, warns (``TraceLostWarning``): what
+  is built from that text is cut off from the graph.
   ``if node:`` therefore branches on the value and leaves no trace in the graph; use
   ``node.len()`` when the length itself should be traced.
 * Attributes of the node itself (``name``, ``value``, ``parents``, ...) and names starting with
@@ -33,14 +35,16 @@ plain values and return plain values.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tracegraph.backward import backward
 from tracegraph.context import CURRENT_READS, TRACING
+from tracegraph.errors import TraceLostWarning
 from tracegraph.node import Node, NodeKind, SourceLocation
-from tracegraph.sites import _seq, constant, exception_node, user_location
+from tracegraph.sites import constant, exception_node, user_location
 
 __all__ = [
     "OPERATORS",
@@ -135,8 +139,7 @@ def binary(op_name: str, left: Any, right: Any) -> Any:
         value = rule.fn(a, b)
     except Exception as exc:
         raise _failed(exc, op_name, rule, (left, right), rule.labels, where) from exc
-    name = f"{op_name}_{next(_seq)}"
-    return Node(value, _CALL, name, op_name, (left, right), rule.labels, where, doc=rule.doc)
+    return Node(value, _CALL, op_name, op_name, (left, right), rule.labels, where, doc=rule.doc)
 
 
 def _failed(
@@ -150,7 +153,7 @@ def _failed(
     return exception_node(
         exc,
         op_name=op_name,
-        name=f"{op_name.rpartition(':')[2]}_{next(_seq)}",
+        name=op_name.rpartition(":")[2],
         parents=parents,
         labels=labels,
         where=where,
@@ -188,7 +191,7 @@ def record(
         value = rule.fn(*values, **plain_kwargs)
     except Exception as exc:
         raise _failed(exc, op_name, rule, tuple(parents), labels, where) from exc
-    name = f"{op_name.rpartition(':')[2]}_{next(_seq)}"  # "call_method:split" names "split_7"
+    name = op_name.rpartition(":")[2]  # "call_method:split" is named "split"
     return Node(value, _CALL, name, op_name, tuple(parents), labels, where, doc=rule.doc)
 
 
@@ -308,6 +311,36 @@ def _len(self: Node) -> Any:
     return len_(self)
 
 
+def _str(self: Node) -> str:
+    if TRACING.get() and CURRENT_READS.get() is None:
+        _trace_lost(self, "str(node)")
+    return str(self.value)
+
+
+def _format(self: Node, spec: str) -> str:
+    if TRACING.get() and CURRENT_READS.get() is None:
+        _trace_lost(self, "an f-string or format() of a node")
+    return format(self.value, spec)
+
+
+_LOST_SHOWN: dict[Any, Any] = {}  # warnings' registry: the default filter says it once a line
+
+
+def _trace_lost(node: Node, what: str) -> None:
+    """Warn at the user's line: text made from ``node`` outside an op body leaves the graph."""
+    where = user_location(3)
+    warnings.warn_explicit(
+        f"{what} turns node {node.name!r} (made at {node.location}) into plain text at "
+        f"{where}: text built from it is not traced, and feedback will not reach what it came "
+        "from. Fix: build the text inside an op (@tg.op def render(x): return f'...{x}...'), "
+        "or, to print or log the value on purpose, use node.peek() (f'{node.peek()}').",
+        TraceLostWarning,
+        where.file,
+        where.line,
+        registry=_LOST_SHOWN,
+    )
+
+
 _REFLECTED: tuple[str, ...] = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")
 _REFLECTED += ("matmul", "and", "or", "xor", "lshift", "rshift")
 _METHODS: dict[str, Callable[..., Any]] = {
@@ -320,6 +353,8 @@ _METHODS: dict[str, Callable[..., Any]] = {
     "__getattr__": lambda self, name: attribute(self, name),
     "__call__": lambda self, *args, **kwargs: call(self, args, kwargs),
     "__iter__": lambda self: iterate(self),
+    "__str__": _str,
+    "__format__": _format,
     "backward": _backward,
     "len": _len,
 }

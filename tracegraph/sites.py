@@ -11,7 +11,6 @@ pure functions of their key (the memos are cleared when a library root is added)
 from __future__ import annotations
 
 import inspect
-import itertools
 import linecache
 import os
 import sys
@@ -39,10 +38,6 @@ _MEMO_LIMIT = 4096
 _internal_memo: dict[str, bool] = {}
 _location_memo: dict[int, tuple[CodeType, dict[int, SourceLocation]]] = {}
 
-# Auto names of inputs, constants and calls: unique within the process run ("add_12").
-_seq = itertools.count(1)
-
-
 _SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 _constant_memo: dict[int, tuple[SourceLocation, Any, Node]] = {}
 
@@ -56,7 +51,7 @@ def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
     node per step instead of two. The memo is bounded and holds only such leaves (short ones).
     """
     if slot < 0 or type(value) not in _SCALARS or (type(value) is str and len(value) > 200):
-        return Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
+        return Node(value, NodeKind.CONSTANT, "const", None, (), (), location)
     key = id(location) + slot  # locations are > 16 bytes apart; the entry is checked anyway
     entry = _constant_memo.get(key)
     if (
@@ -66,7 +61,7 @@ def constant(value: Any, location: SourceLocation, slot: int = -1) -> Node:
         and entry[1] == value
     ):
         return entry[2]
-    made = Node(value, NodeKind.CONSTANT, f"const_{next(_seq)}", None, (), (), location)
+    made = Node(value, NodeKind.CONSTANT, "const", None, (), (), location)
     if len(_constant_memo) > _MEMO_LIMIT:
         _constant_memo.clear()
     _constant_memo[key] = (location, value, made)

@@ -1,15 +1,16 @@
 """The text view of a graph: one stable line per node, in topological order.
 
 This is the first view of a graph (tests compare it against golden files) and the source of
-the labels the DOT view draws. File paths are shown by base name so the text does not depend
-on where the code lives; long values are cut with a visible ``...<+N chars>`` marker.
+the labels the DOT view draws; nodes are named as in every view (:mod:`tracegraph.names`).
+File paths are shown by base name so the text does not depend on where the code lives; long
+values are cut with a visible ``...<+N chars>`` marker.
 
 >>> from tracegraph.node import Node, NodeKind
 >>> a = Node(2, NodeKind.INPUT, "a")
->>> b = Node(4, NodeKind.CALL, "b", op="double", parents=(a,), arg_names=("x",))
+>>> b = Node(4, NodeKind.CALL, "double", op="double", parents=(a,), arg_names=("x",))
 >>> print(format_graph(b))
 a: input = 2
-b = double(x=a) -> 4
+double_1 = double(x=a) -> 4
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tracegraph.graph import toposort
+from tracegraph.names import display_names, view_order
 from tracegraph.node import Node, NodeKind, SourceLocation
 from tracegraph.shorten import short_repr
 
@@ -31,17 +32,6 @@ def short_location(location: SourceLocation) -> str:
     if location.line <= 0 and location.file.startswith("<"):
         return ""
     return f"{os.path.basename(location.file)}:{location.line}"
-
-
-def display_names(order: Iterable[Node]) -> dict[Node, str]:
-    """A name per node, unique in the view: repeated names get ``~2``, ``~3``... in order."""
-    names: dict[Node, str] = {}
-    counts: dict[str, int] = {}
-    for node in order:
-        count = counts.get(node.name, 0) + 1
-        counts[node.name] = count
-        names[node] = node.name if count == 1 else f"{node.name}~{count}"
-    return names
 
 
 @dataclass(frozen=True)
@@ -126,6 +116,9 @@ def feedback_lines(order: list[Node], names: dict[Node, str], max_value: int) ->
 def format_graph(outputs: Node | Iterable[Node], *, max_value: int = 60) -> str:
     """The graph below ``outputs`` as text, one line per node in topological order.
 
+    Nodes are listed, and named, in :func:`tracegraph.names.view_order` (grouped by the
+    first output they reach), under the names every view uses (``add_1``, ``const_2``).
+
     Calls read ``name = op(arg=parent, ...) -> value  # file:line``; parameters
     ``name: parameter[type] = value``; inputs and constants alike; exception nodes show
     ``!! raised Type: message``. Feedback follows as ``feedback on ...`` / ``received by ...``
@@ -135,7 +128,7 @@ def format_graph(outputs: Node | Iterable[Node], *, max_value: int = 60) -> str:
         outputs: one node or several.
         max_value: the longest value shown before it is cut.
     """
-    order = toposort(outputs)
+    order = view_order(outputs)
     names = display_names(order)
     lines = [node_view(node, names, max_value).line() for node in order]
     return "\n".join(lines + feedback_lines(order, names, max_value))

@@ -41,7 +41,7 @@ from tracegraph.context import CURRENT_READS, OBSERVER, TRACING
 from tracegraph.errors import ParameterError
 from tracegraph.node import Node, NodeKind, SourceLocation
 from tracegraph.params import ParamSpec, ParamType, infer_type
-from tracegraph.sites import ExceptionInfo, _seq, exception_node, user_location
+from tracegraph.sites import ExceptionInfo, exception_node, user_location
 
 __all__ = ["ExceptionInfo", "OpFunction", "no_trace", "node", "op", "param"]
 
@@ -178,7 +178,7 @@ def node(value: Any, *, name: str | None = None) -> Node:
     if isinstance(value, Node):
         return value
     if name is None:
-        name = f"input_{next(_seq)}"
+        name = "input"  # views number unnamed inputs: input_1, input_2
     _check_name(name, "tg.node")
     return Node(value, NodeKind.INPUT, name, location=user_location())
 
@@ -289,11 +289,10 @@ class OpFunction:
             value, parents, labels, implicit = finish(value, reads, parents, labels)
             if implicit:
                 meta = {"implicit": implicit}
-        name = f"{self.op_name}_{next(_seq)}"
         return Node(
             value,
             _CALL,
-            name,
+            self.op_name,
             self.op_name,
             tuple(parents),
             tuple(labels),
@@ -318,7 +317,7 @@ class OpFunction:
         return exception_node(
             exc,
             op_name=self.op_name,
-            name=f"{self.op_name}_{next(_seq)}",
+            name=self.op_name,
             parents=tuple(parents),
             labels=tuple(labels),
             where=where,

@@ -118,7 +118,7 @@ class HistoryOptimizer(Optimizer):
             "## Parameters\n" + _param_section(ctx.params, cfg),
             "## Tried so far, best first (higher score is better)\n" + self._tried_lines(),
         ]
-        shown = local_names(ctx.sub)  # not the process-wide counters: same text in every run
+        shown = local_names(ctx.sub)  # the names of every view: same text in every run
         feedback = [
             f"{shown.get(o, o.name)}: {_clip(str(fb), cfg.feedback_chars)}"
             for o, fb in ctx.sub.outputs

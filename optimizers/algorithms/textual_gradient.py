@@ -245,7 +245,7 @@ class TextualGradientOptimizer(Optimizer):
 
     def text_backward(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, str]]:
         """Feedback for each parameter of ``ctx``: written op by op, or from the whole program."""
-        names = local_names(ctx.sub)  # stable across processes and threads, unlike node names
+        names = local_names(ctx.sub)  # the names of every view: stable across processes and threads
         batches = self._plan(ctx, names)
         if batches is None:
             ctx.report.notes.append(

@@ -1,9 +1,9 @@
 """How values, names and the program are shown in a problem, within a budget of characters.
 
 Values are shown on one line (:func:`show_value`), long ones cut in the middle with a visible
-``…[+N chars]…`` marker. Call, exception and constant nodes are shown under names local to the
-problem (``answer_1``, ``answer_2``: numbered per op in rendering order), so identical runs give
-identical text in every process and thread. The program listing keeps the nodes nearest to the
+``…[+N chars]…`` marker. Call, exception and constant nodes are shown under the names of every
+view of the graph (``answer_1``, ``answer_2``: :mod:`tracegraph.names`), so identical runs give
+identical text in every process and thread, and the prompt names nodes as the text view does. The program listing keeps the nodes nearest to the
 parameters and to the outputs and summarises the rest in one line where the first gap is.
 :mod:`optimizers.step.problem` puts these pieces into the sections of the problem text.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optimizers.step.replies import SubgraphLike
+from tracegraph.names import display_names, view_names
 from tracegraph.node import Node, NodeKind
 
 __all__ = ["ProblemConfig", "local_names", "show_value"]
@@ -96,9 +97,6 @@ def _block(text: str, limit: int) -> str:
 
 # ----------------------------------------------------------------------------- names and order
 
-_AUTO_INPUT = re.compile(r"input_\d+")  # tg.node(...) without a name: a process-wide counter
-
-
 def _leaves(sub: SubgraphLike) -> list[Node]:
     """Parents from outside the subgraph (inputs, values computed elsewhere), constants left out."""
     in_sub = set(sub.nodes)
@@ -130,43 +128,18 @@ def _ordered(sub: SubgraphLike, leaves: Sequence[Node]) -> list[Node]:
     return sorted(everything, key=lambda n: (rank.get(n, last), pos[n]))
 
 
-def _shown_name(node: Node) -> str | None:
-    """The base of a local name for ``node``, or None to keep its own (user-given) name."""
-    if node.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and node.op:
-        return node.op
-    if node.kind is NodeKind.CONSTANT:
-        return "const"
-    if node.kind is NodeKind.INPUT and _AUTO_INPUT.fullmatch(node.name):
-        return "input"
-    return None
-
-
-def _name_in_order(order: Sequence[Node]) -> dict[Node, str]:
-    kept = {n.name for n in order if _shown_name(n) is None}
-    count: Counter[str] = Counter()
-    names: dict[Node, str] = {}
-    for n in order:
-        base = _shown_name(n)
-        if base is None:
-            names[n] = n.name
-            continue
-        while True:  # skip numbers a user-given name already holds
-            count[base] += 1
-            name = f"{base}_{count[base]}"
-            if name not in kept:
-                break
-        names[n] = name
-    return names
-
-
 def local_names(sub: SubgraphLike) -> dict[Node, str]:
     """The names nodes of ``sub`` (and their outside parents) are shown under in prompts.
 
-    Parameters and named inputs keep their names; call, exception and constant nodes are
-    numbered per op in rendering order, so the text does not depend on how many nodes the
-    process made before or on which thread made them first.
+    The names of every view (``tracegraph.names.view_names`` of the fed outputs, in their
+    order): parameters and named inputs keep their names, calls, exceptions and constants are
+    numbered per op over the whole graph below the outputs, so a prompt, the text view and the
+    picture of the same outputs name each node alike, in every process and thread.
     """
-    return _name_in_order(_ordered(sub, _leaves(sub)))
+    outputs = [out for out, _ in sub.outputs]
+    if not outputs:  # nothing was fed: name what is shown, in the order it is shown
+        return display_names(_ordered(sub, _leaves(sub)))
+    return view_names(outputs)
 
 
 # ----------------------------------------------------------------------------- the program
@@ -256,7 +229,7 @@ def _program(
     pos = {n: i for i, n in enumerate(everything)}
     dist = _distances(sub.nodes, trainable, (o for o, _ in sub.outputs))
     order = sorted(everything, key=lambda n: (dist.get(n, len(everything)), pos[n]))
-    lister = _Lister(set(trainable), config, _name_in_order(everything))
+    lister = _Lister(set(trainable), config, local_names(sub))
     kept = _fill(order, lambda n: lister.line(n, n in leaves), budget - 120)  # 120: the summary
     summary = _summary(n for n in everything if n not in kept)
     lines = []

@@ -117,5 +117,8 @@ class HumanFeedback:
         if node is None:
             return Verdict(score=score, text=text)
         extra = [(node, Feedback(text=text))] if text else []
-        note = f"a person commented on step {node.name!r}" if text else ""
+        # The node's own name is its op ("retrieve"); views number it (retrieve_2), so the
+        # note names the op and the remark itself sits on that node in every view.
+        note = f"a person commented on the {node.name!r} step (the remark is on that step)"
+        note = note if text else ""
         return Verdict(score=score, text=note, extra=extra)

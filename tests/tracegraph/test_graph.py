@@ -7,6 +7,12 @@ order, so creation order (uid) no longer agrees with the edges and the fallback 
 
 from __future__ import annotations
 
+import copy
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -290,18 +296,62 @@ def test_non_nodes_are_refused_with_a_fix() -> None:
 
 @given(st.data())
 def test_format_graph_lists_each_node_once_after_its_parents(data: st.DataObject) -> None:
+    from tracegraph.names import view_names, view_order
     from tracegraph.text import format_graph
 
     dag = data.draw(dags())
     outs = [dag.nodes[i] for i in pick_outputs(data.draw, dag)]
     lines = format_graph(outs).splitlines()
-    order = toposort(outs)
+    order = view_order(outs)  # grouped by first output reached, still parents first
+    assert {id(n) for n in order} == {id(n) for n in toposort(outs)}
+    names = view_names(outs)
     assert len(lines) == len(order)  # no feedback given: one line per node, nothing else
     defined: set[str] = set()
     for node, line in zip(order, lines, strict=True):
         name = line.split(" ")[0].rstrip(":")
-        assert name == node.name and name not in defined  # names in these DAGs are unique
+        assert name == names[node] and name not in defined  # one name per node in a view
         if node.parents:
             args = line[line.index("(") + 1 : line.index(")")].split(", ")
             assert all(arg.split("=")[1] in defined for arg in args)
         defined.add(name)
+
+
+def test_nodes_unpickled_in_a_fresh_process_sort_with_the_nodes_made_there(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Issue 10 bug 7(a): pickled uids collided with new ones and toposort compared Nodes."""
+    import tracegraph as tg
+
+    params = [tg.param(1, name="a"), tg.param(2, name="b")]
+    (tmp_path / "params.pkl").write_bytes(pickle.dumps(params))
+    script = (
+        "import pickle, sys\n"
+        "import tracegraph as tg\n"
+        "from tracegraph.graph import toposort\n"
+        "a, b = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "@tg.op\n"
+        "def add(x, y):\n"
+        "    return x + y\n"
+        "out = add(add(a, b), 1)\n"
+        "print([n.name for n in toposort(out)], out.value)\n"
+    )
+    root = pathlib.Path(tg.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "params.pkl")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['a', 'b', 'add', 'const', 'add'] 4"
+
+
+def test_a_copied_node_gets_its_own_uid() -> None:
+    a = Node(1, NodeKind.PARAMETER, "a")
+    b = Node(2, NodeKind.CALL, "f", op="f", parents=(a,), arg_names=("x",))
+    twin = copy.deepcopy(b)
+    assert twin.uid != b.uid and twin.parents[0].uid != a.uid
+    assert twin.parents[0].uid < twin.uid  # parents keep coming first
+    assert [n.name for n in toposort([b, twin])] == ["a", "f", "a", "f"]

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracegraph as tg
+from tracegraph.names import view_names
 from tracegraph.node import NodeKind
 from tracegraph.operators import OPERATORS
 
@@ -245,7 +246,8 @@ def test_plain_protocols_return_plain_values() -> None:
     assert tg.len_("plain") == 5
     assert bool(s) is True and bool(tg.node("", name="e")) is False
     assert "b" in s and tg.node("b", name="b") in s
-    assert str(s) == "abc" and f"[{s:>5}]" == "[  abc]"
+    with pytest.warns(tg.TraceLostWarning):  # text outside an op body: the trace stops
+        assert str(s) == "abc" and f"[{s:>5}]" == "[  abc]"
     assert int(tg.node("7", name="i")) == 7 and float(tg.node(2, name="f")) == 2.0
 
 
@@ -304,4 +306,5 @@ def test_a_repeated_literal_at_one_site_is_one_constant() -> None:
 def test_method_call_nodes_are_named_after_the_method() -> None:
     out = tg.node("a b", name="s").split()
     assert out.op == "call_method:split"
-    assert out.name.startswith("split_") and ":" not in out.name
+    assert out.name == "split" and ":" not in out.name
+    assert view_names(out)[out] == "split_1"  # every view numbers it the same way

@@ -98,7 +98,7 @@ def test_node_makes_inputs_and_passes_nodes_through() -> None:
     q = tg.node("What?", name="question")
     assert q.kind is NodeKind.INPUT and q.name == "question"
     assert tg.node(q) is q
-    assert tg.node(1).name.startswith("input_")
+    assert tg.node(1).name == "input"  # views number it: input_1
 
 
 def test_location_is_the_users_line() -> None:
@@ -443,3 +443,35 @@ def test_parents_are_the_arguments_then_every_read_in_first_read_order(
     assert list(out.arg_names) == [f"args[{k}]" for k in range(len(explicit))] + ["<read>"] * len(
         order
     )
+
+
+def test_a_node_made_into_text_while_tracing_warns_at_the_users_line() -> None:
+    """Issue 10 bug 7(c): an f-string of a node silently dropped the trace."""
+    name = tg.param("Ada", name="user_name")
+    with pytest.warns(tg.TraceLostWarning, match="'user_name'") as seen:
+        greeting = f"Hello {name}!"  # LOST-MARK
+    assert greeting == "Hello Ada!"  # behaviour kept: the text is made
+    message = str(seen[0].message)
+    assert "tg.op" in message and "peek()" in message
+    assert seen[0].filename == __file__ and seen[0].lineno == _line_of("LOST-MARK")
+    with pytest.warns(tg.TraceLostWarning, match="str"):
+        str(name)
+
+
+def test_text_of_a_node_inside_an_op_or_untraced_or_peeked_is_quiet() -> None:
+    import warnings
+
+    name = tg.param("Ada", name="user_name")
+
+    @tg.op
+    def greet(n: str) -> str:
+        return f"Hello {name}, {n}!"  # a read inside an op body: traced
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tg.TraceLostWarning)
+        out = greet("Bob")
+        with tg.no_trace():
+            plain = f"{name}"
+        peeked = f"{name.peek()}"
+    assert out.value == "Hello Ada, Bob!" and any(p is name for p in out.parents)
+    assert plain == peeked == "Ada"

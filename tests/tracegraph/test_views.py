@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tracegraph import dot as dot_module
 from tracegraph.backward import backward
 from tracegraph.dot import DotNotFoundError, render, to_dot
-from tracegraph.node import Node, NodeKind, SourceLocation
-from tracegraph.params import ParamSpec, ParamType
+from tracegraph.node import Node, NodeKind
 from tracegraph.text import format_graph, short_repr
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -32,71 +31,45 @@ def check_golden(name: str, text: str) -> None:
     assert text + "\n" == path.read_text(encoding="utf-8")
 
 
-@dataclass(frozen=True)
-class FakeExceptionInfo:
-    type: str
-    message: str
+WORKFLOW = """\
+import tracegraph as tg
+
+prompt = tg.param("You are a careful assistant. Answer with one number at the end. " * 2,
+                  name="prompt")
+temperature = tg.param(0.7, name="temperature", trainable=False)
+question = tg.node("What is 2+3?", name="question")
+
+@tg.op
+def build_messages(question, prompt):
+    return [{"role": "system", "content": "You are..."}, {"role": "user", "content": "What?"}]
+
+@tg.op
+def complete(messages, temperature):
+    return "The answer is\\n4"
+
+@tg.op
+def parse_answer(text):
+    return lines.value + int(text.split(" ", 2)[2])  # reads lines: an implicit parent
+
+reply = complete(build_messages(question, prompt), temperature)
+lines = reply.count("\\n") + 1
+try:
+    parse_answer(reply)
+except tg.OpError as err:
+    failed = err.node
+"""
 
 
-def where(line: int) -> SourceLocation:
-    # An absolute path: the views must show only the base name.
-    return SourceLocation(f"{Path.cwd()}/deep/dir/workflow.py", line)
+def _line(marker: str) -> int:
+    return next(i for i, text in enumerate(WORKFLOW.splitlines(), 1) if marker in text)
 
 
 def sample_graph() -> Node:
-    """A small workflow with every kind of node, a long value, a repeated name and feedback."""
-    prompt = Node(
-        "You are a careful assistant. Answer with one number at the end. " * 2,
-        NodeKind.PARAMETER,
-        "prompt",
-        location=where(3),
-        spec=ParamSpec(ParamType.TEXT),
-    )
-    temp = Node(
-        0.7,
-        NodeKind.PARAMETER,
-        "temperature",
-        location=where(4),
-        spec=ParamSpec(ParamType.NUMBER, trainable=False),
-    )
-    question = Node("What is 2+3?", NodeKind.INPUT, "question", location=where(6))
-    one = Node(1, NodeKind.CONSTANT, "const")
-    msgs = Node(
-        [{"role": "system", "content": "You are..."}, {"role": "user", "content": "What?"}],
-        NodeKind.CALL,
-        "build_messages",
-        op="build_messages",
-        parents=(question, prompt),
-        arg_names=("question", "prompt"),
-        location=where(12),
-    )
-    reply = Node(
-        "The answer is\n4",
-        NodeKind.CALL,
-        "complete",
-        op="complete",
-        parents=(msgs, temp),
-        arg_names=("messages", "temperature"),
-        location=where(13),
-    )
-    bumped = Node(
-        5,
-        NodeKind.CALL,
-        "const",
-        op="add",
-        parents=(reply, one),
-        arg_names=("left", "right"),
-        location=where(14),
-    )
-    failed = Node(
-        FakeExceptionInfo("ValueError", "invalid literal for int() with base 10: 'is\\n4'"),
-        NodeKind.EXCEPTION,
-        "parse_answer",
-        op="parse_answer",
-        parents=(reply, bumped),
-        arg_names=("text", "<read>"),
-        location=where(15),
-    )
+    """A small traced workflow with every kind of node, a long value, numbered names, an
+    exception and feedback. It runs from a file far from here: views show its base name."""
+    scope: dict[str, Any] = {}
+    exec(compile(WORKFLOW, f"{Path.cwd()}/deep/dir/workflow.py", "exec"), scope)
+    failed: Node = scope["failed"]
     backward(failed, "the reply must end with the number alone")
     backward(failed, 0.0)
     return failed
@@ -110,9 +83,13 @@ def test_format_graph_is_stable_and_cuts_long_values() -> None:
     out = sample_graph()
     text = format_graph(out, max_value=20)
     assert text == format_graph(out, max_value=20)
-    assert "...<+" in text and "/deep/dir" not in text and "workflow.py:12" in text
+    assert (
+        "...<+" in text
+        and "/deep/dir" not in text
+        and f"workflow.py:{_line('reply = complete(')}" in text
+    )
     assert all(len(line) < 200 for line in text.splitlines())
-    assert "const~2 = add(left=complete, right=const)" in text  # repeated names told apart
+    assert "add_1 = add(left=count_1, right=const_2)" in text  # names numbered in the view
     assert "!! raised ValueError" in text
 
 
@@ -124,8 +101,20 @@ def test_exception_objects_and_broken_reprs_are_shown() -> None:
     x = Node(Loud(), NodeKind.INPUT, "x")
     err = Node(KeyError("k"), NodeKind.EXCEPTION, "boom", op="f", parents=(x,), arg_names=("a",))
     assert format_graph(err) == (
-        "x: input = <Loud: repr raised RuntimeError>\nboom = f(a=x) !! raised KeyError: 'k'"
+        "x: input = <Loud: repr raised RuntimeError>\nf_1 = f(a=x) !! raised KeyError: 'k'"
     )
+
+
+def test_user_names_that_repeat_are_told_apart_and_numbers_skip_them() -> None:
+    a = Node(1, NodeKind.PARAMETER, "x")
+    b = Node(2, NodeKind.INPUT, "x")
+    c = Node(3, NodeKind.INPUT, "add_1")  # a user's name that looks like a number
+    d = Node(4, NodeKind.CALL, "add", op="add", parents=(a, b), arg_names=("left", "right"))
+    e = Node(5, NodeKind.CALL, "add", op="add", parents=(d, c), arg_names=("left", "right"))
+    assert format_graph(e).splitlines()[3:] == [
+        "add_2 = add(left=x, right=x~2) -> 4",
+        "add_3 = add(left=add_2, right=add_1) -> 5",
+    ]
 
 
 def test_short_repr() -> None:
