@@ -3,8 +3,9 @@
 Values are shown on one line (:func:`show_value`), long ones cut in the middle with a visible
 ``…[+N chars]…`` marker. Call, exception and constant nodes are shown under the names of every
 view of the graph (``answer_1``, ``answer_2``: :mod:`tracegraph.names`), so identical runs give
-identical text in every process and thread, and the prompt names nodes as the text view does. The program listing keeps the nodes nearest to the
-parameters and to the outputs and summarises the rest in one line where the first gap is.
+identical text in every process and thread, and the prompt names nodes as the text view does.
+The program listing keeps the nodes nearest to the parameters and to the outputs and summarises
+the rest in one line where the first gap is.
 :mod:`optimizers.step.problem` puts these pieces into the sections of the problem text.
 """
 
@@ -96,6 +97,7 @@ def _block(text: str, limit: int) -> str:
 
 
 # ----------------------------------------------------------------------------- names and order
+
 
 def _leaves(sub: SubgraphLike) -> list[Node]:
     """Parents from outside the subgraph (inputs, values computed elsewhere), constants left out."""

@@ -15,8 +15,8 @@ Everything is deterministic and the same in every process and under threads, so 
 send identical prompts (and a response cache hits on resume): nodes are ordered by the first fed
 output they reach (outputs in the order of ``sub.outputs``, i.e. of the backward calls), then
 by topological position; call, exception and constant nodes are shown under names local to the
-problem (``answer_1``, ``answer_2``: numbered per op in that order) instead of their
-process-wide counters; memory addresses are stripped from reprs.
+problem as in every view of the graph (``answer_1``, ``answer_2``: see ``tracegraph.names``);
+memory addresses are stripped from reprs.
 
 The whole text stays within ``ProblemConfig.budget_chars``: long values are cut in the middle
 with a visible ``…[+N chars]…`` marker, and when the program is too long the nodes nearest to
