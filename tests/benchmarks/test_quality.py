@@ -181,12 +181,12 @@ def test_demo_promise_counts_solved_runs_and_calls(capsys: pytest.CaptureFixture
     def reply(x: float) -> str:
         return json.dumps({"reasoning": "", "updates": {"x": x}})
 
-    # BestOfN asks for 2 candidates per step: 14 solves (3 * 14 + 5 = 47)
-    # and the second run never gets past x = 10 in its 6 steps
-    llm = ScriptedClient([reply(10), reply(14)] + [reply(10)] * 12)
+    # one call per step: 10, then 14 solves (3 * 14 + 5 = 47); the second run never gets
+    # past x = 10 in its 10 steps (each repeat of the current value is asked again twice)
+    llm = ScriptedClient([reply(10), reply(14)] + [reply(10)] * 28)
     assert demo_promise.main(["--seeds", "2"], llm=llm) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["solved"], doc["runs"]) == (1, 2) and doc["promise_kept"] is False
-    assert [r["calls"] for r in doc["details"]] == [2, 12]
-    assert [r["steps"] for r in doc["details"]] == [1, 6]
-    assert doc["details"][0]["story"][0].startswith("x = 0 -> output 5")
+    assert [r["calls"] for r in doc["details"]] == [2, 28]
+    assert [r["steps"] for r in doc["details"]] == [2, 10]
+    assert any(line.startswith("start:  x = 0   output 5") for line in doc["details"][0]["story"])

@@ -50,19 +50,33 @@ def run_main(module: Any, llm: Any, tmp_path: Path, capsys: Any, *flags: str) ->
 
 def test_numeric(tmp_path: Path, capsys: Any) -> None:
     llm = ScriptedClient([reply({"x": 10}), reply({"x": 14})])  # 35 is too small, 47 is right
-    out = run_main(numeric, llm, tmp_path, capsys, "--k", "0")  # the plain optimizer
-    assert scores_printed(out) == (-42.0, 0.0)
-    assert "The output 35 is too small" in llm.requests[1]["messages"][-1]["content"]
-    assert "x = 14.0" in out and picture_printed(out).name.startswith("numeric")
-
-
-def test_numeric_keeps_the_better_of_two_candidates_by_default(tmp_path: Path, capsys: Any) -> None:
-    llm = ScriptedClient([reply({"x": v}) for v in (10, 20, 12, 14)])
     out = run_main(numeric, llm, tmp_path, capsys)
     assert scores_printed(out) == (-42.0, 0.0)
-    assert "step 1: x: 0.0 -> 10.0  | score -12" in out  # 20 scored -18 and was dropped
+    assert (
+        "The output 35 is too small: it must be 47." in llm.requests[1]["messages"][-1]["content"]
+    )
+    assert "x = 14" in out and picture_printed(out).name.startswith("numeric")
+    story = out.splitlines()
+    assert story[2].startswith("start:  x = 0   output 5   score -42")
+    assert story[3].startswith("step 1: x 0 -> 10   output 35   score -12")
+    assert story[5].startswith("step 2: x 10 -> 14   output 47   score 0")
+    assert "end:    x = 14, output 47: solved in 2 steps" in out
+
+
+def test_numeric_story_explains_a_step_the_optimizer_chose(tmp_path: Path, capsys: Any) -> None:
+    llm = ScriptedClient([reply({"x": v}) for v in (2, 4)])  # a model stuck at +2 a step
+    out = run_main(numeric, llm, tmp_path, capsys, "--steps", "2")
+    assert "step 2: x 2 -> 10   output 35   score -12" in out
+    assert "note: x: the model proposed 4, 10 is applied (the direction held" in out
+
+
+def test_numeric_keeps_the_better_of_two_candidates(tmp_path: Path, capsys: Any) -> None:
+    llm = ScriptedClient([reply({"x": v}) for v in (10, 20, 12, 14)])
+    out = run_main(numeric, llm, tmp_path, capsys, "--k", "2")
+    assert scores_printed(out) == (-42.0, 0.0)
+    assert "step 1: x 0 -> 10   output 35   score -12" in out  # 20 scored -18 and was dropped
     assert [r["temperature"] for r in llm.requests] == [0.0, 0.7, 0.0, 0.7]
-    assert "x=20.0 -> score -18" in llm.requests[2]["messages"][-1]["content"]
+    assert "x=20 -> score -18" in llm.requests[2]["messages"][-1]["content"]
 
 
 @pytest.mark.parametrize("kind", ["textgrad", "history"])
@@ -76,7 +90,7 @@ def test_numeric_with_the_other_optimizers(kind: str, tmp_path: Path, capsys: An
         ],
         "history": [reply({"x": 14})],
     }[kind]
-    flags = ("--optimizer", kind, "--k", "0")
+    flags = ("--optimizer", kind)
     out = run_main(numeric, ScriptedClient(script), tmp_path, capsys, *flags)
     assert scores_printed(out) == (-42.0, 0.0)
 
