@@ -1,7 +1,8 @@
 """``tracegraph view``: a local web app over one run directory or a folder of runs.
 
-Starlette routes, served by uvicorn on 127.0.0.1 by default. The pages are static files of
-this package (``static/``: vanilla JS drawing inline SVG, nothing from a CDN); the data comes
+Starlette routes, served by uvicorn on 127.0.0.1 by default. The page is one HTML file
+with the package's CSS and scripts inlined (``static/``: vanilla JS drawing inline SVG, nothing
+from a CDN); the data comes
 from ``/api/...`` (see :mod:`optimizers.view.data`), and ``/api/events`` is a server-sent
 event stream that says which run changed, found by polling three ``stat`` calls per run.
 The server only reads the run directory: it never locks, writes or slows the run.
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from optimizers.view.data import RunReader, find_runs
 from optimizers.view.lineage import lineage
-from optimizers.view.page import STATIC, page_html
+from optimizers.view.page import page_html
 
 __all__ = ["Runs", "make_app", "serve"]
 
@@ -71,14 +72,6 @@ def make_app(root: Path) -> Starlette:
     async def index(request: Request) -> Response:
         return Response(page_html(), media_type="text/html")
 
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        path = STATIC / name
-        if "/" in name or not path.is_file():
-            return Response("not found", status_code=404)
-        kind = {".js": "text/javascript", ".css": "text/css"}.get(path.suffix, "text/plain")
-        return Response(path.read_bytes(), media_type=kind)
-
     async def run_list(request: Request) -> Response:
         return JSONResponse(await asyncio.to_thread(runs.listing))
 
@@ -112,7 +105,6 @@ def make_app(root: Path) -> Starlette:
 
     routes = [
         Route("/", index),
-        Route("/static/{name}", static),
         Route("/api/runs", run_list),
         Route("/api/overview", overview),
         Route("/api/step", step),

@@ -22,7 +22,9 @@ PAGES.runs = async (route, main) => {
     (runs || []).map((r) => h("tr", {}, h("td", {}, h("a", { href: link.run(r.run.id) }, r.run.id)), h("td", {}, r.status),
       h("td", { cls: "num" }, `${r.step}/${r.total_steps}`), h("td", { cls: "num" }, num(r.best_score)),
       h("td", { cls: "num" }, r.calls), h("td", { cls: "num" }, money(r.cost)), h("td", { cls: "num" }, duration(r.elapsed))))),
-  runs && runs.length ? null : h("p", { cls: "muted" }, "No run here yet: this page updates when one starts."));
+  runs && runs.length ? null : h("p", { cls: "muted" }, "No run here yet: this page updates when one starts."),
+  runs && runs.length > 1 ? h("p", {}, h("a", { href: link.compare(runs[0].run.id, runs[0].best_step ?? 0, runs[1].run.id, runs[1].best_step ?? 0) },
+    `Compare the best steps of ${runs[0].run.id} and ${runs[1].run.id}`)) : null);
 };
 
 PAGES.overview = async (route, main) => {
@@ -143,10 +145,23 @@ function lineDiff(a, b) {
   return out;
 }
 
+// Two "run, step" choosers; "compare" opens the pair (steps of one run, or of two runs).
+async function picker(route) {
+  const runs = (await api("/api/runs")) || [];
+  const side = (run, n, id) => {
+    const select = h("select", { id: `${id}-run` }, runs.map((r) => h("option", { value: r.run.id, selected: r.run.id === run ? "" : null }, r.run.id)));
+    const step = h("input", { id: `${id}-step`, type: "number", min: 0, value: n, style: "width:5em" });
+    return [select, " step ", step];
+  };
+  const a = side(route.run, route.n, "pick-a"), b = side(route.run2, route.n2, "pick-b");
+  return h("p", { cls: "picker" }, a, " with ", b, " ",
+    h("button", { id: "pick-go", onclick: () => go(link.compare(a[0].value, Number(a[2].value), b[0].value, Number(b[2].value))) }, "compare"));
+}
+
 PAGES.compare = async (route, main) => {
   const [a, b] = await Promise.all([api(`/api/step?run=${enc(route.run)}&n=${route.n}`), api(`/api/step?run=${enc(route.run2)}&n=${route.n2}`)]);
   put(main, nav([["runs", link.runs()], [route.run, link.run(route.run)], ["compare"]]),
-    h("h1", {}, `Compare ${route.run}:${route.n} with ${route.run2}:${route.n2}`));
+    h("h1", {}, `Compare ${route.run}:${route.n} with ${route.run2}:${route.n2}`), await picker(route));
   if (!a || !b) { put(main, h("p", { cls: "muted" }, "one of the two steps is not committed (or not in this report)")); return; }
   const side = (d, id) => h("div", { cls: "side", id },
     h("h2", {}, h("a", { href: link.step(d.run, d.step) }, `${d.run} step ${d.step}`), " ", badge(d.row.verdict)),

@@ -90,6 +90,22 @@ def test_the_lineage_of_a_three_step_run_names_the_right_steps(
     assert page.problems == []
 
 
+def test_two_runs_side_by_side_and_the_picker(serve: Any, page: Any, finished: Path) -> None:
+    url = serve(finished).url
+    page.goto(url + "#/compare/prompt/1/lineage/3")
+    rendered(page, "#side-b")
+    assert page.inner_text("#side-a h2").startswith("prompt step 1")
+    assert page.inner_text("#side-b h2").startswith("lineage step 3")
+    page.select_option("#pick-b-run", "prompt")
+    page.fill("#pick-b-step", "2")
+    page.click("#pick-go")
+    page.wait_for_function("location.hash === '#/compare/prompt/1/prompt/2'")
+    page.wait_for_function(
+        "document.querySelector('#side-b h2').innerText.startsWith('prompt step 2')"
+    )
+    assert page.problems == []
+
+
 def test_a_run_in_another_process_updates_the_open_page(
     serve: Any, page: Any, tmp_path: Path
 ) -> None:

@@ -112,6 +112,20 @@ def test_the_journal_is_read_again_when_it_shrinks(tmp_path: Path) -> None:
     assert tail.total["calls"] == 1 and len(tail.entries(1)) == 1
 
 
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(root.rglob("*"))}
+
+
+def test_reading_leaves_the_run_directory_as_it_was(runs: Path) -> None:
+    before = snapshot(runs)
+    reader = RunReader(runs / "lineage")
+    reader.overview()
+    for step in reader.committed():
+        reader.step(step)
+    lineage(reader)
+    assert snapshot(runs) == before
+
+
 def test_the_view_command_serves_the_run_on_localhost(runs: Path) -> None:
     from tests.optimizers.view.helpers import free_port
 
