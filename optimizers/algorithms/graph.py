@@ -71,7 +71,7 @@ class GraphOptimizer(Optimizer):
             history=self.history if len(self.history) > 1 else [],
             rejected=self.rejected,
             config=self.problem,
-            hints={p.name: self.numbers.hint(p.name) for p in ctx.params},
+            hints=self.hints(ctx.params),
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
 

@@ -14,6 +14,7 @@ Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -25,6 +26,7 @@ from optimizers.step.records import StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
+from tracegraph.params import ParamType
 
 __all__ = ["Memory"]
 
@@ -101,6 +103,25 @@ class Memory:
         self.numbers.load_state_dict(d.get("numbers", {}))
         self.history = [HistoryEntry(**h) for h in d["history"]]
         self.rejected = [Rejection(**r) for r in d["rejected"]]
+
+    def hints(self, params: list[Node]) -> dict[str, str]:
+        """A line per parameter for the prompt: for a number, the range the proposals imply;
+        for a choice, the options never tried yet (once two value sets were tried)."""
+        out = {p.name: self.numbers.hint(p.name) for p in params}
+        if len(self.history) < 2:
+            return out
+        for p in params:
+            spec = p.spec
+            options = spec.choices if spec is not None and spec.type is ParamType.CHOICE else None
+            if spec is not None and spec.type is ParamType.BOOL:
+                options = (True, False)
+            if options:
+                seen = [h.values.get(p.name) for h in self.history]
+                new = [o for o in options if not any(same_value(o, v) for v in seen)]
+                if new:
+                    shown = ", ".join(json.dumps(o) for o in new)[:200]
+                    out[p.name] = f"never tried yet: {shown}"
+        return out
 
     # ------------------------------------------------------------------ used by the step
 

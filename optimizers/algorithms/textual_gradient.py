@@ -213,7 +213,7 @@ class TextualGradientOptimizer(Optimizer):
         )
         parts = [
             f"You may change ONLY: {p.name}",
-            "## The parameter\n" + _param_section([p], cfg),
+            "## The parameter\n" + _param_section([p], cfg, self.hints([p])),
             "## Feedback about it\n" + (gradient or "(none was written)"),
             "## Outputs of the program and their feedback\n" + outputs,
         ]

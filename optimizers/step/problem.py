@@ -164,7 +164,8 @@ def _reply_shape(trainable: Sequence[Node]) -> str:
     names = ", ".join(p.name for p in trainable)
     return (
         "Answer with ONE JSON object and nothing else:\n"
-        f'{{"reasoning": "<short: what the feedback means, what you change and why>", '
+        f'{{"reasoning": "<short: what the outputs should be, why the current parameters '
+        f'do not give that, what you change>", '
         f'"updates": {{{example}}}}}\n'
         f'Keys of "updates" must be among these exact names: {names}. Give a complete new '
         "value for each parameter you change; leave the others out (or null). Empty updates "
@@ -198,7 +199,8 @@ def render_problem(
         "You improve a program by changing its trainable parameters so that its outputs get "
         f"better feedback.\nYou may change ONLY: {names}\n"
         "Everything else (inputs, intermediate values, outputs) is READ-ONLY: never put it in "
-        '"updates".'
+        '"updates". The feedback says what the outputs should have been: change the parameters '
+        "so that the program itself produces such outputs."
     )
     fixed = [head, "## Trainable parameters\n" + _param_section(trainable, config, hints)]
     tail = "## Your reply\n" + _reply_shape(trainable)

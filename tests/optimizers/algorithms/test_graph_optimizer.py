@@ -327,3 +327,13 @@ def test_the_history_shows_the_measured_effect_of_each_change() -> None:
     shown = opt.step().prompts[0][-1]["content"]
     assert "- step 1: x=5.0 (current) -> score -7 (worse than -3 at step 0)" in shown
     assert "from the feedback so far, the best value is above 1" in shown
+
+
+def test_choices_never_tried_are_named_once_values_were_tried() -> None:
+    mode = param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum", "adam"])
+    opt = GraphOptimizer([mode], llm=ScriptedClient([reply({"mode": "momentum"}), reply({})]))
+    backward(call("f", 1.0, "f_1", {"mode": mode}), "loss 3.2")
+    assert "never tried" not in opt.step().prompts[0][-1]["content"]
+    opt.zero_feedback()
+    backward(call("f", 2.0, "f_2", {"mode": mode}), "loss 4.0")
+    assert 'never tried yet: "adam"' in opt.step().prompts[0][-1]["content"]
