@@ -7,11 +7,13 @@ A proposal for a code parameter is applied only when
 2. that function, called on the arguments it received in the trace, does not raise, hang or
    exhaust memory, and the user's own check (if any) passes (:func:`trial_run`).
 
-Step 2 runs in a fresh Python process (``optimizers/step/trial_child.py``, a stdlib-only script; no
-fork of the optimizer's state) with a wall-clock timeout, a CPU-time limit and an address-space
-limit (``resource.setrlimit``): code written by a model never runs in the optimizer's process.
-This is isolation against accidents (loops, crashes, memory bombs), not a security sandbox: the
-child may use the file system and network like any process of the user.
+Step 2 runs in the core's process sandbox (:mod:`tracegraph.sandbox`; the payload is
+``optimizers/step/trial_child.py``, a stdlib-only script; no fork of the optimizer's state): a
+fresh process in its own session, an environment without secrets, no network, writes only in a
+temporary directory, limits on time, CPU, memory, file size and processes, its report on a
+private pipe (never its stdout), its output read only up to a cap, and the whole process tree,
+``setsid`` children included, killed when the trial ends or times out. What each guard does,
+and the holes that remain, are in docs/security.md.
 
 The user's check is a picklable callable (a module-level function) that receives the candidate
 function in the child and raises (e.g. ``assert``), or returns ``False`` or a message, to reject.
@@ -22,12 +24,8 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import os
 import pickle
-import signal
-import subprocess
 import symtable
-import sys
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tracegraph.node import Node, NodeKind
+from tracegraph.sandbox import Limits, Sandbox, describe_status
 
 __all__ = ["TrialConfig", "code_check", "static_problems", "trial_calls", "trial_run"]
 
@@ -57,6 +56,10 @@ class TrialConfig:
     memory_mb: int = 512
     max_calls: int = 5
     check: Callable[[Callable[..., Any]], Any] | None = None
+
+    def limits(self) -> Limits:
+        """The sandbox limits of a trial."""
+        return Limits(timeout=self.timeout, memory_mb=self.memory_mb)
 
 
 def _find_def(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -258,7 +261,6 @@ def trial_run(
         "calls": sendable,
         "check": config.check,
         "memory": config.memory_mb * 2**20,
-        "timeout": config.timeout,
         "outer": sorted(outer),
         **_globals_for(source, fn_globals or {}),
     }
@@ -266,40 +268,29 @@ def trial_run(
         payload = pickle.dumps(job)
     except Exception as exc:
         return [f"the trial could not be prepared ({type(exc).__name__}: {exc})"]
-    header = json.dumps({"sys_path": sys.path}).encode() + b"\n"
-    return _run_child(header + payload, config.timeout, name)
+    return _run_child(payload, config.limits(), name)
 
 
-def _run_child(data: bytes, timeout: float, name: str) -> list[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(_CHILD)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so a timeout kills what it spawned too
-    )
+def _run_child(payload: bytes, limits: Limits, name: str) -> list[str]:
+    box = Sandbox(_CHILD, limits)
     try:
-        out, err = proc.communicate(data, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
+        box.start()
+        reply = box.exchange(payload)
+    except OverflowError as exc:
+        return [f"the trial of {name} failed: {exc}"]
+    finally:
+        status = box.close()
+    if reply is None and box.timed_out:
         return [
-            f"{name} did not finish within {timeout:g} s on the traced inputs (an endless loop?)"
+            f"{name} did not finish within {limits.timeout:g} s on the traced inputs "
+            "(an endless loop?)"
         ]
     try:
-        return [str(r) for r in json.loads(out.decode())["reasons"]]
-    except (ValueError, KeyError):
-        code = proc.returncode
-        why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-        tail = err.decode(errors="replace").strip()[-300:]
+        return [str(r) for r in json.loads(reply or b"")["reasons"]]
+    except (ValueError, KeyError, TypeError):
+        tail = box.stderr.text().strip()[-300:]
+        why = describe_status(status)
         return [f"the trial of {name} crashed ({why}){': ' + tail if tail else ''}"]
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
 
 
 def code_check(

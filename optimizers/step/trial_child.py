@@ -1,9 +1,11 @@
-"""The child process of a trial run (see :mod:`optimizers.step.trial`): a script, never imported.
+"""The payload of a trial run (see :mod:`optimizers.step.trial`): a script, never imported.
 
-Reads from stdin one JSON line (``sys_path``) and then a pickled job; limits its own memory and
-CPU time; defines the proposed code in a fresh namespace; calls the function on each recorded
-input and runs the user's check. Writes one JSON object ``{"reasons": [...]}`` to the real
-stdout (the code's own prints are captured) and exits. Standard library only, so it starts fast.
+Run by the sandbox (``tracegraph/sandbox/guard.py``) as ``main(channel)`` in a confined child:
+reads one pickled job from its private channel, defines the proposed code in a fresh namespace,
+calls the function on each recorded input and runs the user's check, then sends one JSON
+object ``{"reasons": [...]}`` on the channel and exits. What the code prints goes to the
+child's stdout and stderr, which the parent reads only up to a cap and never takes for the
+report. Standard library only, so it starts fast.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import io
 import json
 import os
 import pickle
@@ -23,24 +24,12 @@ FILENAME = "<proposed code>"
 
 
 def done(out: Any, reasons: list[str]) -> NoReturn:
-    """Report and leave at once (no cleanup code of the proposal gets to run)."""
-    out.write(json.dumps({"reasons": reasons}))
-    out.flush()
+    """Report on the private channel and leave at once (no cleanup code of the proposal runs)."""
+    guards = os.environ.get("TRACEGRAPH_SANDBOX_GUARDS", "")
+    out.send(json.dumps({"reasons": reasons, "guards": guards.split(",")}).encode())
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
-
-
-def limit_resources(memory: int, timeout: float) -> None:
-    """Cap the address space at the current size plus ``memory`` bytes, and the CPU time."""
-    try:
-        import resource
-
-        with open("/proc/self/statm") as f:
-            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        resource.setrlimit(resource.RLIMIT_AS, (size + memory, size + memory))
-        cpu = int(timeout) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    except (ImportError, OSError, ValueError):  # not Linux: the parent's timeout still holds
-        pass
 
 
 def describe(exc: BaseException, job: dict[str, Any]) -> str:
@@ -121,16 +110,12 @@ def check(fn: Any, job: dict[str, Any], out: Any) -> None:
         done(out, [f"the check {label} failed: {verdict}" if verdict else f"{label} said False"])
 
 
-def main() -> None:
-    out = sys.stdout
-    sys.stdout = io.StringIO()  # the proposal's prints must not corrupt the report
-    header = json.loads(sys.stdin.buffer.readline())
-    sys.path[:] = header["sys_path"]
+def main(out: Any) -> None:
+    """Run the job that arrives on ``out`` (the sandbox's channel) and report on it."""
     try:
-        job = pickle.loads(sys.stdin.buffer.read())
+        job = pickle.loads(out.recv() or b"")
     except Exception as exc:
         done(out, [f"the trial could not start: {type(exc).__name__}: {exc}"])
-    limit_resources(job["memory"], job["timeout"])
     try:
         ns = define(job)
     except BaseException as exc:
@@ -139,7 +124,3 @@ def main() -> None:
     call_all(fn, job, out)
     check(fn, job, out)
     done(out, [])
-
-
-if __name__ == "__main__":
-    main()

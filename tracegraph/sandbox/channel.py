@@ -1,0 +1,51 @@
+"""Length-prefixed messages over two private pipes (stdlib only; both sides of the sandbox).
+
+A message is 4 bytes of big-endian length and that many bytes. The child reads requests from
+one descriptor and writes replies to the other; neither is its stdin, stdout or stderr, so what
+the code prints can never pass for a reply.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+__all__ = ["Channel", "frame"]
+
+HEADER = struct.Struct(">I")
+
+
+def frame(data: bytes) -> bytes:
+    """``data`` with its length in front."""
+    return HEADER.pack(len(data)) + data
+
+
+class Channel:
+    """The child's end: ``recv()`` a request (None at end of input), ``send()`` a reply."""
+
+    def __init__(self, input_fd: int, report_fd: int) -> None:
+        self.input_fd, self.report_fd = input_fd, report_fd
+        for fd in (input_fd, report_fd):
+            os.set_inheritable(fd, False)  # programs the code starts do not get them
+
+    def _read(self, n: int) -> bytes | None:
+        parts, left = [], n
+        while left:
+            chunk = os.read(self.input_fd, min(left, 1 << 20))
+            if not chunk:
+                return None
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    def recv(self) -> bytes | None:
+        head = self._read(HEADER.size)
+        if head is None:
+            return None
+        (size,) = HEADER.unpack(head)
+        return self._read(size) if size else b""
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(frame(data))
+        while view:
+            view = view[os.write(self.report_fd, view) :]
