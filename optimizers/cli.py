@@ -3,7 +3,7 @@
 ::
 
     tracegraph run SCRIPT_OR_CONFIG [--run-dir DIR] [--quiet]
-    tracegraph resume RUN_DIR [--quiet]
+    tracegraph resume RUN_DIR [--allow-code] [--quiet]
     tracegraph inspect RUN_DIR
     tracegraph diff RUN_DIR A B          (steps by number, or first / best / last)
     tracegraph graph RUN_DIR STEP [--format svg|png|pdf] [--out FILE]
@@ -94,11 +94,11 @@ def _open(path: Path) -> RunDir:
     return rundir
 
 
-def _fit(trainer: object, *, resume: bool) -> None:
+def _fit(trainer: object, *, resume: bool, allow_code: bool = False) -> None:
     from optimizers.trainer.trainer import Trainer
 
     assert isinstance(trainer, Trainer)
-    result = trainer.fit(resume=resume)
+    result = trainer.fit(resume=resume, allow_code=allow_code)
     best = "–" if result.best_score is None else f"{result.best_score:.4g}"
     typer.echo(
         f"{result.status}: {result.reason}. {result.steps} steps, best score {best} at step "
@@ -140,6 +140,13 @@ def run(
 @_errors(reads=False)
 def resume(
     run_dir: RunDirArg,
+    allow_code: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code",
+            help="load code parameters from the checkpoint (they run at the next call)",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Continue a stopped, crashed or killed run from its last checkpoint."""
@@ -157,7 +164,7 @@ def resume(
         )
     try:
         trainer = make_trainer(source, run_dir=run_dir, quiet=quiet or None)
-        _fit(trainer, resume=True)
+        _fit(trainer, resume=True, allow_code=allow_code)
     except TracegraphError as exc:
         raise _fail(exc) from None
 

@@ -14,6 +14,11 @@ The saved file is JSON a person can read and edit::
 ``load`` checks everything (format, version, class, names, types, constraints) before it
 changes anything: a bad file raises PersistenceError and leaves the module as it was.
 
+Loading code is opt-in, as PyTorch's ``weights_only=True`` makes loading objects opt-in: a file
+whose code parameter differs from the code the module has now is refused (the error shows the
+code) unless the caller passes ``allow_code=True``. Code in a file runs at the next call, so
+only load code you would run.
+
 >>> import tracegraph as tg
 >>> class Agent(tg.Module):
 ...     def __init__(self):
@@ -34,8 +39,9 @@ from typing import Any
 from tracegraph.code import INSTANCE_CODES, BoundTrainable, TrainableFunction
 from tracegraph.errors import PersistenceError
 from tracegraph.node import Node, NodeKind
+from tracegraph.params import ParamType
 
-__all__ = ["FORMAT", "VERSION", "Module"]
+__all__ = ["FORMAT", "VERSION", "Module", "refuse_code"]
 
 FORMAT = "tracegraph.module"
 VERSION = 1
@@ -153,11 +159,12 @@ class Module:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def load(self, path: str | os.PathLike[str]) -> None:
+    def load(self, path: str | os.PathLike[str], *, allow_code: bool = False) -> None:
         """Read parameters saved by :meth:`save`; check them all, then apply them all.
 
         Raises PersistenceError (and changes nothing) for an unreadable or corrupt file, another
-        format or version, another class, missing or unknown names, wrong types or values.
+        format or version, another class, missing or unknown names, wrong types or values, and
+        code that differs from the module's own unless ``allow_code=True``.
         """
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -170,13 +177,44 @@ class Module:
                 f"{str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno} column "
                 f"{exc.colno}; fix: repair the file or save it again"
             ) from exc
-        self.load_state_dict(state, source=str(path))
+        except RecursionError:
+            raise PersistenceError(
+                f"{str(path)!r} nests values deeper than Python can read; expected a file "
+                "written by Module.save (values nest at most 100 levels)"
+            ) from None
+        self.load_state_dict(state, source=str(path), allow_code=allow_code)
 
-    def load_state_dict(self, state: Any, *, source: str = "the state") -> None:
-        """Apply a :meth:`state_dict` after checking all of it (all or nothing)."""
+    def load_state_dict(
+        self, state: Any, *, source: str = "the state", allow_code: bool = False
+    ) -> None:
+        """Apply a :meth:`state_dict` after checking all of it (all or nothing); code that
+        differs from the module's own only with ``allow_code=True``."""
         values = _checked(self, state, source)
+        if not allow_code:
+            names = {id(p): name for name, p in self.named_parameters(include_fixed=True)}
+            changed = {
+                names[id(p)]: value
+                for p, value in values
+                if p.spec is not None and p.spec.type is ParamType.CODE and value != p._value
+            }
+            if changed:
+                raise refuse_code(source, changed, "module.load(path, allow_code=True)")
         for p, value in values:
             p._value = value
+
+
+def refuse_code(source: str, changed: dict[str, str], fix: str) -> PersistenceError:
+    """The error for code found where loading it was not allowed: the code shown, the opt-in."""
+    shown = []
+    for name, code in changed.items():
+        text = code if len(code) <= 1500 else code[:1500] + "\n... (cut)"
+        shown.append(f"  {name}:\n" + "\n".join("    | " + line for line in text.splitlines()))
+    return PersistenceError(
+        f"refusing to load code from {source}: it would replace the code of "
+        f"{', '.join(map(repr, changed))}, and that code runs at the next call:\n"
+        + "\n".join(shown)
+        + f"\nnothing was changed. If you trust this file and would run this code, opt in: {fix}"
+    )
 
 
 def _checked(module: Module, state: Any, source: str) -> list[tuple[Node, Any]]:

@@ -15,7 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ParamSpec", "ParamType", "infer_type"]
+__all__ = ["MAX_DEPTH", "ParamSpec", "ParamType", "infer_type", "json_problems"]
+
+#: JSON values nest at most this deep (deeper ones are refused with a clear error, before any
+#: recursive code such as copy, comparison or saving meets them).
+MAX_DEPTH = 100
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class ParamType(enum.Enum):
@@ -52,6 +57,38 @@ def infer_type(value: Any, choices: Sequence[Any] | None = None, code: bool = Fa
         f"cannot make a parameter of {type(value).__name__}: use text, a number, a bool, "
         "a JSON value (dict/list), or pass choices=[...]"
     )
+
+
+def json_problems(value: Any, path: str = "value") -> list[str]:
+    """Why ``value`` is not JSON data (dicts with text keys, lists, text, numbers, bools,
+    None; tuples count as lists), looked at without recursion; empty when it is.
+
+    >>> json_problems({"a": {"b", "c"}})
+    ["value['a'] is a set, which JSON cannot hold; fix: use a list, e.g. sorted(the_set)"]
+    """
+    todo: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while todo:
+        item, where, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            return [f"{path} nests deeper than {MAX_DEPTH} levels (at {where[:60]}...); "
+                    "fix: flatten it, or keep it out of the parameter"]  # fmt: skip
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    return [f"{where} has the key {k!r}; JSON keys are text, fix: str(key)"]
+                todo.append((v, f"{where}[{k!r}]", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            todo += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item)]
+        elif isinstance(item, (set, frozenset)):
+            return [
+                f"{where} is a set, which JSON cannot hold; fix: use a list, e.g. sorted(the_set)"
+            ]
+        elif not isinstance(item, _SCALARS):
+            return [f"{where} is a {type(item).__name__}, which JSON cannot hold; fix: keep to "
+                    "text, numbers, bools, None, lists and dicts"]  # fmt: skip
+        elif isinstance(item, float) and not math.isfinite(item):
+            return [f"{where} is {item!r}, which JSON cannot hold; fix: use a finite number"]
+    return []
 
 
 def _shape_problems(value: Any, like: Any, path: str = "value") -> list[str]:
@@ -158,7 +195,7 @@ class ParamSpec:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return [f"must be a number, got {value!r}"]
             return [] if math.isfinite(value) else [f"must be finite, got {value!r}"]
-        return _shape_problems(value, self.example)
+        return json_problems(value) or _shape_problems(value, self.example)
 
     def normalize(self, value: Any) -> Any:
         """The stored form of an accepted value (numbers become floats)."""

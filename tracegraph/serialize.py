@@ -33,6 +33,7 @@ from typing import Any
 
 from tracegraph.errors import GraphError
 from tracegraph.graph import as_nodes, toposort
+from tracegraph.module import refuse_code
 from tracegraph.node import Feedback, Node, NodeKind, SourceLocation
 from tracegraph.params import ParamSpec, ParamType
 from tracegraph.sites import ExceptionInfo
@@ -182,7 +183,9 @@ def export_graph(outputs: Node | Iterable[Node]) -> dict[str, Any]:
     }
 
 
-def _driver_param(entry: Mapping[str, Any], params: Mapping[str, Node], strict: bool) -> Node:
+def _driver_param(
+    entry: Mapping[str, Any], params: Mapping[str, Node], strict: bool, allow_code: bool
+) -> Node:
     """The driver's own parameter for an exported one (or, when not strict, a fresh copy)."""
     name = entry["name"]
     spec = entry.get("spec") or {}
@@ -193,6 +196,11 @@ def _driver_param(entry: Mapping[str, Any], params: Mapping[str, Node], strict: 
                 f"the evaluated graph uses parameter {name!r}, which the driver does not have "
                 f"(it has {sorted(params)}); fix: pass every parameter the workflow uses, "
                 "e.g. params={p.name: p for p in module.parameters(include_fixed=True)}"
+            )
+        if spec.get("type") == ParamType.CODE.value and not allow_code:
+            text = _decode(entry["value"], [], f"parameter {name!r}")
+            raise refuse_code(
+                "the graph data", {name: str(text)}, "import_graph(data, params, allow_code=True)"
             )
         return _fresh_param(entry, spec)
     if mine.kind is not NodeKind.PARAMETER or mine.spec is None:
@@ -246,7 +254,11 @@ def _import_node(entry: Mapping[str, Any], nodes: list[Node], i: int) -> Node:
 
 
 def import_graph(
-    data: Mapping[str, Any], params: Mapping[str, Node], *, strict: bool = True
+    data: Mapping[str, Any],
+    params: Mapping[str, Node],
+    *,
+    strict: bool = True,
+    allow_code: bool = False,
 ) -> list[Node]:
     """Rebuild an exported graph here; return its output nodes in the exported order.
 
@@ -256,6 +268,8 @@ def import_graph(
             the same name here, so feedback sent backward reaches it.
         strict: raise when the graph uses a parameter not in ``params`` (default); when False
             such a parameter is rebuilt as a fresh node (feedback then stops there).
+        allow_code: rebuild a code parameter the driver does not have from the data's text
+            (refused by default, like ``Module.load``: code from a file is not run unasked).
 
     Raises:
         GraphDataError: foreign or corrupt data, or a parameter the driver does not have.
@@ -269,7 +283,7 @@ def import_graph(
     nodes: list[Node] = []
     for i, entry in enumerate(data["nodes"]):
         if entry.get("kind") == NodeKind.PARAMETER.value:
-            nodes.append(_driver_param(entry, params, strict))
+            nodes.append(_driver_param(entry, params, strict, allow_code))
         else:
             nodes.append(_import_node(entry, nodes, i))
     return [_at(nodes, i, "outputs") for i in data["outputs"]]

@@ -40,7 +40,7 @@ from tracegraph.arguments import Bound, Plan, bind, finish, plain
 from tracegraph.context import CURRENT_READS, OBSERVER, TRACING
 from tracegraph.errors import ParameterError
 from tracegraph.node import Node, NodeKind, SourceLocation
-from tracegraph.params import ParamSpec, ParamType, infer_type
+from tracegraph.params import ParamSpec, ParamType, infer_type, json_problems
 from tracegraph.sites import ExceptionInfo, exception_node, user_location
 
 __all__ = ["ExceptionInfo", "OpFunction", "no_trace", "node", "op", "param"]
@@ -105,6 +105,9 @@ def param(
     except TypeError as exc:
         raise ParameterError(f"{head}: {exc}", fix="pass a supported value") from None
     _check_options(head, kind, bounds, choices, pattern, max_length)
+    bad = json_problems(value) if kind is ParamType.JSON else []
+    if bad:  # before the copy below: a value nested too deep must not reach recursive code
+        raise ParameterError(f"{head}: " + "; ".join(bad), fix="start from JSON data")
     spec = ParamSpec(
         kind,
         description=description,

@@ -75,7 +75,9 @@ log = logging.getLogger("optimizers")
 
 def _collect(params: Iterable[Node] | Any) -> list[Node]:
     """The trainable parameters among ``params`` (a Module or an iterable of nodes)."""
-    if hasattr(params, "parameters") and callable(params.parameters):
+    if hasattr(params, "named_parameters") and callable(params.named_parameters):
+        params = _dotted_on_clash(params.named_parameters())
+    elif hasattr(params, "parameters") and callable(params.parameters):
         params = params.parameters()
     nodes = list(params)
     for p in nodes:
@@ -94,9 +96,23 @@ def _collect(params: Iterable[Node] | Any) -> list[Node]:
             raise DuplicateParameterName(
                 f"two trainable parameters are both named {p.name!r}: one created at "
                 f"{other.location}, the other at {p.location}; updates are keyed by name, so "
-                f'names must be distinct. Fix: tg.param(..., name="{p.name}_2") on one of them'
+                f'names must be distinct. Fix: tg.param(..., name="{p.name}_2") on one of them; '
+                "for two instances of one tg.Module class, pass a Module that holds both: "
+                "their parameters then take their dotted names (first.prompt, second.prompt)"
             )
     return list(dict.fromkeys(found))
+
+
+def _dotted_on_clash(named: list[tuple[str, Node]]) -> list[Node]:
+    """The module's parameters; those whose names clash are renamed to their dotted paths
+    (two instances of one Module class: ``first.prompt`` and ``second.prompt``)."""
+    count: dict[str, int] = {}
+    for _, p in named:
+        count[p.name] = count.get(p.name, 0) + 1
+    for dotted, p in named:
+        if count[p.name] > 1:
+            p.name = dotted
+    return [p for _, p in named]
 
 
 class Optimizer(Memory):

@@ -48,6 +48,7 @@ from optimizers.trainer.selection import Decision, decide, stderr
 from optimizers.trainer.state import FitResult, TrainState, advance
 from optimizers.trainer.values import ParamSet, same
 from tracegraph.errors import TracegraphError
+from tracegraph.module import refuse_code
 
 __all__ = ["Hook", "Trainer"]
 
@@ -183,22 +184,24 @@ class Trainer:
             self.hook(point, step)
 
     # -- running -------------------------------------------------------------------------------
-    def fit(self, *, resume: bool = False) -> FitResult:
+    def fit(self, *, resume: bool = False, allow_code: bool = False) -> FitResult:
         """Train until the steps run out, patience runs out, or the budget does.
 
-        ``resume=True`` continues the run in ``run_dir`` from its last checkpoint.
+        ``resume=True`` continues the run in ``run_dir`` from its last checkpoint. A checkpoint
+        whose code parameters differ from the script's code is refused (the error shows the
+        code) unless ``allow_code=True``: code read from disk runs only when asked for.
         """
         refuse_running_loop("Trainer.fit()", "await trainer.afit()")
-        return asyncio.run(self.afit(resume=resume))
+        return asyncio.run(self.afit(resume=resume, allow_code=allow_code))
 
-    async def afit(self, *, resume: bool = False) -> FitResult:
+    async def afit(self, *, resume: bool = False, allow_code: bool = False) -> FitResult:
         """Async twin of :meth:`fit`. One process at a time runs a run directory: its lock is
         held from opening to the end (a second process gets a RunDirError naming the first)."""
         with self.rundir.lock(create=not resume) if self.rundir else contextlib.nullcontext():
-            return await self._afit(resume)
+            return await self._afit(resume, allow_code)
 
-    async def _afit(self, resume: bool) -> FitResult:
-        state = self._open(resume)
+    async def _afit(self, resume: bool, allow_code: bool) -> FitResult:
+        state = self._open(resume, allow_code)
         self.callbacks.call(self, "on_run_start", resumed=resume)
         try:
             view = ProgressView(
@@ -287,10 +290,10 @@ class Trainer:
         )
 
     # -- opening a run -------------------------------------------------------------------------
-    def _open(self, resume: bool) -> TrainState | None:
+    def _open(self, resume: bool, allow_code: bool = False) -> TrainState | None:
         path = self.rundir.journal_path if self.rundir else None
         self.journal = CallJournal(path, budget=self.budget, hook=self.hook)
-        state = self._resume() if resume else None
+        state = self._resume(allow_code) if resume else None
         if not resume:
             self._create()
         for client in self._run_clients():
@@ -311,7 +314,7 @@ class Trainer:
         if self.rundir is not None:
             self.rundir.create(self._run_file())
 
-    def _resume(self) -> TrainState | None:
+    def _resume(self, allow_code: bool = False) -> TrainState | None:
         if self.rundir is None:
             raise TracegraphError("resume needs a run_dir: Trainer(..., run_dir='runs/NAME')")
         run = self.rundir.read_run()
@@ -322,6 +325,12 @@ class Trainer:
                 f"{self._params.names()}. Fix: resume with the script that started the run"
             )
         ckpt = self.rundir.read_checkpoint()
+        foreign = self._params.foreign_code(ckpt) if ckpt and not allow_code else {}
+        if foreign:
+            raise refuse_code(
+                f"the checkpoint of {self.rundir.path}", foreign,
+                "trainer.fit(resume=True, allow_code=True), or `tracegraph resume --allow-code`",
+            )  # fmt: skip
         fresh = self._optimizer_state() if hasattr(self.optimizer, "state_dict") else None
         state = None if ckpt is None else validated_state(
             ckpt, self.rundir, names=self._params.names(), total_steps=self.total_steps,

@@ -7,6 +7,7 @@ from typing import Any
 
 from tracegraph.errors import PersistenceError, TracegraphError
 from tracegraph.node import Node
+from tracegraph.params import ParamType
 
 __all__ = ["ParamSet", "same"]
 
@@ -56,6 +57,27 @@ class ParamSet:
     def values(self) -> dict[str, Any]:
         """The current value of every parameter, by name."""
         return {name: p.value for name, p in self.by_name.items()}
+
+    def foreign_code(self, saved: Any) -> dict[str, str]:
+        """Code in ``saved`` (a checkpoint: values, best values, optimizer state, walked
+        without recursion) for a code parameter, that differs from the code it has now."""
+        code = {
+            name: p.value
+            for name, p in self.by_name.items()
+            if getattr(getattr(p, "spec", None), "type", None) is ParamType.CODE
+        }
+        found: dict[str, str] = {}
+        todo = [saved]
+        while todo and code:
+            item = todo.pop()
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if key in code and isinstance(value, str) and value != code[key]:
+                        found.setdefault(key, value)
+                    todo.append(value)
+            elif isinstance(item, list):
+                todo.extend(item)
+        return found
 
     def set(self, values: dict[str, Any]) -> None:
         """Give every parameter its value from ``values`` (checked by each parameter's spec)."""

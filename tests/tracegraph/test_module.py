@@ -127,7 +127,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         "value": "def clean(self, text):\n    return text.lower()\n",
     }
     b = Agent()
-    b.load(path)
+    b.load(path, allow_code=True)  # the file holds code we wrote above
     assert b.state_dict() == a.state_dict()
     assert b.reader.clean(tg.node("ABC", name="t")).value == "abc"
     assert not list(tmp_path.glob(".agent.json.*"))  # no temporary file left behind
