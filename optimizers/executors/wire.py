@@ -98,11 +98,11 @@ class Ledger:
     def remaining(self, key: int) -> Remaining:
         return self.budgets[key].remaining()
 
-    def cache_get(self, path: str, request: Request) -> RawReply | None:
-        return self._cache(path).get(request)
+    def cache_get(self, path: str, request: Request, scope: str = "") -> RawReply | None:
+        return self._cache(path).get(request, scope)
 
-    def cache_put(self, path: str, request: Request, reply: RawReply) -> None:
-        self._cache(path).put(request, reply)
+    def cache_put(self, path: str, request: Request, reply: RawReply, scope: str = "") -> None:
+        self._cache(path).put(request, reply, scope)
 
     def cache_size(self, path: str) -> int:
         return len(self._cache(path))
@@ -154,12 +154,12 @@ class RemoteCache(ResponseCache):
         self.path = path  # type: ignore[assignment]
         self._call = call
 
-    def get(self, request: Request) -> RawReply | None:
-        result: RawReply | None = self._call("cache_get", str(self.path), request)
+    def get(self, request: Request, scope: str = "") -> RawReply | None:
+        result: RawReply | None = self._call("cache_get", str(self.path), request, scope)
         return result
 
-    def put(self, request: Request, reply: RawReply) -> None:
-        self._call("cache_put", str(self.path), request, reply)
+    def put(self, request: Request, reply: RawReply, scope: str = "") -> None:
+        self._call("cache_put", str(self.path), request, reply, scope)
 
     def __len__(self) -> int:
         return int(self._call("cache_size", str(self.path)))
@@ -196,6 +196,7 @@ def _common(client: BaseClient, budgets: dict[int, Budget]) -> dict[str, Any]:
     return {
         "budget": None if client.budget is None else (id(client.budget), _limits(client.budget)),
         "cache": None if client.cache is None else str(client.cache.path),
+        "cache_scope": client._cache_scope,
         "cassette": None if cassette is None else str(cassette.path),
         "prices": client.prices,
         "max_reasks": client.max_reasks,
@@ -223,6 +224,7 @@ def client_config(client: BaseClient, budgets: dict[int, Budget]) -> tuple[str, 
             backoff=client.backoff,
             max_retry_wait=client.max_retry_wait,
             max_text_length=client.max_text_length,
+            max_reply_bytes=client.max_reply_bytes,
         )
         return "openai", common
     raise pickle.PicklingError(f"no configuration known for client class {type(client)!r}")
@@ -237,12 +239,18 @@ def build_client(kind: str, config: dict[str, Any], call: Call) -> BaseClient:
     options["cache"] = None if cache is None else RemoteCache(call, cache)
     cassette = options.pop("cassette")
     options["cassette"] = None if cassette is None else Cassette(cassette, "replay")
+    scope = options.pop("cache_scope", "")
+    client: BaseClient
     if kind == "scripted":
-        return ScriptedClient(options.pop("replies"), **options)
-    from optimizers.llm.openai_client import OpenAIClient
+        client = ScriptedClient(options.pop("replies"), **options)
+    else:
+        from optimizers.llm.openai_client import OpenAIClient
 
-    options["api_key"] = options["api_key"].value
-    return OpenAIClient(**options)
+        options["api_key"] = options["api_key"].value
+        client = OpenAIClient(**options)
+    if scope:
+        client.cache_scope = scope
+    return client
 
 
 # ---------------------------------------------------------------------------------- pickling

@@ -96,9 +96,9 @@ class Budget:
             self._used = self._used + usage
 
     def release(self) -> None:
-        """Give back a reserved slot whose call was never sent."""
-        with self._lock:
-            self._in_flight = max(0, self._in_flight - 1)
+        """Give back a reserved slot whose call was never sent (a settle that charges nothing,
+        so a budget kept elsewhere, as a Ray worker's view of the driver's, frees it too)."""
+        self.settle(Usage())
 
     def remaining(self) -> Remaining:
         """What is left of each limit (never below zero)."""

@@ -1,9 +1,11 @@
-"""A persistent reply cache in SQLite, keyed by a hash of the full request.
+"""A persistent reply cache in SQLite, keyed by a hash of the full request and of who answers.
 
-The key covers the model name, every message, the response format (so the schema) and every
-option (temperature, seed, max_tokens...), never the endpoint's address or key: a local server
-that restarts on another port still hits. Replies at a temperature above zero are cached too, so
-a repeated run is reproducible; ask for fresh samples with a distinct ``seed`` or ``cache=False``.
+The key covers the model name, every message, the response format (so the schema), every option
+(temperature, seed, max_tokens...) and the client's ``cache_scope``: its endpoint (without
+credentials), so two servers answering to one model name never share replies (the local model
+scopes by its weight file instead, so a restart on another port still hits). The key is never
+part of it. A sample (``temperature`` above zero) is neither served from nor stored in the cache
+unless it carries a ``seed``: a seeded sample is a deliberate, repeatable one (:func:`cacheable`).
 
 WAL journalling lets one writer and many readers work at once, and a busy timeout makes threads
 and processes that write together wait for each other instead of failing.
@@ -11,6 +13,7 @@ and processes that write together wait for each other instead of failing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -21,7 +24,7 @@ from pathlib import Path
 from optimizers.errors import ClientConfigError
 from optimizers.llm.types import RawReply, Request
 
-__all__ = ["ResponseCache", "default_cache_path"]
+__all__ = ["ResponseCache", "cacheable", "default_cache_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -31,6 +34,24 @@ CREATE TABLE IF NOT EXISTS replies (
     created REAL NOT NULL
 )
 """
+
+
+def cacheable(request: Request) -> bool:
+    """Whether a reply to ``request`` may be served from or stored in a cache: not a sample
+    (``temperature`` above zero) unless a ``seed`` names it.
+
+    >>> ask = ({"role": "user", "content": "hi"},)
+    >>> [cacheable(Request("m", ask, None, o)) for o in ({}, {"temperature": 0},
+    ...     {"temperature": 0.7}, {"temperature": 0.7, "seed": 3})]
+    [True, True, False, True]
+    """
+    temperature = request.options.get("temperature")
+    sampled = isinstance(temperature, (int, float)) and temperature > 0
+    return not sampled or request.options.get("seed") is not None
+
+
+def _key(request: Request, scope: str) -> str:
+    return hashlib.sha256(f"{scope}\n{request.key()}".encode()).hexdigest()
 
 
 def default_cache_path() -> Path:
@@ -48,11 +69,13 @@ class ResponseCache:
     >>> import tempfile, pathlib
     >>> cache = ResponseCache(pathlib.Path(tempfile.mkdtemp()) / "c.sqlite")
     >>> req = Request("m", ({"role": "user", "content": "hi"},))
-    >>> cache.get(req) is None
+    >>> cache.get(req, "http://a/v1") is None
     True
-    >>> cache.put(req, RawReply("hello", "m"))
-    >>> cache.get(req).text, cache.get(req).cached
+    >>> cache.put(req, RawReply("hello", "m"), "http://a/v1")
+    >>> cache.get(req, "http://a/v1").text, cache.get(req, "http://a/v1").cached
     ('hello', True)
+    >>> cache.get(req, "http://b/v1") is None  # another endpoint: its own replies
+    True
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -73,23 +96,23 @@ class ResponseCache:
             ) from exc
         self._lock = threading.Lock()
 
-    def get(self, request: Request) -> RawReply | None:
-        """The stored reply for ``request`` (marked ``cached``), or None."""
+    def get(self, request: Request, scope: str = "") -> RawReply | None:
+        """The stored reply for ``request`` sent to ``scope`` (marked ``cached``), or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT reply FROM replies WHERE key = ?", (request.key(),)
+                "SELECT reply FROM replies WHERE key = ?", (_key(request, scope),)
             ).fetchone()
         if row is None:
             return None
         return RawReply.from_dict(json.loads(row[0]), cached=True)
 
-    def put(self, request: Request, reply: RawReply) -> None:
-        """Store ``reply`` for ``request`` (a later identical request overwrites it)."""
+    def put(self, request: Request, reply: RawReply, scope: str = "") -> None:
+        """Store ``reply`` for ``request`` sent to ``scope`` (a later one overwrites it)."""
         text = json.dumps(reply.to_dict(), ensure_ascii=False)
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (key, model, reply, created) VALUES (?, ?, ?, ?)",
-                (request.key(), request.model, text, time.time()),
+                (_key(request, scope), request.model, text, time.time()),
             )
             self._db.commit()
 

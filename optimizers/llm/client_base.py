@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from optimizers.errors import LLMError
 from optimizers.llm.budget import Budget, active_budgets
-from optimizers.llm.cache import ResponseCache, default_cache_path
+from optimizers.llm.cache import ResponseCache, cacheable, default_cache_path
 from optimizers.llm.cassette import Cassette
 from optimizers.llm.structured import (
     DEFAULT_MAX_TEXT_LENGTH,
@@ -99,6 +99,17 @@ class BaseClient:
         self._modes: dict[tuple[str, str], Mode] = {}
         self._first_mode: Mode = mode
         self._parent: BaseClient | None = None
+        self._cache_scope = ""
+
+    @property
+    def cache_scope(self) -> str:
+        """Who answers, as far as the reply cache is concerned: the endpoint by default (two
+        servers answering to one model name keep their replies apart)."""
+        return self._cache_scope or self.endpoint
+
+    @cache_scope.setter
+    def cache_scope(self, scope: str) -> None:
+        self._cache_scope = scope
 
     @property
     def cache(self) -> ResponseCache | None:
@@ -253,8 +264,8 @@ class BaseClient:
             raw = self.cassette.replay(request)
             self.usage.record(self.model, self._usage_of(raw), label=label, cached=True)
             return raw
-        if use_cache and self._cache is not None:
-            hit = self._cache.get(request)
+        if use_cache and self._cache is not None and cacheable(request):
+            hit = self._cache.get(request, self.cache_scope)
             if hit is not None:
                 self.usage.record(self.model, self._usage_of(hit), label=label, cached=True)
                 if self.cassette is not None:
@@ -271,8 +282,8 @@ class BaseClient:
             return None
         raw = dataclasses.replace(raw, seconds=seconds)
         self.usage.record(self.model, self._usage_of(raw), label=label)
-        if self._cache is not None and raw.text is not None:
-            self._cache.put(request, raw)
+        if self._cache is not None and raw.text is not None and cacheable(request):
+            self._cache.put(request, raw, self.cache_scope)
         if self.cassette is not None:
             self.cassette.record(request, raw)
         return raw

@@ -14,6 +14,7 @@ from optimizers.llm.types import Prices
 
 __all__ = [
     "OPENAI_URL",
+    "check_base_url",
     "check_cost_budget",
     "find_key",
     "is_loopback",
@@ -36,6 +37,33 @@ def safe_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_base_url(base_url: str | None) -> None:
+    """Refuse an endpoint address that is not an http(s) URL, saying how to write it.
+
+    >>> check_base_url("http://localhost:8000/v1")
+    >>> check_base_url("localhost:8000/v1")
+    Traceback (most recent call last):
+    ...
+    optimizers.errors.ClientConfigError: base_url 'localhost:8000/v1' is not an http(s) URL: ...
+    ...
+    """
+    if base_url is None:
+        return
+    parts = urlsplit(base_url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return
+    host, _, path = base_url.split("://", 1)[-1].partition("/")
+    host = host.rsplit("@", 1)[-1]  # never echo credentials
+    shown = host + ("/" + path.split("?")[0] if path else "")
+    local = (urlsplit(f"http://{host}").hostname or "") in _LOOPBACK
+    guess = f"{'http' if local else 'https'}://{shown}" if host else "http://HOST:PORT/v1"
+    raise ClientConfigError(
+        f"base_url {shown or base_url[:40]!r} is not an http(s) URL: it needs http:// or "
+        "https:// and a host",
+        fix=f"base_url={guess!r} (or set OPENAI_BASE_URL to it)",
+    )
 
 
 def find_key(api_key: str | None, base_url: str | None, api_version: str | None, model: str) -> str:

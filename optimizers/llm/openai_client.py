@@ -56,6 +56,7 @@ from optimizers.llm.client_base import DEFAULT_CACHE, BaseClient, CacheSetting
 from optimizers.llm.concurrency import AdaptiveLimiter
 from optimizers.llm.endpoints import (
     OPENAI_URL,
+    check_base_url,
     check_cost_budget,
     find_key,
     safe_url,
@@ -145,6 +146,7 @@ class OpenAIClient(BaseClient):
         if client is not None:
             base_url = _adopt(client, base_url, api_key, api_version)
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        check_base_url(base_url)  # before the key: a bad address is not a missing key
         if not model:
             raise ClientConfigError(
                 "no model named",

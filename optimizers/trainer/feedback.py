@@ -47,24 +47,51 @@ def _normal(value: Any, strip: bool, case_sensitive: bool) -> Any:
     return value
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_numbers(got: Any, want: Any) -> tuple[float, float] | None:
+    """A number and a text that reads as a number, as two numbers (else None)."""
+    pair = (got, want) if _number(got) else (want, got)
+    if not (_number(pair[0]) and isinstance(pair[1], str)):
+        return None
+    try:
+        return float(pair[0]), float(pair[1].strip())
+    except ValueError:
+        return None
+
+
 def exact_match(*, strip: bool = True, case_sensitive: bool = False) -> Callable[[Case], Verdict]:
     """Score 1 when the output equals the target, else 0 with "expected ..., got ...".
 
     Text is compared with runs of whitespace collapsed and, unless ``case_sensitive``, casefolded.
+    A number and a text compare as numbers when the text reads as one (a dataset's label ``"7"``
+    matches an output ``7`` or ``7.0``); otherwise values of different types never match, and the
+    verdict names both types so the mismatch is not mistaken for a wrong answer.
 
     >>> from optimizers.trainer.cases import Example
     >>> exact_match()(Case(0, Example("q", "Paris"), None, plain=" paris")).score
     1.0
+    >>> exact_match()(Case(0, Example("q", "7"), None, plain=7)).score
+    1.0
+    >>> exact_match()(Case(0, Example("q", "7"), None, plain=[7])).text
+    "expected the str '7', got the list [7]"
     """
 
     def judge(case: Case) -> Verdict:
         got, want = case.value, case.target
+        numbers = _as_numbers(got, want)
+        if numbers is not None and numbers[0] == numbers[1]:
+            return Verdict(score=1.0, text="correct")
         if _normal(got, strip, case_sensitive) == _normal(want, strip, case_sensitive):
             return Verdict(score=1.0, text="correct")
-        return Verdict(
-            score=0.0,
-            text=f"expected {short_repr(repr(want), 200)}, got {short_repr(repr(got), 200)}",
-        )
+        shown_want, shown_got = short_repr(repr(want), 200), short_repr(repr(got), 200)
+        if type(got) is not type(want) and numbers is None:
+            kinds = type(want).__name__, type(got).__name__
+            text = f"expected the {kinds[0]} {shown_want}, got the {kinds[1]} {shown_got}"
+            return Verdict(score=0.0, text=text)
+        return Verdict(score=0.0, text=f"expected {shown_want}, got {shown_got}")
 
     judge.__name__ = "exact_match"
     return judge

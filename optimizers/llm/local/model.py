@@ -211,6 +211,8 @@ def local_model(
     except BaseException:
         server.release()
         raise
+    # The port changes when the server restarts; the model name names the weights: cache by it.
+    client.cache_scope = "tracegraph-local-model"
     weakref.finalize(client, server.release)  # the lease lives exactly as long as the client
     if not quiet:
         _announce(server)

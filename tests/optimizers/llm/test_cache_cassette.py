@@ -74,6 +74,31 @@ def test_anything_that_shapes_the_answer_is_in_the_key(
     assert server.request_count == 2
 
 
+def test_two_endpoints_answering_to_one_model_name_keep_their_replies_apart(
+    tmp_path: Path,
+) -> None:
+    # Issue 10, 7(d): the key left out the endpoint, so server B was answered with A's reply.
+    cache = tmp_path / "c.sqlite"
+    with FakeOpenAIServer(['{"value": 1}']) as a, FakeOpenAIServer(['{"value": 2}']) as b:
+        assert a.client(cache=cache).complete(ASK, schema=Proposal, temperature=0).parsed
+        reply = b.client(cache=cache).complete(ASK, schema=Proposal, temperature=0)
+        assert reply.parsed == Proposal(value=2) and not reply.cached
+        assert a.client(cache=cache).complete(ASK, schema=Proposal, temperature=0).cached
+
+
+def test_samples_are_not_served_from_the_cache_unless_seeded(
+    server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    # Issue 10, 7(d): a temperature-0.9 "sample" came back from the cache, the same every time.
+    llm = server.client(cache=tmp_path / "c.sqlite")
+    first = llm.complete(ASK, schema=Proposal, temperature=0.9)
+    second = llm.complete(ASK, schema=Proposal, temperature=0.9)
+    assert server.request_count == 2 and not second.cached and first.parsed != second.parsed
+    seeded = llm.complete(ASK, schema=Proposal, temperature=0.9, seed=4)
+    assert llm.complete(ASK, schema=Proposal, temperature=0.9, seed=4).parsed == seeded.parsed
+    assert server.request_count == 3  # a seeded sample is a deliberate, repeatable one
+
+
 def test_the_cache_can_be_bypassed_per_call_or_per_view(
     server: FakeOpenAIServer, tmp_path: Path
 ) -> None:

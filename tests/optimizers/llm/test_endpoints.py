@@ -57,3 +57,26 @@ def test_a_secret_never_survives_redaction(
 def test_key_shaped_strings_are_hidden_without_being_told(body: str) -> None:
     for key in (f"sk-{body}", f"Bearer {body}"):
         assert key not in redact(f"error: {key} refused")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fix"),
+    [
+        ("localhost:8000/v1", "http://localhost:8000/v1"),
+        ("127.0.0.1:11434/v1", "http://127.0.0.1:11434/v1"),
+        ("api.example.com/v1", "https://api.example.com/v1"),
+        ("user:secret@example.com/v1", "https://example.com/v1"),
+    ],
+)
+def test_a_base_url_without_a_scheme_is_named_as_such_not_as_a_missing_key(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, fix: str
+) -> None:
+    # Issue 10, 7(e): "localhost:8000/v1" was diagnosed as "no API key".
+    from optimizers import ClientConfigError, OpenAIClient
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ClientConfigError) as info:
+        OpenAIClient(model="m", base_url=base_url, cache=None)
+    message = str(info.value)
+    assert "not an http(s) URL" in message and f"base_url={fix!r}" in message
+    assert "API key" not in message and "secret" not in message

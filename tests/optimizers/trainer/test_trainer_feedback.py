@@ -48,6 +48,24 @@ def test_exact_match_says_what_was_expected() -> None:
     assert verdict.score == 0.0 and verdict.text == "expected 'Paris', got 'Lyon'"
 
 
+@pytest.mark.parametrize(
+    ("got", "want", "score"),
+    [(7, "7", 1.0), (7.0, "7", 1.0), (" 7 ", 7, 1.0), ("7", 7.5, 0.0), (8, "7", 0.0)],
+)
+def test_exact_match_compares_a_number_and_a_text_as_numbers(
+    got: object, want: object, score: float
+) -> None:
+    # Issue 10, 7(g): "expected '7', got 7" and score 0 for the same answer.
+    assert exact_match()(case(got, want)).score == score
+
+
+def test_exact_match_names_the_types_when_they_cannot_match() -> None:
+    verdict = exact_match()(case(None, "7"))
+    assert verdict.score == 0.0 and verdict.text == "expected the str '7', got the NoneType None"
+    assert exact_match()(case(True, "True")).text == "expected the str 'True', got the bool True"
+    assert exact_match()(case(8, "7")).text == "expected '7', got 8"  # both read as numbers
+
+
 def test_score_fn_takes_numbers_bools_and_pairs() -> None:
     assert score_fn(lambda o, t: o == t)(case(1, 1)).score == 1.0
     pair = score_fn(lambda o, t: (0.25, "close"))(case(1, 2))
