@@ -181,11 +181,14 @@ class RunReader:
         elapsed = sum(r["seconds"] for r in rows)
         running = status == "running"
         in_step = None
+        idle = None
         if running:
             try:
                 since = time.time() - (self.path / "checkpoint.json").stat().st_mtime
             except OSError:
                 since = 0.0
+            last = max(self.journal.last_at or 0.0, time.time() - since)
+            idle = max(0.0, time.time() - last)  # a dead process shows a growing idle time
             elapsed += since
             current = self.journal.by_step.get(step + 1, {})
             in_step = {"step": step + 1, "seconds": since, "calls": int(current.get("calls", 0))}
@@ -194,7 +197,7 @@ class RunReader:
         if running and paced and total_steps:
             left = max(0.0, (total_steps - step) * sum(paced) / len(paced))
             eta = max(0.0, left - (in_step["seconds"] if in_step else 0.0))
-        return {"elapsed": elapsed, "eta": eta, "in_step": in_step}
+        return {"elapsed": elapsed, "eta": eta, "in_step": in_step, "idle": idle}
 
     # -- one step --------------------------------------------------------------------------
     def step(self, step: int) -> dict[str, Any] | None:

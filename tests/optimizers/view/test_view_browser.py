@@ -121,6 +121,8 @@ def test_a_run_in_another_process_updates_the_open_page(
         rendered(page, "#steps-done")
         page.evaluate("window.__sameDocument = true")
         page.wait_for_function("document.querySelector('#steps-done .value').innerText === '1/6'")
+        assert page.inner_text("#in-step").startswith("step 2 running")  # waiting at the gate
+        assert "last change" in page.inner_text("#about")
         for step in range(2, 7):  # let the run take one step at a time; the page follows
             gate.write_text(str(step))
             page.wait_for_function(

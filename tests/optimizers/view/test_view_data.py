@@ -45,6 +45,7 @@ def test_the_overview_agrees_with_the_run_directory(runs: Path) -> None:
     assert view["calls"] == len(journal) == sum(r["calls"] for r in view["rows"])
     assert [r["step"] for r in view["rows"]] == list(range(7))
     assert view["rows"][0]["verdict"] == "baseline" and view["eta"] is None
+    assert view["in_step"] is None and view["idle"] is None  # a finished run is not waited on
     assert all(r["why"] for r in view["rows"])  # the decision sentence of every step
 
 
