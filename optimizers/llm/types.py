@@ -171,7 +171,8 @@ class Reply:
     Attributes:
         text: the reply text (of the last attempt when re-asks happened).
         parsed: the validated pydantic object when a schema was given, else None.
-        usage: everything this ``complete`` call consumed, re-asks included.
+        usage: everything this ``complete`` call consumed, re-asks and retries included
+            (``usage.calls`` counts HTTP attempts).
         model: the model that answered.
         cached: True when every attempt was served from the cache or a cassette.
         finish_reason: the server's reason for stopping (``"stop"``, ``"length"``...).
