@@ -105,7 +105,7 @@ def _fit(trainer: object, *, resume: bool, allow_code: bool = False) -> None:
         f"{result.best_step}; {result.usage.calls} model calls, ${result.usage.cost:.4f}. "
         f"Run directory: {result.run_dir}"
     )
-    if result.run_dir is not None:
+    if result.run_dir is not None and trainer.quiet:  # else the progress view said it
         report = result.run_dir / "report.html"
         shown = f"; report: {report}" if report.exists() else ""
         typer.echo(f"look into it: tracegraph view {result.run_dir}{shown}")

@@ -215,6 +215,10 @@ class Trainer:
                 if state is not None:  # a resumed run shows where it is, not step 0
                     self._show(state, state.score)
                 state = await self._loop(state)
+                if self.rundir is not None:  # the report, and the line that names it last
+                    report = write_at_end(self.rundir)
+                    shown = f"; report: {report}" if report else ""
+                    view.finish(f"look into it: tracegraph view {self.rundir.path}{shown}")
         finally:
             self.journal.detach()
             if self.executor is not None:
@@ -222,8 +226,6 @@ class Trainer:
         self.state = state
         if state is not None:
             self._set_values(state.best_params)
-        if self.rundir is not None:
-            write_at_end(self.rundir)
         result = self._result(state)
         self.callbacks.call(self, "on_run_end", result)
         return result

@@ -32,6 +32,10 @@ def test_the_bar_ends_at_the_last_step_then_says_why_it_stopped(tmp_path: Path) 
     out, _ = bar_output(tmp_path / "run")
     assert re.search(r"step 6/6 .* \d:\d\d:\d\d eta 0:00:00", out), out
     assert out.index("6/6") < out.index("stopped after step 6: all steps done")
+    run_dir = tmp_path / "run"
+    assert out.rstrip().endswith(
+        f"look into it: tracegraph view {run_dir}; report: {run_dir / 'report.html'}"
+    )
     assert "0/6" not in out.split("6/6")[-1]
 
 
