@@ -20,9 +20,9 @@ from dataclasses import asdict
 from typing import Any
 
 from optimizers.errors import OptimizerError
-from optimizers.step.numbers import NumberSteps
+from optimizers.step.numbers import NumberSteps, context_key
 from optimizers.step.problem import show_value
-from optimizers.step.records import StepReport, jsonable
+from optimizers.step.records import StepContext, StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
@@ -58,6 +58,9 @@ class Memory:
         if not self.history:
             self.history.append(HistoryEntry(0, self.values()))
         self.history[-1].score = float(score)
+        now = self.values()
+        for name, value in now.items():
+            self.numbers.observe(name, value, float(score), context_key(now, name))
         if self.best_score is None or score > self.best_score:
             self.best_score = float(score)
             self.best_values = self.values()
@@ -150,6 +153,24 @@ class Memory:
         self.stall = max(self.patience - 1, 0)  # one more miss and it comes back here again
         return True
 
+    def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
+        """A proposed number as a direction: the size of the move comes from the history."""
+        spec = node.spec
+        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
+        if not numeric or not _is_number(value) or not _is_number(node.peek()):
+            return value
+        assert spec is not None
+        integer = spec.type is ParamType.INTEGER
+        context = context_key(self.values(), node.name)
+        new, why = self.numbers.adjust(node.name, node.peek(), value, spec.bounds, integer, context)
+        new = int(new) if integer else float(new)
+        if not why or spec.check(new) or same_value(new, node.peek()):
+            return value
+        ctx.report.notes.append(
+            f"{node.name}: the model proposed {value:g}, {new:g} is applied ({why})"
+        )
+        return new
+
     def _remember_feedback(self, sub: Subgraph) -> None:
         """Put the outputs and their feedback (about the current values) on the latest history
         entry: with the output values in view, a small model can see the trend across steps."""
@@ -175,3 +196,7 @@ class Memory:
                 self.stall = 0
         else:
             self.stall += 1
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -52,7 +52,6 @@ from optimizers.step.replies import (
     check_updates,
     read_reply,
     readonly_names,
-    same_value,
 )
 from optimizers.step.trial import TrialConfig, code_check
 from tracegraph.errors import ParameterError
@@ -292,23 +291,6 @@ class Optimizer(Memory):
             accepted = {n: self._step_size(n, v, ctx) for n, v in accepted.items()}
         return accepted, rejected
 
-    def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
-        """A proposed number as a direction: the size of the move comes from the history."""
-        spec = node.spec
-        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-        if not numeric or not _is_number(value) or not _is_number(node.peek()):
-            return value
-        assert spec is not None
-        integer = spec.type is ParamType.INTEGER
-        new, why = self.numbers.adjust(node.name, node.peek(), value, spec.bounds, integer)
-        new = int(new) if integer else float(new)
-        if not why or spec.check(new) or same_value(new, node.peek()):
-            return value
-        ctx.report.notes.append(
-            f"{node.name}: the model proposed {value:g}, {new:g} is applied ({why})"
-        )
-        return new
-
     def apply(self, accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:
         """Set every accepted value together (rolled back if one fails)."""
         return apply_updates(accepted)
@@ -386,10 +368,6 @@ class Optimizer(Memory):
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
         return options
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _unchanged(

@@ -293,6 +293,11 @@ class BestOfN(Optimizer):
         report.applied = {k: (start[k], v) for k, v in changed.items()}
         if best.report is not None:
             report.reasoning = best.report.reasoning
+        if not changed:
+            report.notes.append(
+                "kept the current values: no candidate scored higher by evaluate() "
+                "(scores below, higher is better)"
+            )
         for c in seen:
             how = f"score {c.score:g}" if c.score is not None else f"failed: {c.error}"
             report.notes.append(f"{c.origin}: {how}" + ("  <- kept" if c is best else ""))

@@ -10,8 +10,10 @@ parameter, what the proposals so far imply:
 * the **last move**, to grow the step while the direction holds: when the model moves the same
   way again by no less than last time (it is not converging by itself), the step grows 4x (as a
   factor when the model thinks in factors, e.g. a learning rate 0.001 -> 0.01 -> 1.0);
-* once the direction flips, the value is **bisected** inside the bracket, unless the model's
-  own value lies inside it with a step of its own choosing (an informed guess is kept);
+* once the direction flips, the value goes where a **V through the scores** peaks (scored
+  values on both sides of the bracket, under the same values of the other parameters: scores
+  often fall linearly with the distance to the best value), else to the model's own value when
+  it lies inside with a step of the model's own choosing, else the bracket is **bisected**;
 * a step past a bound of the parameter goes halfway to that bound instead.
 
 A model that converges by itself (a shrinking step) is never overruled outside a bracket, so a
@@ -33,12 +35,14 @@ why, which the step's report shows, and the bracket is shown in the prompt.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["NumberSteps", "Track"]
+__all__ = ["NumberSteps", "Track", "context_key"]
 
+POINTS = 16  # scored values kept per number
 GROW = 4.0  # while the model keeps moving the same way by the same size, the step grows 4x
 Bounds = tuple[float | None, float | None] | None
 
@@ -54,6 +58,7 @@ class Track:
     asked_from: float | None = None  # the model's last proposal (before any adjustment)
     asked_to: float | None = None
     before: tuple[float, float] | None = None  # the proposal before that, from another value
+    points: list[tuple[float, float, str]] = field(default_factory=list)  # value, score, context
 
 
 def _log_scale(a: float, b: float) -> bool:
@@ -87,8 +92,20 @@ class NumberSteps:
     def __init__(self) -> None:
         self.tracks: dict[str, Track] = {}
 
+    def observe(self, name: str, value: Any, score: float, context: str = "") -> None:
+        """A scored value (``context``: the other parameters' values, as a key)."""
+        if _number(value) and math.isfinite(score):
+            t = self.tracks.setdefault(name, Track())
+            t.points = [*t.points, (float(value), float(score), context)][-POINTS:]
+
     def adjust(
-        self, name: str, current: float, proposed: float, bounds: Bounds, integer: bool = False
+        self,
+        name: str,
+        current: float,
+        proposed: float,
+        bounds: Bounds,
+        integer: bool = False,
+        context: str = "",
     ) -> tuple[float, str]:
         """The value to apply for a proposed move, and why it differs ("" when it does not)."""
         if not (math.isfinite(current) and math.isfinite(proposed)) or proposed == current:
@@ -109,7 +126,8 @@ class NumberSteps:
             if t.low is not None and t.low >= current:
                 t.low = None
         if t.low is not None and t.high is not None:
-            value, why = self._inside(t.low, t.high, proposed, plods is not None)
+            points = [(x, y) for x, y, c in t.points if c == context]
+            value, why = self._inside(t.low, t.high, proposed, plods is not None, points)
         else:
             value, why = self._outward(t, current, proposed, up, bounds, plods)
         if integer:
@@ -122,9 +140,23 @@ class NumberSteps:
             return proposed, ""  # (also where rounding left nothing between the two)
         return value, why
 
-    def _inside(self, low: float, high: float, proposed: float, plods: bool) -> tuple[float, str]:
-        """Bisect the bracket, unless the model's value lies inside it and the model chose its
-        own step (not the same step as last time)."""
+    def _inside(
+        self,
+        low: float,
+        high: float,
+        proposed: float,
+        plods: bool,
+        points: list[tuple[float, float]],
+    ) -> tuple[float, str]:
+        """Inside the bracket: where the scores point, else the model's own value when it chose
+        its own step, else the middle."""
+        fitted = _v_fit(points, low, high)
+        if fitted is not None:
+            if abs(fitted - proposed) <= 1e-9 * max(1.0, abs(fitted)):
+                return proposed, ""
+            return fitted, (
+                f"between {low:g} and {high:g}, where a V through the scores so far peaks"
+            )
         if low < proposed < high and not plods:
             return proposed, ""
         mid = _mid(low, high)
@@ -178,7 +210,39 @@ class NumberSteps:
         self.tracks = {}
         for name, t in d.items():
             before = t.get("before")
-            self.tracks[name] = Track(**{**t, "before": None if before is None else tuple(before)})
+            points = [(float(x), float(y), str(c)) for x, y, c in t.get("points", [])]
+            before = None if before is None else (float(before[0]), float(before[1]))
+            self.tracks[name] = Track(**{**t, "before": before, "points": points})
+
+
+def _v_fit(points: list[tuple[float, float]], low: float, high: float) -> float | None:
+    """Where a V-shaped score (equal slopes on both sides) through the scored values peaks:
+    the slope from the two scored values nearest the bracket on one side, the height from the
+    nearest on the other. None without such values, or when the peak is not inside."""
+    left = sorted({x: y for x, y in points if x <= low}.items(), reverse=True)
+    right = sorted({x: y for x, y in points if x >= high}.items())
+    if not left or not right:
+        return None
+    (xl, yl), (xr, yr) = left[0], right[0]
+    if len(left) >= 2 and left[1][0] < xl:
+        slope = (yl - left[1][1]) / (xl - left[1][0])
+    elif len(right) >= 2 and right[1][0] > xr:
+        slope = (yr - right[1][1]) / (right[1][0] - xr)
+    else:
+        return None
+    if not slope > 0:
+        return None
+    peak = (xl + xr) / 2 - (yl - yr) / (2 * slope)
+    return peak if low < peak < high and math.isfinite(peak) else None
+
+
+def context_key(values: dict[str, Any], name: str) -> str:
+    """The other parameters' values, as a key: scores compare only where they are the same."""
+    others = {k: v for k, v in values.items() if k != name}
+    try:
+        return json.dumps(others, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return repr(sorted(others.items(), key=lambda kv: kv[0]))
 
 
 def _number(v: Any) -> bool:
