@@ -59,6 +59,7 @@ class Track:
     asked_to: float | None = None
     before: tuple[float, float] | None = None  # the proposal before that, from another value
     points: list[tuple[float, float, str]] = field(default_factory=list)  # value, score, context
+    context: str = ""  # the other parameters' (non-numeric) values the evidence was gathered under
 
 
 def _log_scale(a: float, b: float) -> bool:
@@ -111,6 +112,9 @@ class NumberSteps:
         if not (math.isfinite(current) and math.isfinite(proposed)) or proposed == current:
             return proposed, ""
         t = self.tracks.setdefault(name, Track())
+        if t.context != context:  # another prompt, another choice: the evidence no longer holds
+            t.low = t.high = t.last_from = t.last_to = t.asked_from = t.asked_to = None
+            t.before, t.context = None, context
         up = proposed > current
         if t.asked_from != current and t.asked_from is not None and t.asked_to is not None:
             t.before = (t.asked_from, t.asked_to)
@@ -136,6 +140,8 @@ class NumberSteps:
                 value = current + (1 if up else -1)
             if t.low is not None and t.high is not None and not t.low < value < t.high:
                 return proposed, ""  # nothing left between the bracket's ends
+        if why and not integer and math.isfinite(value):
+            value = _round(value, current, t)
         if value == proposed or (value > current) != up or not math.isfinite(value):
             return proposed, ""  # (also where rounding left nothing between the two)
         return value, why
@@ -236,9 +242,20 @@ def _v_fit(points: list[tuple[float, float]], low: float, high: float) -> float 
     return peak if low < peak < high and math.isfinite(peak) else None
 
 
+def _round(value: float, current: float, t: Track) -> float:
+    """``value`` with 4 significant digits (readable in prompts), if that keeps it strictly
+    between the current value and the bracket's ends."""
+    short = float(f"{value:.4g}")
+    ends = [v for v in (t.low, t.high, current) if v is not None]
+    if any((short - e) * (value - e) <= 0 for e in ends):
+        return value
+    return short
+
+
 def context_key(values: dict[str, Any], name: str) -> str:
-    """The other parameters' values, as a key: scores compare only where they are the same."""
-    others = {k: v for k, v in values.items() if k != name}
+    """The other parameters' values that are not numbers, as a key: the brackets and scores of
+    a number hold while they stay the same (other numbers may move along)."""
+    others = {k: v for k, v in values.items() if k != name and not _number(v)}
     try:
         return json.dumps(others, sort_keys=True, default=repr)
     except (TypeError, ValueError):
