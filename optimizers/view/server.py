@@ -29,6 +29,7 @@ __all__ = ["Runs", "make_app", "serve"]
 
 POLL = 0.5  # seconds between looks at the run directories
 HEARTBEAT = 15.0
+RESCAN = 10  # polls between looks for new runs under the root
 
 
 class Runs:
@@ -117,16 +118,21 @@ def make_app(root: Path) -> Starlette:
 async def _changes(request: Request, runs: Runs) -> AsyncIterator[str]:
     """One event per run whose files changed; a comment now and then keeps the line open."""
     seen: dict[str, Any] = {}
+    at_start = set(runs.readers)  # the page already shows these as they are now
     idle = 0.0
     yield "retry: 1000\n\n"
+    ticks = 0
     while not await request.is_disconnected():
-        runs.rescan()
+        if ticks % RESCAN == 0:  # new runs under the root: a directory walk, so less often
+            runs.rescan()
+        ticks += 1
         for run_id, reader in list(runs.readers.items()):
             sig = reader.signature()
             if seen.get(run_id) != sig:
-                first = run_id not in seen
+                # news: changed since the page loaded it, or a run new under the root
+                news = run_id in seen or run_id not in at_start
                 seen[run_id] = sig
-                if not first:
+                if news:
                     idle = 0.0
                     yield f"data: {json.dumps({'run': run_id})}\n\n"
         await asyncio.sleep(POLL)
