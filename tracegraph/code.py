@@ -18,6 +18,14 @@ and do not apply to the code that runs.
 Methods: each instance gets its own copy of the code parameter on first access (kept in the
 instance's ``__dict__``), so two instances, or a ``deepcopy``, train independently.
 
+Where the code runs: by default in this process, like any function of yours, on every call.
+With ``@tg.trainable(isolated=True)`` every call runs in a long-lived sandboxed worker
+(:mod:`tracegraph.sandbox.isolated`: no network, no secrets, writes only in its temporary
+directory, limits; arguments and results cross by value, results must be plain data); a crash
+or a timeout becomes an IsolationError (an exception node when traced), never a dead process.
+A code parameter whose ``meta["isolate"]`` is ``"changed"`` (the Trainer sets it while it runs)
+runs isolated whenever its text is not the function's original source.
+
 >>> import tracegraph as tg
 >>> @tg.trainable
 ... def double(x: int) -> int:
@@ -33,19 +41,25 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import inspect
 import linecache
+import pickle
 import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from tracegraph.errors import ParameterError, TracegraphError
+from tracegraph.errors import IsolationError, ParameterError, TracegraphError
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamSpec, ParamType
 from tracegraph.sites import user_location
 from tracegraph.tracing import OpFunction, tracing_active
+
+if TYPE_CHECKING:
+    from tracegraph.sandbox.isolated import Worker
+    from tracegraph.sandbox.policy import Limits
 
 __all__ = ["BoundTrainable", "TrainableFunction", "code_of", "function_source", "trainable"]
 
@@ -146,8 +160,18 @@ def _factory_module(source: str, fn_name: str, freevars: tuple[str, ...], filena
 class TrainableFunction(OpFunction):
     """A trainable op: its code is the parameter ``.code``. Made by ``@tg.trainable``."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None, description: str | None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None,
+        description: str | None,
+        isolated: bool = False,
+        limits: Limits | None = None,
+    ) -> None:
         super().__init__(fn, name, description)
+        self.isolated = isolated
+        self.limits = limits
+        self._worker: Worker | None = None  # made at the first isolated call
         # Decorators below @tg.trainable are not part of the code (they are stripped from the
         # source), so the closure, globals and name come from the innermost function.
         self.inner = inspect.unwrap(fn)
@@ -169,6 +193,7 @@ class TrainableFunction(OpFunction):
         problems = spec.check(source)
         if problems:  # e.g. a decorator that renamed the function
             raise ParameterError(f"the source of {fn!r}: " + "; ".join(problems))
+        self.original = source
         where = user_location()
         code_name = name or self.inner.__name__
         self.code = Node(
@@ -211,8 +236,64 @@ class TrainableFunction(OpFunction):
     def call_with(self, code: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run the current text of ``code`` on the arguments, traced like an op."""
         source = code._value if tracing_active() else code.value
-        impl = self._function(source)
+        isolated = self.isolated or (
+            code.meta.get("isolate") == "changed" and source != self.original
+        )
+        impl = self._in_worker(source) if isolated else self._function(source)
         return self.invoke(impl, args, kwargs, code, (source, 1, self.filename))
+
+    @property
+    def worker(self) -> Worker:
+        """The sandboxed worker of isolated calls (imported and made on first use: keeps
+        ``import tracegraph`` light)."""
+        if self._worker is None:
+            from tracegraph.sandbox.isolated import WORKER_LIMITS, Worker
+
+            self._worker = Worker(self.limits or WORKER_LIMITS)
+        return self._worker
+
+    def _in_worker(self, source: str) -> Callable[..., Any]:
+        """A callable that runs ``source`` in the isolated worker (async for async functions)."""
+        from tracegraph.sandbox.isolated import globals_for
+
+        self._function(source)  # compile here first: a syntax error is raised the usual way
+        freevars = self.inner.__code__.co_freevars
+        code = compile(
+            _factory_module(source, self.inner.__name__, freevars, self.filename),
+            self.filename,
+            "exec",
+        )
+        name = self.inner.__name__
+
+        def job(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            try:
+                cells = pickle.dumps([c.cell_contents for c in self.inner.__closure__ or ()])
+                call = pickle.dumps((args, kwargs))
+            except Exception as exc:
+                raise IsolationError(
+                    f"the arguments or closure of {name} cannot be sent to its isolated worker "
+                    f"({type(exc).__name__}: {exc}); fix: pass plain data, or drop isolated=True"
+                ) from None
+            return {
+                "name": name, "key": hashlib.sha256(source.encode()).hexdigest(),
+                "factory": _FACTORY, "module": self.inner.__module__, "filename": self.filename,
+                "source": source, "cells": cells, "call": call,
+                **globals_for(source, self.inner.__globals__),
+            }  # fmt: skip
+
+        if self.is_async:
+
+            async def arun(*args: Any, **kwargs: Any) -> Any:
+                import asyncio
+
+                return await asyncio.to_thread(self.worker.call, job(args, kwargs), code)
+
+            return arun
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return self.worker.call(job(args, kwargs), code)
+
+        return run
 
     def _function(self, source: str) -> Callable[..., Any]:
         """The callable for ``source``; compile errors come back as a callable that raises."""
@@ -285,7 +366,11 @@ class BoundTrainable:
 def trainable(fn: Callable[..., Any], /) -> TrainableFunction: ...
 @overload
 def trainable(
-    *, name: str | None = None, description: str | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    isolated: bool = False,
+    limits: Limits | None = None,
 ) -> Callable[[Callable[..., Any]], TrainableFunction]: ...
 def trainable(
     fn: Callable[..., Any] | None = None,
@@ -293,14 +378,18 @@ def trainable(
     *,
     name: str | None = None,
     description: str | None = None,
+    isolated: bool = False,
+    limits: Limits | None = None,
 ) -> Any:
     """Make a function trainable: an op whose source code is a parameter (``fn.code``).
 
-    ``name`` names the code parameter (default: the function's name).
+    ``name`` names the code parameter (default: the function's name). ``isolated=True`` runs
+    every call in a sandboxed worker process under ``limits`` (default: 10 s per call, 512 MB;
+    see :class:`tracegraph.sandbox.Limits`) instead of in this process.
     """
     if fn is None:
-        return lambda f: TrainableFunction(f, name, description)
-    return TrainableFunction(fn, name, description)
+        return lambda f: TrainableFunction(f, name, description, isolated, limits)
+    return TrainableFunction(fn, name, description, isolated, limits)
 
 
 def code_of(fn: Any) -> Node:

@@ -57,3 +57,8 @@ class TraceLostWarning(UserWarning):
     Silence it for a block with ``warnings.catch_warnings()``, or read the value on purpose
     with ``node.peek()``.
     """
+
+
+class IsolationError(TracegraphError):
+    """An isolated call (``@tg.trainable(isolated=True)``, or model-written code the Trainer
+    scores) could not give a result: its worker crashed, timed out, or sent no plain data."""

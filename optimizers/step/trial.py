@@ -26,7 +26,6 @@ import builtins
 import json
 import pickle
 import symtable
-import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from tracegraph.node import Node, NodeKind
 from tracegraph.sandbox import Limits, Sandbox, describe_status
+from tracegraph.sandbox.isolated import globals_for
 
 __all__ = ["TrialConfig", "code_check", "static_problems", "trial_calls", "trial_run"]
 
@@ -205,26 +205,6 @@ def _rebuild(call: Node, code_param: Node, a: ast.arguments) -> Call | None:
     return (*args, *extra), kwargs
 
 
-def _globals_for(source: str, fn_globals: Mapping[str, Any]) -> dict[str, Any]:
-    """The original module's globals the new code names: modules by name, picklable values."""
-    tree = ast.parse(source)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    modules: dict[str, str] = {}
-    values: dict[str, bytes] = {}
-    for name in sorted(names):
-        if name not in fn_globals:
-            continue
-        value = fn_globals[name]
-        if isinstance(value, types.ModuleType):
-            modules[name] = value.__name__
-            continue
-        try:
-            values[name] = pickle.dumps(value)
-        except Exception:  # a value the child cannot have; the trial says so if used
-            continue
-    return {"modules": modules, "values": values}
-
-
 #: The child's program: stdlib only, it never imports this package (a fast, clean start).
 _CHILD = Path(__file__).with_name("trial_child.py")
 
@@ -262,7 +242,7 @@ def trial_run(
         "check": config.check,
         "memory": config.memory_mb * 2**20,
         "outer": sorted(outer),
-        **_globals_for(source, fn_globals or {}),
+        **globals_for(source, fn_globals or {}),
     }
     try:
         payload = pickle.dumps(job)

@@ -49,6 +49,7 @@ from optimizers.trainer.state import FitResult, TrainState, advance
 from optimizers.trainer.values import ParamSet, same
 from tracegraph.errors import TracegraphError
 from tracegraph.module import refuse_code
+from tracegraph.params import ParamType
 
 __all__ = ["Hook", "Trainer"]
 
@@ -86,6 +87,10 @@ class Trainer:
         callbacks: :class:`optimizers.callbacks.Callback` objects told of the run's start,
             each validation, each committed step and the end; one that raises is reported
             (warning, ``RUN_DIR/callbacks.jsonl``), never stops the run.
+        isolate_code: while the run lasts, a trainable function whose code a model changed
+            runs in a sandboxed worker (``@tg.trainable(isolated=True)``'s), so candidates
+            are scored isolated; its original source still runs in this process. False runs
+            model-written code here (only for code you would run unread).
     """
 
     def __init__(
@@ -112,8 +117,10 @@ class Trainer:
         hook: Hook | None = None,
         executor: Any = None,
         callbacks: Sequence[Callback] = (),
+        isolate_code: bool = True,
     ) -> None:
         self.workflow, self.optimizer, self.feedback = workflow, optimizer, feedback
+        self.isolate_code = isolate_code
         self.train = as_examples(train, "train")
         self.val = as_examples(val, "val") if val is not None else self.train
         if not self.train or batch_size < 1 or epochs < 1 or concurrency < 1:
@@ -208,7 +215,7 @@ class Trainer:
                 self.total_steps, quiet=self.quiet, start=state.step if state else 0,
                 phase=StepPhase(lambda: self.journal.in_flight),
             )  # fmt: skip
-            with view, self._lending(), self._budget_scope():
+            with view, self._lending(), self._budget_scope(), self._isolating():
                 self._view = view
                 if self._pending_note:
                     view.note(self._pending_note)
@@ -239,6 +246,23 @@ class Trainer:
         except BudgetExceeded as exc:
             return self._stop(state, "budget", f"budget exhausted: {exc}".splitlines()[0])
         return self._stop(state, why, _WHY[why])
+
+    @contextlib.contextmanager
+    def _isolating(self) -> Iterator[None]:
+        """Mark the code parameters so that model-written code runs isolated while we run."""
+        marked = [
+            p
+            for p in self._params.by_name.values()
+            if self.isolate_code and p.spec is not None and p.spec.type is ParamType.CODE
+            and "isolate" not in p.meta
+        ]  # fmt: skip
+        for p in marked:
+            p.meta["isolate"] = "changed"
+        try:
+            yield
+        finally:
+            for p in marked:
+                p.meta.pop("isolate", None)
 
     @contextlib.contextmanager
     def _lending(self) -> Iterator[None]:

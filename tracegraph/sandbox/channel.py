@@ -13,11 +13,13 @@ import struct
 __all__ = ["Channel", "frame"]
 
 HEADER = struct.Struct(">I")
+# Bound once: code in the child may replace os.read/os.write; the channel keeps the real ones.
+_read, _write = os.read, os.write
 
 
 def frame(data: bytes) -> bytes:
     """``data`` with its length in front."""
-    return HEADER.pack(len(data)) + data
+    return HEADER.pack(memoryview(data).nbytes) + data  # not len(): the code may replace it
 
 
 class Channel:
@@ -31,11 +33,11 @@ class Channel:
     def _read(self, n: int) -> bytes | None:
         parts, left = [], n
         while left:
-            chunk = os.read(self.input_fd, min(left, 1 << 20))
+            chunk = _read(self.input_fd, 1 << 20 if left > 1 << 20 else left)
             if not chunk:
                 return None
             parts.append(chunk)
-            left -= len(chunk)
+            left -= chunk.__len__()  # not len(): the code may have replaced it
         return b"".join(parts)
 
     def recv(self) -> bytes | None:
@@ -48,4 +50,4 @@ class Channel:
     def send(self, data: bytes) -> None:
         view = memoryview(frame(data))
         while view:
-            view = view[os.write(self.report_fd, view) :]
+            view = view[_write(self.report_fd, view) :]
