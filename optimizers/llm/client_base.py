@@ -8,21 +8,20 @@ the next mode (``json_schema`` -> ``json_object`` -> ``text``) and remembers tha
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from optimizers.errors import LLMError
-from optimizers.llm.budget import Budget, active_budgets
+from optimizers.llm.budget import Budget
 from optimizers.llm.cache import ResponseCache, cacheable, default_cache_path
 from optimizers.llm.cassette import Cassette
+from optimizers.llm.metering import Metered
 from optimizers.llm.structured import (
     DEFAULT_MAX_TEXT_LENGTH,
     MODES,
@@ -63,7 +62,7 @@ def open_cache(cache: CacheSetting) -> ResponseCache | None:
     return ResponseCache(cache)
 
 
-class BaseClient:
+class BaseClient(Metered):
     """The shared core of :class:`OpenAIClient` and :class:`ScriptedClient`."""
 
     endpoint: str = "<none>"
@@ -236,11 +235,13 @@ class BaseClient:
         label: str | None,
         use_cache: bool,
     ) -> RawReply:
+        refused = 0  # attempts the server refused for their response format: sent, so counted
         while True:
             request = self._build(messages, schema, options)
             try:
-                return self._obtain(request, label, use_cache)
+                return _plus(self._obtain(request, label, use_cache), refused)
             except FormatRejected as rejected:
+                refused += int(getattr(rejected, "attempts", 0))
                 self._fall_back(rejected)
 
     async def _around(
@@ -251,11 +252,13 @@ class BaseClient:
         label: str | None,
         use_cache: bool,
     ) -> RawReply:
+        refused = 0
         while True:
             request = self._build(messages, schema, options)
             try:
-                return await self._aobtain(request, label, use_cache)
+                return _plus(await self._aobtain(request, label, use_cache), refused)
             except FormatRejected as rejected:
+                refused += int(getattr(rejected, "attempts", 0))
                 self._fall_back(rejected)
 
     # ---- one request: cassette, cache, budget, send, account --------------------------------
@@ -324,58 +327,6 @@ class BaseClient:
         assert settled is not None
         return settled
 
-    # ---- budgets: every attempt is charged to the client's budget and every active one -----
-    def budgets(self) -> tuple[Budget, ...]:
-        """The budgets a call made here and now is charged to (each once)."""
-        found = [] if self.budget is None else [self.budget]
-        found += [b for b in active_budgets() if all(b is not f for f in found)]
-        return tuple(found)
-
-    def _reserve(self) -> tuple[Budget, ...]:
-        taken: list[Budget] = []
-        try:
-            for limit in self.budgets():
-                limit.reserve(model=self.model, endpoint=self.endpoint)
-                taken.append(limit)
-        except BaseException:
-            for limit in taken:  # give back the slots already claimed
-                limit.release()
-            raise
-        return tuple(taken)
-
-    def _charge(self, taken: tuple[Budget, ...], raw: RawReply | None, started: float) -> None:
-        seconds = time.monotonic() - started
-        if raw is None:
-            used = Usage(calls=1, seconds=seconds)  # a failed attempt was still sent
-        else:
-            used = dataclasses.replace(self._usage_of(raw), calls=1, seconds=seconds)
-        for limit in taken:
-            limit.settle(used)
-
-    def _metered(self, send: Callable[[], RawReply]) -> RawReply:
-        """One HTTP attempt, reserved against every budget before it goes out."""
-        taken, started, raw = self._reserve(), time.monotonic(), None
-        try:
-            raw = send()
-            return raw
-        except BaseException as exc:
-            _mark_attempts(exc, 1)
-            raise
-        finally:
-            self._charge(taken, raw, started)
-
-    async def _ametered(self, send: Callable[[], Awaitable[RawReply]]) -> RawReply:
-        """Async twin of :meth:`_metered`."""
-        taken, started, raw = self._reserve(), time.monotonic(), None
-        try:
-            raw = await send()
-            return raw
-        except BaseException as exc:
-            _mark_attempts(exc, 1)
-            raise
-        finally:
-            self._charge(taken, raw, started)
-
     # ---- accounting --------------------------------------------------------------------------
     def _usage_of(self, raw: RawReply) -> Usage:
         if raw.cached:
@@ -405,8 +356,5 @@ class BaseClient:
         return f"{type(self).__name__}(model={self.model!r}, endpoint={self.endpoint!r})"
 
 
-def _mark_attempts(exc: BaseException, attempts: int) -> None:
-    """Note on a failed call's error how many HTTP attempts it sent (kept when already set)."""
-    if not hasattr(exc, "attempts"):
-        with contextlib.suppress(AttributeError):  # an exception type with __slots__
-            exc.attempts = attempts  # type: ignore[attr-defined]
+def _plus(raw: RawReply, attempts: int) -> RawReply:
+    return dataclasses.replace(raw, attempts=raw.attempts + attempts) if attempts else raw

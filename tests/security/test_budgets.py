@@ -66,6 +66,20 @@ def test_a_success_after_retries_is_charged_every_attempt() -> None:
         assert budget.used.calls == 3 and reply.usage.calls == 3
 
 
+def test_an_attempt_refused_for_its_response_format_counts_everywhere() -> None:
+    from pydantic import BaseModel
+
+    class Value(BaseModel):
+        value: int
+
+    with FakeOpenAIServer(['{"value": 1}'], formats=("json_object", "text")) as server:
+        budget = Budget(max_calls=10)
+        reply = server.client(budget=budget).complete(HI, schema=Value)
+        sent = server.request_count  # refused modes first (json_schema...), then json_object
+        assert reply.parsed == Value(value=1) and sent >= 2
+        assert budget.used.calls == sent and reply.usage.calls == sent
+
+
 def test_reasks_count_as_calls() -> None:
     from pydantic import BaseModel
 
