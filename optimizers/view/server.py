@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,13 @@ def serve(
     import uvicorn
 
     url = f"http://{host}:{port}/"
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {host}: anyone who can reach this port can read the runs "
+            "(prompts, replies, parameter values); there is no login. Use --host 127.0.0.1 "
+            "and an SSH tunnel to watch from another machine.",
+            file=sys.stderr,
+        )
     if open_browser:
         import threading
         import webbrowser

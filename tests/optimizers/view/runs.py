@@ -30,15 +30,18 @@ def proposal(value: str) -> str:
                        "updates": {"prompt": value}})  # fmt: skip
 
 
-def lineage_run(run_dir: Path, **kwargs: Any) -> Trainer:
-    """Three steps; step k adds line k of LINES; every step is accepted."""
-    prompt = tg.param(LINES[0], name="prompt", description="instructions")
-    llm = ScriptedClient([proposal("\n".join(LINES[: k + 1])) for k in (1, 2, 3)])
+def lineage_run(run_dir: Path, *, first: str = LINES[0], **kwargs: Any) -> Trainer:
+    """Three steps; step k adds line k of LINES; every step is accepted. ``first``: the
+    starting prompt (the first line of every later one)."""
+    lines = [first, *LINES[1:]]
+    prompt = tg.param(first, name="prompt", description="instructions")
+    llm = ScriptedClient([proposal("\n".join(lines[: k + 1])) for k in (1, 2, 3)])
 
     @tg.op
     def respond(instructions: str, question: str) -> str:
         """A stand-in answerer: says every word its instructions mention."""
-        return " ".join(w for w in WORDS if w in instructions.lower()) or "nothing"
+        said = " ".join(w for w in WORDS if w in instructions.lower()) or "nothing"
+        return f"{said} {instructions.splitlines()[0]}" if "<" in instructions else said
 
     def coverage(output: str, target: str) -> tuple[float, str]:
         missing = [w for w in WORDS if w not in output]

@@ -135,6 +135,30 @@ def test_a_run_in_another_process_updates_the_open_page(
         child.wait()
 
 
+HOSTILE = (
+    '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=2</script><b>bold</b>'
+)
+
+
+def test_model_text_is_shown_as_text_never_run(serve: Any, page: Any, tmp_path: Path) -> None:
+    """Prompts, replies and outputs are untrusted: markup in them must show as text, in the
+    live pages and in report.html (where the data sits inside a script element)."""
+    fit_in_thread(lineage_run(tmp_path / "hostile", first=HOSTILE))
+    report = write_report(tmp_path / "hostile")
+    url = serve(tmp_path).url
+    for target in (url + "#/run/hostile", report.as_uri() + "#/run/hostile"):
+        for hash_, selector in [("/step/1", "#train-examples"), ("/lineage", "table.blame")]:
+            page.goto(target + hash_)
+            rendered(page, selector)
+            assert page.evaluate("window.__pwned") is None
+            assert (
+                page.locator("main img").count() == 0
+                and page.locator("main b:text('bold')").count() == 0
+            )
+        assert HOSTILE in page.inner_text("table.blame")  # shown, as text
+    assert page.problems == []
+
+
 def test_the_report_shows_the_same_pages_offline(page: Any, finished: Path) -> None:
     report = write_report(finished / "lineage")
     page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
