@@ -53,7 +53,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 #: What reading a damaged file raises before our checks see it (a field of the wrong type...).
-_DAMAGE = (ValueError, TypeError, KeyError, AttributeError, IndexError, OSError)
+_DAMAGE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -70,6 +70,10 @@ def _errors(reads: bool) -> Callable[[F], F]:
             try:
                 command(*args, **kwargs)
             except TracegraphError as exc:
+                raise _fail(exc) from None
+            except OSError as exc:  # a file that cannot be read or written, a port in use
+                if not reads:
+                    raise
                 raise _fail(exc) from None
             except _DAMAGE as exc:
                 if not reads:
