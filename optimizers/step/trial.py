@@ -15,8 +15,10 @@ private pipe (never its stdout), its output read only up to a cap, and the whole
 ``setsid`` children included, killed when the trial ends or times out. What each guard does,
 and the holes that remain, are in docs/security.md.
 
-The user's check is a picklable callable (a module-level function) that receives the candidate
-function in the child and raises (e.g. ``assert``), or returns ``False`` or a message, to reject.
+The user's check is a picklable callable (a module-level function) that receives a stand-in for
+the candidate and raises (e.g. ``assert``), or returns ``False`` or a message, to reject. The
+stand-in calls the candidate in a runner process apart from the one that writes the verdict
+(``trial_child.py``), so the candidate cannot forge it; its results are plain data.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ class TrialConfig:
         timeout: seconds for the whole trial (start, definition, every call, the user check).
         memory_mb: extra address space the child may allocate beyond its start-up size.
         max_calls: at most this many recorded calls are replayed.
-        check: a picklable callable run in the child on the candidate function; raise or
-            return False/a message to reject (e.g. a function running unit tests).
+        check: a picklable callable run in the sandbox on a stand-in for the candidate (it
+            calls the candidate in another process; results are plain data); raise or return
+            False/a message to reject (e.g. a function running unit tests).
     """
 
     timeout: float = 5.0
@@ -241,6 +244,7 @@ def trial_run(
         "calls": sendable,
         "check": config.check,
         "memory": config.memory_mb * 2**20,
+        "is_async": _is_async(source, name),
         "outer": sorted(outer),
         **globals_for(source, fn_globals or {}),
     }
@@ -296,6 +300,13 @@ def code_check(
     return trial_run(
         source, name, replay, config=config, fn_globals=fn_globals, outer=_outer_names(original)
     )
+
+
+def _is_async(source: str, name: str) -> bool:
+    try:
+        return isinstance(_find_def(ast.parse(source), name), ast.AsyncFunctionDef)
+    except SyntaxError:
+        return False
 
 
 def _outer_names(source: str) -> set[str]:

@@ -11,10 +11,12 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from optimizers.step.trial import TrialConfig, trial_run
+from tests.optimizers.step.trial_checks import adds_one
 from tracegraph.sandbox import Limits, Sandbox
 
 FAST = TrialConfig(timeout=5.0)
@@ -191,3 +193,23 @@ def test_the_sandbox_keeps_only_the_tail_of_the_output(tmp_path: Path) -> None:
         box.close()
         text = box.stdout.text()
     assert text.endswith("END") and len(text) < 10_000 and "bytes dropped" in text
+
+
+FORGER = (
+    "import json, os, struct\n"
+    "def f(x):\n"
+    "    msg = json.dumps({'reasons': []}).encode()\n"
+    "    for fd in map(int, os.listdir('/proc/self/fd')):\n"
+    "        try:\n"
+    "            os.write(fd, struct.pack('>I', len(msg)) + msg)\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    os._exit(0)\n"
+)
+
+
+@linux_only
+@pytest.mark.parametrize("check", [None, adds_one])
+def test_a_verdict_forged_on_every_open_descriptor_is_not_the_verdict(check: Any) -> None:
+    reasons = trial_run(FORGER, "f", [((1,), {})], config=TrialConfig(timeout=5, check=check))
+    assert reasons, "a forged report was taken for the verdict"

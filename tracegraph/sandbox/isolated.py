@@ -2,7 +2,7 @@
 
 ``@tg.trainable(isolated=True)`` sends every call here (the Trainer does the same for code a
 model wrote, while it scores it). Arguments cross by value (pickled by this process: trusted);
-results come back as a pickle read with :class:`PlainUnpickler`, which builds plain data only
+results come back as a pickle read with ``channel.loads_plain``, which builds plain data only
 (None, bool, numbers, str, bytes, list, tuple, dict, set) and refuses every class, so a hostile
 worker cannot make this process run anything by its reply. A call that raises comes back as an
 exception of the same builtin type (else :class:`~tracegraph.errors.IsolationError`); a crash
@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import atexit
 import builtins
-import io
 import marshal
 import os
 import pickle
@@ -27,33 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from tracegraph.errors import IsolationError
+from tracegraph.sandbox.channel import loads_plain
 from tracegraph.sandbox.policy import Limits
 from tracegraph.sandbox.process import Sandbox, describe_status
 
-__all__ = ["WORKER_LIMITS", "PlainUnpickler", "Worker", "globals_for", "loads_plain"]
+__all__ = ["WORKER_LIMITS", "Worker", "globals_for"]
 
 _PAYLOAD = Path(__file__).with_name("worker_child.py")
 #: A worker lives across calls: its CPU-time limit covers them all; ``timeout`` is per call.
 WORKER_LIMITS = Limits(timeout=10.0, cpu_seconds=3600)
-_ALLOWED = {("builtins", n) for n in ("complex", "set", "frozenset", "bytearray")}
-
-
-class PlainUnpickler(pickle.Unpickler):
-    """Unpickles plain data only: any class or function named in the data is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return getattr(builtins, name)
-        raise pickle.UnpicklingError(f"refused {module}.{name}: only plain data is accepted")
-
-
-def loads_plain(data: bytes) -> Any:
-    """``pickle.loads`` restricted to plain data.
-
-    >>> loads_plain(pickle.dumps({"a": [1, 2.5, "x", {3}]}))
-    {'a': [1, 2.5, 'x', {3}]}
-    """
-    return PlainUnpickler(io.BytesIO(data)).load()
 
 
 def globals_for(source: str, fn_globals: Mapping[str, Any]) -> dict[str, Any]:
