@@ -149,9 +149,61 @@ def extract_json(text: str) -> Any:
         if isinstance(value, dict):
             return value
         found.append(value)
+    repaired = _repaired(text)
+    if repaired is not None:
+        return repaired
     if found:
         return found[0]
     raise JSONNotFound(_why_no_json(stripped))
+
+
+def _repaired(text: str) -> dict[str, Any] | None:
+    """The object of a nearly-JSON reply, repaired by ``json-repair``, or None.
+
+    Small models often write trailing commas, single quotes, or raw newlines inside strings
+    (code proposals); each would cost a re-ask. Only a *closed* object is repaired: a reply cut
+    off mid-object must stay an error (and a re-ask), not become a plausible, wrong value.
+    """
+    from json_repair import repair_json  # lazily: only replies that are not JSON pay for it
+
+    candidates = [block.strip() for block in _FENCE.findall(text)]
+    first, last = text.find("{"), text.rfind("}")
+    if 0 <= first < last:
+        candidates.append(text[first : last + 1])
+    for candidate in candidates:
+        if not candidate.startswith("{") or not _closed(candidate):
+            continue
+        try:
+            value = repair_json(candidate, return_objects=True, skip_json_loads=True)
+        except Exception:  # the repairer is best effort: any failure means "not JSON"
+            continue
+        if isinstance(value, dict) and value:
+            return value
+    return None
+
+
+def _closed(text: str) -> bool:
+    """True when every ``{`` and ``[`` outside strings ('...' or "...") is closed, in order."""
+    depth = 0
+    quote = ""
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and not quote
 
 
 def _why_no_json(text: str) -> str:

@@ -102,3 +102,41 @@ def _has_key(node: Any, key: str) -> bool:
     if isinstance(node, list):
         return any(_has_key(v, key) for v in node)
     return False
+
+
+# Replies small models write (each cost a re-ask before json-repair): issue 9, item 6.
+NEARLY_JSON = [
+    ('{"reasoning": "raise it", "updates": {"x": 3,},}', {"x": 3}),  # trailing commas
+    ("{'reasoning': 'raise it', 'updates': {'x': 3}}", {"x": 3}),  # single quotes
+    (  # raw newlines inside a string: a code proposal
+        '```json\n{"reasoning": "fix", "updates": {"f": "def f(x):\n    return x + 1\n"}}\n```',
+        {"f": "def f(x):\n    return x + 1\n"},
+    ),
+    (  # all three, after prose
+        "Here you go:\n{'reasoning': 'both',\n"
+        " 'updates': {'f': 'def f(x):\n    return {1: x}\n',},}",
+        {"f": "def f(x):\n    return {1: x}\n"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "updates"), NEARLY_JSON)
+def test_nearly_json_replies_are_repaired(text: str, updates: dict[str, Any]) -> None:
+    value = extract_json(text)
+    assert value["reasoning"]
+    # json-repair drops the whitespace that ends a string with a raw newline; lines inside stay
+    assert {
+        k: v.rstrip("\n") if isinstance(v, str) else v for k, v in value["updates"].items()
+    } == {k: v.rstrip("\n") if isinstance(v, str) else v for k, v in updates.items()}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"reasoning": "cut", "updates": {"x": 3,',  # cut off: repairing would invent a value
+        "{'reasoning': 'cut', 'updates': {'f': 'def f(x):\n    return {1: x}",
+    ],
+)
+def test_cut_off_replies_are_not_repaired(text: str) -> None:
+    with pytest.raises(JSONNotFound, match="cut off"):
+        extract_json(text)
