@@ -14,15 +14,12 @@ from typing import Any
 
 from tracegraph.names import display_names, view_order
 from tracegraph.node import Node, NodeKind
+from tracegraph.shorten import shorten
 from tracegraph.text import node_view
 
 __all__ = ["graph_data"]
 
 MAX_NODES = 400  # a bigger graph is cut (the .dot file keeps it whole)
-
-
-def _cut(text: str, n: int) -> str:
-    return text if len(text) <= n else f"{text[:n]}...<+{len(text) - n} chars>"
 
 
 def _kind(node: Node, error: bool) -> str:
@@ -58,7 +55,7 @@ def graph_data(outputs: Node | Iterable[Node], *, max_value: int = 60) -> dict[s
                 "value": view.value,
                 "where": view.where,
                 "kind": _kind(node, view.error),
-                "feedback": [_cut(str(fb), 400) for fb in node.feedback],
+                "feedback": [shorten(str(fb), 400) for fb in node.feedback],
                 "received": bool(node.received),
             }
         )

@@ -1,11 +1,11 @@
 """How values, names and the program are shown in a problem, within a budget of characters.
 
 Values are shown on one line (:func:`show_value`), long ones cut in the middle with a visible
-``…[+N chars]…`` marker. Call, exception and constant nodes are shown under the names of every
-view of the graph (``answer_1``, ``answer_2``: :mod:`tracegraph.names`), so identical runs give
-identical text in every process and thread, and the prompt names nodes as the text view does.
-The program listing keeps the nodes nearest to the parameters and to the outputs and summarises
-the rest in one line where the first gap is.
+``...<+N chars>`` marker (the one of :mod:`tracegraph.shorten`). Call, exception and constant
+nodes are shown under the names of every view of the graph (``answer_1``, ``answer_2``:
+:mod:`tracegraph.names`), so identical runs give identical text in every process and thread,
+and the prompt names nodes as the text view does. The program listing keeps the nodes nearest
+to the parameters and to the outputs and summarises the rest in one line where the first gap is.
 :mod:`optimizers.step.problem` puts these pieces into the sections of the problem text.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from optimizers.step.replies import SubgraphLike
 from tracegraph.names import display_names, view_names
 from tracegraph.node import Node, NodeKind
+from tracegraph.shorten import safe_repr, shorten
 
 __all__ = ["ProblemConfig", "local_names", "show_value"]
 
@@ -45,31 +46,20 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def show_value(value: Any, limit: int) -> str:
-    """A one-line repr of ``value`` of at most about ``limit`` characters.
+    """A one-line repr of ``value`` of at most about ``limit`` characters, the same in every run.
 
-    Long reprs keep their head and tail around a visible marker of what was cut.
+    Sets are sorted and memory addresses dropped (prompts must not differ between identical
+    runs); long reprs keep their head and tail around the one marker of cut text
+    (:func:`tracegraph.shorten.shorten`).
 
     >>> show_value("x" * 50, 30)
-    "'xxxxxxxxxxx…[+35 chars]…xxxx'"
+    "'xxxxxxxxxx...<+36 chars>xxxx'"
     """
     if isinstance(value, (set, frozenset)):
-        text = "{" + ", ".join(sorted(repr(v) for v in value)) + "}"
+        text = "{" + ", ".join(sorted(safe_repr(v) for v in value)) + "}"
     else:
-        try:
-            text = repr(value)
-        except Exception as exc:  # a user's broken __repr__ must not break the step
-            text = f"<{type(value).__name__}: repr failed ({type(exc).__name__})>"
-    text = _ADDRESS.sub("", text)
-    if len(text) <= limit:
-        return text
-    return _cut(text, limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` (longer than ``limit``) as head …[+N chars]… tail, at most ``limit`` long."""
-    tail = max(limit // 6, 1)
-    head = max(limit - tail - len(f"…[+{len(text)} chars]…"), 1)
-    return f"{text[:head]}…[+{len(text) - head - tail} chars]…{text[-tail:]}"
+        text = safe_repr(value)
+    return shorten(_ADDRESS.sub("", text), limit, keep_tail=True)
 
 
 def _json(value: Any, limit: int) -> str:
@@ -82,18 +72,13 @@ def _json(value: Any, limit: int) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    """Plain text (no repr quoting) cut in the middle with a visible marker."""
-    if len(text) <= limit:
-        return text
-    return _cut(text, limit)
+    """Plain text (no repr quoting) cut in the middle with the marker."""
+    return shorten(text, limit, keep_tail=True)
 
 
 def _block(text: str, limit: int) -> str:
-    """Multi-line text (code, a prompt) kept as lines, cut with a visible marker."""
-    text = text.rstrip()
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n…[{len(text) - limit} more characters cut]"
+    """Multi-line text (code, a prompt) kept as lines, cut at the end with the marker."""
+    return shorten(text.rstrip(), limit)
 
 
 # ----------------------------------------------------------------------------- names and order

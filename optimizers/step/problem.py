@@ -19,7 +19,7 @@ problem as in every view of the graph (``answer_1``, ``answer_2``: see ``tracegr
 memory addresses are stripped from reprs.
 
 The whole text stays within ``ProblemConfig.budget_chars``: long values are cut in the middle
-with a visible ``…[+N chars]…`` marker, and when the program is too long the nodes nearest to
+with the visible ``...<+N chars>`` marker, and when the program is too long the nodes nearest to
 the parameters and to the outputs are kept and the rest is summarised in one line, where the
 first gap is (``… 19,812 nodes left out: add×19,800, getitem×12``). Rendering costs
 O(nodes + edges) plus sorting and the text of the lines kept: about 0.1 s for a 20,000-node

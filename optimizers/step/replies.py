@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from tracegraph.node import Feedback, Node, NodeKind
 from tracegraph.params import ParamSpec, ParamType
+from tracegraph.shorten import short_repr
 
 __all__ = [
     "HistoryEntry",
@@ -66,7 +67,7 @@ class Rejection:
     reasons: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{self.param} = {_short(self.value)}: " + "; ".join(self.reasons)
+        return f"{self.param} = {short_repr(self.value, 120)}: " + "; ".join(self.reasons)
 
 
 @dataclass
@@ -81,11 +82,6 @@ class HistoryEntry:
     values: dict[str, Any]
     feedback: str = ""
     score: float | None = None
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 15] + f"…[{len(text)} chars]"
 
 
 def json_schema_of_value(example: Any) -> dict[str, Any]:
@@ -213,7 +209,9 @@ def read_reply(parsed: BaseModel | Mapping[str, Any]) -> tuple[str, dict[str, An
         problems.append(f'"reasoning" must be text, got {type(reasoning).__name__}')
         reasoning = str(reasoning)
     if not isinstance(updates, dict):
-        problems.append(f'"updates" must be an object {{NAME: VALUE}}, got {_short(updates)}')
+        problems.append(
+            f'"updates" must be an object {{NAME: VALUE}}, got {short_repr(updates, 120)}'
+        )
         updates = {}
     for key in data:
         problems.append(

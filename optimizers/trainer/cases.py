@@ -14,16 +14,9 @@ from typing import Any
 
 from tracegraph.errors import FeedbackError, TracegraphError
 from tracegraph.node import Feedback, Node
+from tracegraph.shorten import short_text
 
-__all__ = ["Case", "Example", "Verdict", "as_examples", "as_verdict", "short_repr"]
-
-
-def short_repr(value: Any, limit: int = 300) -> str:
-    """``repr(value)`` cut to ``limit`` characters with a visible marker."""
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) <= limit:
-        return text
-    return text[: limit - 20] + f"... [{len(text) - limit + 20} more chars]"
+__all__ = ["Case", "Example", "Verdict", "as_examples", "as_verdict"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +44,7 @@ def as_examples(data: Iterable[Any], what: str = "train") -> list[Example]:
             out.append(Example(item["input"], item.get("target")))
         else:
             raise TracegraphError(
-                f"{what}[{i}] is {short_repr(item, 80)}; expected an (input, target) pair, a "
+                f"{what}[{i}] is {short_text(item, 80)}; expected an (input, target) pair, a "
                 "{'input': ..., 'target': ...} dict or optimizers.trainer.Example(input, target)"
             )
     return out
@@ -138,7 +131,7 @@ def as_verdict(result: Any, source: str = "feedback function") -> Verdict:
         verdict = Verdict(score=float(result[0]), text=str(result[1]))
     else:
         raise FeedbackError(
-            f"{source} returned {short_repr(result, 80)} ({type(result).__name__}); expected a "
+            f"{source} returned {short_text(result, 80)} ({type(result).__name__}); expected a "
             "Verdict, tg.Feedback, a number, a bool, text or a (score, text) pair",
             fix="return optimizers.trainer.Verdict(score=..., text=...)",
         )
@@ -155,7 +148,7 @@ def mean_score(verdicts: Sequence[Verdict], source: str = "feedback function") -
     for v in verdicts:
         if v.score is None:
             raise FeedbackError(
-                f"{source} gave feedback without a score ({short_repr(v.text, 80)}); the trainer "
+                f"{source} gave feedback without a score ({short_text(v.text, 80)}); the trainer "
                 "compares candidates by score on the validation set",
                 fix="return tg.Feedback(text=..., score=...) or a Verdict with a score",
             )

@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
-from optimizers.trainer.cases import Case, Verdict, as_verdict, short_repr
+from optimizers.trainer.cases import Case, Verdict, as_verdict
 from optimizers.trainer.human import HumanFeedback
 from optimizers.trainer.judge import LLMJudge
+from tracegraph.shorten import short_text
 
 __all__ = [
     "HumanFeedback",
@@ -86,7 +87,7 @@ def exact_match(*, strip: bool = True, case_sensitive: bool = False) -> Callable
             return Verdict(score=1.0, text="correct")
         if _normal(got, strip, case_sensitive) == _normal(want, strip, case_sensitive):
             return Verdict(score=1.0, text="correct")
-        shown_want, shown_got = short_repr(repr(want), 200), short_repr(repr(got), 200)
+        shown_want, shown_got = short_text(repr(want), 200), short_text(repr(got), 200)
         if type(got) is not type(want) and numbers is None:
             kinds = type(want).__name__, type(got).__name__
             text = f"expected the {kinds[0]} {shown_want}, got the {kinds[1]} {shown_got}"

@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import IO
 
-from optimizers.trainer.cases import Case, Verdict, short_repr
+from optimizers.trainer.cases import Case, Verdict
 from tracegraph.errors import FeedbackError
 from tracegraph.node import Feedback, Node
+from tracegraph.shorten import short_text
 
 __all__ = ["HumanFeedback", "find_node"]
 
@@ -107,10 +108,10 @@ class HumanFeedback:
         node = self._target_node(case)
         with self._lock:
             out = self.output or sys.stderr
-            out.write(f"\n--- example {case.index} ---\ninput:  {short_repr(case.input, 500)}\n")
-            out.write(f"output: {short_repr(case.value, 1000)}\n")
+            out.write(f"\n--- example {case.index} ---\ninput:  {short_text(case.input, 500)}\n")
+            out.write(f"output: {short_text(case.value, 1000)}\n")
             if node is not None:
-                out.write(f"step {node.name!r}: {short_repr(node.peek(), 1000)}\n")
+                out.write(f"step {node.name!r}: {short_text(node.peek(), 1000)}\n")
             score = self._read_score()
             where = f" about {node.name!r}" if node is not None else ""
             text = self._ask(f"feedback{where} (one line, enter for none): ")

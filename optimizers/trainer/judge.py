@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from optimizers.trainer.cases import Case, Verdict, short_repr
+from optimizers.trainer.cases import Case, Verdict
 from tracegraph.errors import TracegraphError
+from tracegraph.shorten import short_text
 
 __all__ = ["ChecklistItem", "ChecklistVerdict", "LLMJudge", "RubricVerdict"]
 
@@ -95,10 +96,10 @@ class LLMJudge:
         parts = []
         if self.task:
             parts.append(f"Task of the program: {self.task}")
-        parts.append(f"Input:\n{short_repr(case.input, 2000)}")
+        parts.append(f"Input:\n{short_text(case.input, 2000)}")
         if self.show_target and case.target is not None:
-            parts.append(f"Reference answer:\n{short_repr(case.target, 2000)}")
-        parts.append(f"Output to grade:\n{short_repr(case.value, 4000)}")
+            parts.append(f"Reference answer:\n{short_text(case.target, 2000)}")
+        parts.append(f"Output to grade:\n{short_text(case.value, 4000)}")
         if self.rubric is not None:
             parts.append(f"Rubric:\n{self.rubric}\n\nGive a score from 0 to 1 and short reasons.")
         else:

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimizers.trainer.cases import Case, Verdict, short_repr
+from optimizers.trainer.cases import Case, Verdict
 from optimizers.trainer.selection import Decision, stderr
 from optimizers.trainer.state import TrainState
+from tracegraph.shorten import short_text
 
 __all__ = [
     "StepResult",
@@ -111,13 +112,13 @@ def case_rows(pairs: Sequence[tuple[Case, Verdict]]) -> list[dict[str, Any]]:
     for case, verdict in pairs:
         row: dict[str, Any] = {
             "example": case.index,
-            "input": short_repr(case.input, 1000),
-            "target": short_repr(case.target, 1000),
-            "output": short_repr(case.value, 2000),
+            "input": short_text(case.input, 1000),
+            "target": short_text(case.target, 1000),
+            "output": short_text(case.value, 2000),
             **verdict.to_dict(),
         }
         if case.error is not None:
-            row["error"] = short_repr(str(case.error), 2000)
+            row["error"] = short_text(str(case.error), 2000)
         rows.append(row)
     return rows
 

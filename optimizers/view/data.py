@@ -14,6 +14,7 @@ from typing import Any
 
 from optimizers.trainer.views import diff_values
 from optimizers.view.files import JournalTail, read_json, signature
+from tracegraph.shorten import shorten
 
 __all__ = ["RunReader", "find_runs"]
 
@@ -240,10 +241,7 @@ class RunReader:
 
 
 def _cut(text: Any) -> str:
-    text = text if isinstance(text, str) else str(text)
-    if len(text) <= CALL_TEXT:
-        return text
-    return f"{text[:CALL_TEXT]}...<+{len(text) - CALL_TEXT} chars>"
+    return shorten(text if isinstance(text, str) else str(text), CALL_TEXT)
 
 
 def _call(entry: dict[str, Any]) -> dict[str, Any]:
