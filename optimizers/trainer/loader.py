@@ -24,6 +24,7 @@ and overrides, so ``tracegraph resume RUN_DIR`` rebuilds the same trainer.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import inspect
 import json
@@ -33,15 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from optimizers.trainer.rundir import RunDir
+from optimizers.trainer.settings import OVERRIDABLE
 from optimizers.trainer.trainer import Trainer
 from tracegraph.errors import TracegraphError
 
 __all__ = ["OVERRIDABLE", "LoadError", "load_config", "make_trainer"]
-
-OVERRIDABLE = (
-    "batch_size", "epochs", "concurrency", "patience", "min_delta", "noise", "seed",
-    "max_steps", "revert", "quiet",
-)  # fmt: skip
 
 
 class LoadError(TracegraphError):
@@ -135,10 +132,11 @@ def make_trainer(
         chosen = default
     if chosen is not None:
         trainer.rundir = RunDir(chosen.resolve())
-    for key, value in source.get("overrides", {}).items():
-        setattr(trainer, key, value)
+    changes = dict(source.get("overrides", {}))
     if quiet is not None:
-        trainer.quiet = quiet
+        changes["quiet"] = quiet
+    if changes:
+        trainer.use_settings(dataclasses.replace(trainer.settings, **changes))
     trainer.source = {k: v for k, v in source.items() if k != "run_dir"}
     return trainer
 

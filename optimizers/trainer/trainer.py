@@ -45,6 +45,7 @@ from optimizers.trainer.remote import Lent, evaluate, lend, make_executor
 from optimizers.trainer.report import write_at_end
 from optimizers.trainer.rundir import RunDir, RunDirError
 from optimizers.trainer.selection import Decision, decide, stderr
+from optimizers.trainer.settings import RECORDED, TrainerSettings
 from optimizers.trainer.state import FitResult, TrainState, advance
 from optimizers.trainer.values import ParamSet, same
 from tracegraph.errors import TracegraphError
@@ -123,15 +124,11 @@ class Trainer:
         self.isolate_code = isolate_code
         self.train = as_examples(train, "train")
         self.val = as_examples(val, "val") if val is not None else self.train
-        if not self.train or batch_size < 1 or epochs < 1 or concurrency < 1:
-            raise TracegraphError(
-                f"Trainer needs a non-empty train set and batch_size, epochs, concurrency >= 1; "
-                f"got {len(self.train)} examples, batch_size={batch_size}, epochs={epochs}, "
-                f"concurrency={concurrency}"
-            )
-        self.batch_size, self.epochs, self.concurrency = batch_size, epochs, concurrency
-        self.budget, self.patience, self.seed, self.revert = budget, patience, seed, revert
-        self.min_delta, self.noise, self.max_steps, self.quiet = min_delta, noise, max_steps, quiet
+        self.use_settings(TrainerSettings(
+            batch_size, epochs, concurrency, patience, min_delta, noise, seed, max_steps, revert,
+            quiet,
+        ))  # fmt: skip
+        self.budget = budget
         self.rundir = RunDir(run_dir) if run_dir is not None else None
         self.hook = hook
         # None: the built-in path (evaluate.run_cases); otherwise the executor seam.
@@ -147,6 +144,16 @@ class Trainer:
         self.callbacks = CallbackList(callbacks)
 
     # -- configuration -------------------------------------------------------------------------
+    def use_settings(self, settings: TrainerSettings) -> None:
+        """Run with ``settings`` (checked first); they are also read as ``self.batch_size``..."""
+        settings.check(len(self.train))
+        self.settings = st = settings
+        self.batch_size, self.epochs, self.concurrency = st.batch_size, st.epochs, st.concurrency
+        self.patience, self.seed, self.revert = st.patience, st.seed, st.revert
+        self.min_delta, self.noise, self.max_steps, self.quiet = (
+            st.min_delta, st.noise, st.max_steps, st.quiet,
+        )  # fmt: skip
+
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.train) / self.batch_size)
@@ -158,10 +165,8 @@ class Trainer:
 
     def config(self) -> dict[str, Any]:
         """The run's settings, as written to ``run.json``."""
-        names = ("batch_size", "epochs", "concurrency", "patience", "min_delta", "noise", "seed",
-                 "max_steps", "revert")  # fmt: skip
         return {
-            **{name: getattr(self, name) for name in names},
+            **{name: getattr(self, name) for name in RECORDED},
             "train_size": len(self.train),
             "val_size": len(self.val),
             "total_steps": self.total_steps,
