@@ -11,22 +11,24 @@ import warnings
 from pathlib import Path
 
 from optimizers.trainer.rundir import RunDir
-from optimizers.view.export import render_report as _render
-from optimizers.view.export import write_report as _write
 
 __all__ = ["render_report", "write_at_end", "write_report"]
 
 
 def render_report(rundir: RunDir) -> str:
     """The HTML text of the report of the run at ``rundir``."""
+    from optimizers.view.export import render_report as render  # the viewer: loaded when used
+
     rundir.read_run()
-    return _render(rundir.path)
+    return render(rundir.path)
 
 
 def write_report(rundir: RunDir, out: Path | None = None) -> Path:
     """Write the report (default ``RUN_DIR/report.html``) and return its path."""
+    from optimizers.view.export import write_report as write
+
     rundir.read_run()
-    return _write(rundir.path, out)
+    return write(rundir.path, out)
 
 
 def write_at_end(rundir: RunDir) -> Path | None:
