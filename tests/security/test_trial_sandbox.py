@@ -18,9 +18,11 @@ import pytest
 from optimizers.step.trial import TrialConfig, trial_run
 from tests.optimizers.step.trial_checks import adds_one
 from tracegraph.sandbox import Limits, Sandbox
+from tracegraph.sandbox.confine import landlock_abi
 
 FAST = TrialConfig(timeout=5.0)
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="the kernel guards are Linux's")
+with_landlock = pytest.mark.skipif(landlock_abi() < 6, reason="needs Landlock ABI >= 6")
 
 
 def test_a_verdict_written_to_stdout_is_not_the_verdict() -> None:
@@ -104,7 +106,7 @@ def test_writes_outside_the_temporary_directory_are_refused(tmp_path: Path) -> N
     assert sorted(os.listdir(tmp_path)) == []
 
 
-@linux_only
+@with_landlock
 def test_the_code_cannot_signal_the_optimizer() -> None:
     got: list[int] = []
     old = signal.signal(signal.SIGUSR1, lambda sig, frame: got.append(sig))
@@ -213,3 +215,20 @@ FORGER = (
 def test_a_verdict_forged_on_every_open_descriptor_is_not_the_verdict(check: Any) -> None:
     reasons = trial_run(FORGER, "f", [((1,), {})], config=TrialConfig(timeout=5, check=check))
     assert reasons, "a forged report was taken for the verdict"
+
+
+@with_landlock
+def test_the_optimizers_environment_and_private_files_cannot_be_read(tmp_path: Path) -> None:
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN PRIVATE KEY-----")
+    src = (
+        "def f(pid, path):\n"
+        "    for p in (f'/proc/{pid}/environ', path, '/root/.bashrc'):\n"
+        "        try:\n"
+        "            data = open(p, 'rb').read(2000)\n"
+        "        except (PermissionError, FileNotFoundError):\n"
+        "            continue\n"
+        "        raise ValueError(f'read {p}: {data!r}')\n"
+    )
+    reasons = trial_run(src, "f", [((os.getpid(), str(secret)), {})], config=FAST)
+    assert reasons == []

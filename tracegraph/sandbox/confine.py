@@ -6,7 +6,9 @@ list, so a test or a user can see which guards held on this machine:
 
 * ``limits``: ``setrlimit`` on address space, CPU time, file size, processes and core dumps.
 * ``landlock``: the kernel's Landlock LSM (Linux >= 5.13, unprivileged). Writes are allowed only
-  beneath the temporary directory (and to ``/dev/null``); TCP bind/connect are denied (ABI >= 4);
+  beneath the temporary directory (and to ``/dev/null``); reads and execution only beneath the
+  system's folders, Python's and the ones on ``sys.path`` (:func:`readable_paths`: not the home
+  directory, not /tmp, not other processes' /proc entries); TCP bind/connect are denied (ABI >= 4);
   signals and abstract UNIX sockets cannot reach processes outside the sandbox (ABI >= 6), and
   ptrace of an outside process is denied. Inherited by every descendant, exec'd programs too.
 * ``seccomp``: a BPF filter that makes ``socket()``, ``io_uring_setup()`` and ``ptrace()`` fail
@@ -29,7 +31,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["audit_hook", "landlock", "no_new_privs", "seccomp_no_network", "set_limits"]
+__all__ = [
+    "audit_hook", "landlock", "landlock_abi", "no_new_privs", "readable_paths",
+    "seccomp_no_network", "set_limits",
+]  # fmt: skip
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
@@ -95,35 +100,75 @@ _WRITES_V1 = sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))  # write, re
 _REFER = 1 << 13
 
 
-def landlock(writable_dir: str) -> bool:
-    """Allow writes only beneath ``writable_dir`` (and /dev/null); no TCP; scoped signals."""
+def landlock_abi() -> int:
+    """The Landlock ABI version this kernel offers (0: none)."""
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"):
-        return False
-    libc = _libc()
-    abi = libc.syscall(_LL_CREATE, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+        return 0
+    return max(0, int(_libc().syscall(_LL_CREATE, None, 0, 1)))  # ..._CREATE_RULESET_VERSION
+
+
+def landlock(writable_dir: str, readable: list[str] | None = None) -> bool:
+    """Allow writes only beneath ``writable_dir`` (and /dev/null), reads and execution only
+    beneath ``readable`` (when given) and ``writable_dir``; no TCP; scoped signals."""
+    abi = landlock_abi()
     if abi < 1:
         return False
+    libc = _libc()
     fs = _WRITES_V1 | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    reads = _READS if readable is not None else 0
     net = 0b11 if abi >= 4 else 0  # bind and connect TCP, with no rule allowing either
     scoped = 0b11 if abi >= 6 else 0  # abstract UNIX sockets and signals
-    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    attr = struct.pack("=QQQ", fs | reads, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
     buf = ctypes.create_string_buffer(attr, len(attr))
     ruleset = libc.syscall(_LL_CREATE, buf, len(attr), 0)
     if ruleset < 0:
         return False
     try:
         file_rights = _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)
-        for path, rights in ((writable_dir, fs), (os.devnull, file_rights)):
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            try:
-                rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
-                if libc.syscall(_LL_ADD, ruleset, 1, rule, 0) != 0:  # LANDLOCK_RULE_PATH_BENEATH
-                    return False
-            finally:
-                os.close(fd)
+        rules = [(writable_dir, fs | reads), (os.devnull, file_rights | (reads & _FILE_READS))]
+        rules += [(path, reads) for path in readable or ()]
+        for path, rights in rules:
+            if not _add_rule(libc, ruleset, path, rights):
+                return False
         return bool(libc.syscall(_LL_RESTRICT, ruleset, 0) == 0)
     finally:
         os.close(ruleset)
+
+
+_FILE_READS = 1 << 0 | 1 << 2  # execute, read_file: the rights a rule on a file may hold
+_READS = _FILE_READS | 1 << 3  # and read_dir
+
+
+def _add_rule(libc: Any, ruleset: int, path: str, rights: int) -> bool:
+    """One path-beneath rule; a path that does not exist is skipped."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        if not os.path.isdir(path):
+            rights &= _FILE_READS | _WRITE_FILE | _TRUNCATE
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
+        return bool(libc.syscall(_LL_ADD, ruleset, 1, rule, 0) == 0)  # PATH_BENEATH
+    finally:
+        os.close(fd)
+
+
+#: What sandboxed code may read besides Python's own folders and the temporary directory:
+#: the system's programs and libraries and its configuration. Not /home, /root, /tmp, or
+#: /proc (the environment of other processes, the optimizer's API keys included, lives there).
+SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/dev/urandom",
+                   "/dev/zero", "/dev/random")  # fmt: skip
+
+
+def readable_paths(extra: list[str]) -> list[str]:
+    """The folders sandboxed code may read: the system's, Python's, ``extra`` (sys.path...)."""
+    found = [*SYSTEM_READABLE, sys.prefix, sys.base_prefix, sys.exec_prefix]
+    found.append(os.path.dirname(os.path.realpath(sys.executable)))
+    found.append(os.path.dirname(sys.executable))
+    found += [p for p in extra if p]
+    found.append(f"/proc/{os.getpid()}")  # its own /proc entry only
+    return list(dict.fromkeys(found))
 
 
 # -- seccomp -------------------------------------------------------------------------------------

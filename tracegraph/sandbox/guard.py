@@ -110,7 +110,8 @@ def _child(header: dict[str, Any], channel_fds: tuple[int, int]) -> None:
     if confine.set_limits(lim["memory"], lim["cpu"], lim["file_size"], lim["processes"]):
         guards.append("limits")
     if confine.no_new_privs():
-        if confine.landlock(tmp):
+        extra = [*header["sys_path"], os.path.dirname(header["payload"])]
+        if confine.landlock(tmp, confine.readable_paths(extra)):
             guards.append("landlock")
         if confine.seccomp_no_network():
             guards.append("seccomp")
