@@ -128,6 +128,7 @@ class Node:
     __slots__ = (
         "__weakref__",
         "_feedback",
+        "_meta",
         "_received",
         "_value",
         "arg_names",
@@ -135,7 +136,6 @@ class Node:
         "doc",
         "kind",
         "location",
-        "meta",
         "name",
         "op",
         "parents",
@@ -164,7 +164,7 @@ class Node:
         self.parents = parents
         self.arg_names = arg_names  # one label per parent: "x", "args[1]", "<read>"
         self.location = location
-        self.meta: dict[str, Any] = {} if meta is None else meta
+        self._meta = meta  # made on first use (see ``meta``): most nodes never hold any
         self.spec = spec  # set for PARAMETER nodes only
         self.doc = doc  # what the op does (CALL/EXCEPTION nodes): its docstring's first paragraph
         self.code_param = code_param  # the code parameter of a trainable function's call
@@ -215,6 +215,17 @@ class Node:
         through :meth:`set_value`.
         """
         self._value = value
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Free-form data about the node (``"exception"``, ``"implicit"``, a user's own keys)."""
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    @meta.setter
+    def meta(self, items: dict[str, Any]) -> None:
+        self._meta = items
 
     @property
     def feedback(self) -> list[Feedback]:
