@@ -25,10 +25,13 @@ evaluation ran elsewhere) and steps as usual.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import math
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor as ThreadPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +51,8 @@ __all__ = [
     "NotSerializable",
     "OnInput",
     "Outcome",
+    "call_in_thread",
+    "call_workflow",
     "find_params",
     "run_one",
 ]
@@ -226,22 +231,44 @@ def _coerce(result: Any) -> tuple[Feedback, list[tuple[Node, Feedback]], dict[st
         ) from exc
 
 
-async def _call(fn: Callable[..., Any], arg: Any) -> Any:
-    """``fn(arg)``: awaited when async; a sync call runs in a thread (context copied)."""
-    if inspect.iscoroutinefunction(fn):
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects, not callability
+    )
+
+
+async def call_in_thread(fn: Callable[..., Any], arg: Any, pool: ThreadPool | None = None) -> Any:
+    """``fn(arg)``: awaited when async; a sync call runs in a worker thread of ``pool`` (the
+    loop's default pool when None) in a copy of the caller's context, so tracing state stays
+    per call. The one way workflows and feedback functions are called on this machine."""
+    if _is_async(fn):
         return await fn(arg)
-    result = await asyncio.to_thread(fn, arg)
+    ctx = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(pool, functools.partial(ctx.run, fn, arg))
     return await result if inspect.isawaitable(result) else result
 
 
-async def _outcome(task: EvalTask, index: int) -> Outcome:
+async def call_workflow(
+    workflow: Callable[..., Any], item: Any, pool: ThreadPool | None = None
+) -> tuple[Node | None, Any, OpError | None]:
+    """Run the workflow on one item here: ``(output node, plain value, error)``.
+
+    An op that raised gives its exception node (feedback given to it reaches the failing code)
+    and the OpError; a plain result gives no node. Used by the executors and the Trainer alike.
+    """
     try:
-        result = await _call(task.workflow, task.item)
-    except OpError as exc:  # the exception node is in the graph: feedback can reach the code
-        return Outcome(index, task.item, exc.node, None, exc)
+        result = await call_in_thread(workflow, item, pool)
+    except OpError as exc:
+        return exc.node, None, exc
     if isinstance(result, Node):
-        return Outcome(index, task.item, result, result.peek())
-    return Outcome(index, task.item, None, result)
+        return result, result.peek(), None
+    return None, result, None
+
+
+async def _outcome(task: EvalTask, index: int) -> Outcome:
+    node, value, error = await call_workflow(task.workflow, task.item)
+    return Outcome(index, task.item, node, value, error)
 
 
 def _check_same_params(out: Node, expected: Mapping[str, Node], names: Iterable[str]) -> None:
@@ -277,7 +304,7 @@ async def run_one(
         outcome = await _outcome(task, index)
         if outcome.output is not None and params is not None:
             _check_same_params(outcome.output, params, task.param_values)
-        fb, extra, detail = _coerce(await _call(task.feedback_fn, outcome))
+        fb, extra, detail = _coerce(await call_in_thread(task.feedback_fn, outcome))
     except Exception as exc:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return EvalResult(index, error=text, failed=True)

@@ -4,30 +4,30 @@ A sync workflow runs in worker threads (each thread gets a copy of the caller's 
 tracing state stays per call); an async workflow runs as tasks. Either way at most
 ``concurrency`` examples are in flight. Results come back in the order of the examples, so
 everything after (backward, the records) is deterministic whatever the timing.
+
+One example is run by :func:`optimizers.executors.executor.call_workflow`, the same function
+the executors use: there is one local way to call a workflow (and a feedback function).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-import inspect
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from optimizers.errors import BudgetExceeded
+from optimizers.executors.executor import call_workflow
 from optimizers.trainer.cases import Case, Example, Verdict
 from optimizers.trainer.feedback import judge_case
 from tracegraph.errors import OpError
-from tracegraph.node import Node
 
-__all__ = ["run_case", "run_cases"]
+__all__ = ["reraise_infrastructure", "run_case", "run_cases"]
 
 Workflow = Callable[[Any], Any]
 
 
-def _reraise_infrastructure(exc: OpError) -> None:
+def reraise_infrastructure(exc: OpError) -> None:
     """An exhausted budget inside an op is the run's limit, not the parameters' fault: it stops
     the run instead of becoming feedback (so does anything that is not an ``Exception``)."""
     cause: BaseException | None = exc.__cause__
@@ -37,33 +37,17 @@ def _reraise_infrastructure(exc: OpError) -> None:
         cause = cause.__cause__
 
 
-async def in_thread(pool: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in a worker thread of ``pool``, in a copy of the caller's context (as
-    ``asyncio.to_thread`` does, but on a pool sized to the run's concurrency)."""
-    ctx = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(
-        pool, functools.partial(ctx.run, fn, *args)
-    )
-
-
 async def run_case(
     workflow: Workflow, example: Example, index: int, pool: Executor | None = None
 ) -> Case:
     """Call the workflow on one example; an op that raised becomes a case with an error."""
-    try:
-        if inspect.iscoroutinefunction(workflow):
-            result = await workflow(example.input)
-        else:
-            result = await in_thread(pool, workflow, example.input)
-            if inspect.isawaitable(result):
-                result = await result
-    except OpError as exc:
-        _reraise_infrastructure(exc)
-        # The exception node is in the graph: feedback given to it reaches the failing code.
-        return Case(index, example, exc.node, error=exc)
-    if isinstance(result, Node):
-        return Case(index, example, result)
-    return Case(index, example, None, plain=result)
+    node, value, error = await call_workflow(workflow, example.input, pool)
+    if error is not None:
+        reraise_infrastructure(error)
+        return Case(index, example, node, error=error)
+    if node is not None:
+        return Case(index, example, node)
+    return Case(index, example, None, plain=value)
 
 
 async def run_cases(

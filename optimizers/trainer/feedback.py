@@ -14,15 +14,12 @@ sync or async, or an object with ``async ajudge(case)``. Ready-made ones:
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
-import inspect
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from typing import Any
 
+from optimizers.executors.executor import call_in_thread
 from optimizers.trainer.cases import Case, Verdict, as_verdict
 from optimizers.trainer.human import HumanFeedback
 from optimizers.trainer.judge import LLMJudge
@@ -181,12 +178,6 @@ async def judge_case(fn: Any, case: Case, pool: Executor | None = None) -> Verdi
     name = getattr(fn, "__name__", type(fn).__name__)
     if hasattr(fn, "ajudge"):
         result = await fn.ajudge(case)
-    elif inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - async callable objects, not callability
-    ):
-        result = await fn(case)
     else:
-        ctx = contextvars.copy_context()
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(pool, functools.partial(ctx.run, fn, case))
+        result = await call_in_thread(fn, case, pool)
     return as_verdict(result, name)

@@ -40,7 +40,7 @@ from optimizers.llm.budget import Budget
 from optimizers.llm.cache import ResponseCache
 from optimizers.llm.types import Usage
 from optimizers.trainer.cases import Case, Example, Verdict
-from optimizers.trainer.evaluate import Workflow, _reraise_infrastructure
+from optimizers.trainer.evaluate import Workflow, reraise_infrastructure
 from optimizers.trainer.feedback import judge_case
 from optimizers.trainer.journal import CallJournal
 from tracegraph.errors import OpError, TracegraphError
@@ -69,7 +69,7 @@ class CaseJudge:
 
     async def __call__(self, o: Outcome) -> Verdict:
         if isinstance(o.error, OpError):
-            _reraise_infrastructure(o.error)  # an exhausted budget stops the run, as locally
+            reraise_infrastructure(o.error)  # an exhausted budget stops the run, as locally
         case = Case(o.index, o.item, o.output, error=o.error,
                     plain=o.value if o.output is None else None)  # fmt: skip
         return await judge_case(self.feedback, case)
