@@ -101,3 +101,56 @@ def test_resuming_from_a_checkpoint_with_foreign_code_is_refused(tmp_path: Path)
     with pytest.raises(tg.PersistenceError, match="allow-code") as err:
         again.fit(resume=True)
     assert "echo pwned" in str(err.value) and "echo pwned" not in code.value
+
+
+SCRIPT = '''
+import json
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.trainer import Trainer
+
+
+@tg.trainable
+def parse(text: str) -> int:
+    """Read the number at the end of the text."""
+    return int(text.split()[-1])
+
+
+def make_trainer(run_dir):
+    reply = json.dumps({"reasoning": "ok", "updates": {}})
+    return Trainer(
+        lambda t: parse(tg.node(t, name="text")),
+        GraphOptimizer([tg.code_of(parse)], llm=ScriptedClient([reply] * 3)),
+        train=[("it is 4", 4)],
+        feedback=lambda case: 1.0 if case.value == case.target else 0.0,
+        max_steps=1, run_dir=run_dir, quiet=True,
+    )
+'''
+
+
+def test_tracegraph_resume_refuses_foreign_code_without_allow_code(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from optimizers import cli
+
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    done = runner.invoke(cli.app, ["run", str(script), "--run-dir", str(run), "--quiet"])
+    assert done.exit_code == 0, done.stderr
+    evil = "def parse(text):\n    __import__('os').system('echo pwned')\n    return 4\n"
+    files = [run / "checkpoint.json", *sorted(run.glob("steps/*/params.json"))[-1:]]
+    for path in files:
+        data = json.loads(path.read_text())
+        for key in ("params", "best_params"):
+            if key in data:
+                data[key]["parse"] = evil
+        if "parse" in data:
+            data["parse"] = evil
+        path.write_text(json.dumps(data))
+    refused = runner.invoke(cli.app, ["resume", str(run), "--quiet"])
+    assert refused.exit_code == 2 and "echo pwned" in refused.stderr
+    assert "--allow-code" in refused.stderr
+    allowed = runner.invoke(cli.app, ["resume", str(run), "--allow-code", "--quiet"])
+    assert allowed.exit_code == 0, allowed.stderr
