@@ -111,6 +111,7 @@ def run_task(
             row := {
                 "step": report.step,
                 "score": episode.score,
+                "solved": episode.solved,
                 "changed": sorted(report.applied),
                 "silent_noop": silent(report),
                 "reason": reason(report),
