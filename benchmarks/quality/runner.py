@@ -115,6 +115,7 @@ def run_task(
                 "changed": sorted(report.applied),
                 "silent_noop": silent(report),
                 "reason": reason(report),
+                "reasoning": report.reasoning[:200],
                 "optimizer_calls": total["calls"] - student["calls"],
                 "student_calls": student["calls"],
                 "tokens": total["tokens"],
