@@ -97,7 +97,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not args.trace_only:
                     task = family.make(seed, llm)
                     print(f"== {task.name} ({args.optimizer})", file=sys.stderr, flush=True)
-                    record = run_task(task, args.optimizer, llm, args.steps, seed, _step)
+                    doc["in_flight"] = {"task": task.name, "seed": seed, "rows": []}
+
+                    def step(row: dict[str, Any]) -> None:
+                        _step(row)
+                        doc["in_flight"]["rows"].append(row)  # a stopped run leaves its steps
+                        save()
+
+                    record = run_task(task, args.optimizer, llm, args.steps, seed, step)
+                    doc.pop("in_flight")
                     doc["records"].append(record)
                     _progress(record)
                     save()

@@ -190,3 +190,23 @@ def test_demo_promise_counts_solved_runs_and_calls(capsys: pytest.CaptureFixture
     assert [r["calls"] for r in doc["details"]] == [2, 28]
     assert [r["steps"] for r in doc["details"]] == [2, 10]
     assert any(line.startswith("start:  x = 0   output 5") for line in doc["details"][0]["story"])
+
+
+def test_command_line_writes_results_with_conditions(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.optimize
+    from benchmarks.quality.__main__ import main
+
+    def reply(x: float) -> str:
+        return json.dumps({"reasoning": "", "updates": {"x": x}})
+
+    llm = ScriptedClient([reply(2.0), reply(1.0)])
+    monkeypatch.setattr(benchmarks.optimize, "endpoint", lambda args: (llm, {}, None))
+    out = tmp_path / "r.json"
+    assert main(["--family", "number", "--seeds", "1", "--steps", "2", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (record,) = doc["records"]
+    assert record["steps"] == 2 and record["calls"] == 2 and not record["solved"]
+    assert doc["summary"]["number/graph"]["steps"] == 2 and "in_flight" not in doc
+    assert doc["conditions"]["cores"] and doc["conditions"]["model"] == "scripted"
