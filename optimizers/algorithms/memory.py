@@ -161,8 +161,16 @@ class Memory:
             return value
         assert spec is not None
         integer = spec.type is ParamType.INTEGER
-        context = context_key(self.values(), node.name)
-        new, why = self.numbers.adjust(node.name, node.peek(), value, spec.bounds, integer, context)
+        now = self.values()
+        new, why = self.numbers.adjust(
+            node.name,
+            node.peek(),
+            value,
+            spec.bounds,
+            integer,
+            context_key(now, node.name),
+            context_key(now, node.name, numbers=False),
+        )
         new = int(new) if integer else float(new)
         if not why or spec.check(new) or same_value(new, node.peek()):
             return value

@@ -8,8 +8,10 @@ parameter, what the proposals so far imply:
 * the **bracket**: every move up from ``v`` says the best value is above ``v`` (``low``), every
   move down says it is below (``high``); newer evidence that contradicts older evidence wins;
 * the **last move**, to grow the step while the direction holds: when the model moves the same
-  way again by no less than last time (it is not converging by itself), the step grows 4x (as a
-  factor when the model thinks in factors, e.g. a learning rate 0.001 -> 0.01 -> 1.0);
+  way by about the same step twice in a row after its first move (it is not converging by
+  itself), the step grows 4x (as a factor when the model thinks in factors, e.g. a learning
+  rate 0.001 -> 0.01 -> 0.1 -> 10); a model that insists twice on going past an end of the
+  bracket drops that end (the evidence was wrong, e.g. another parameter was to blame);
 * once the direction flips, the value goes where a **V through the scores** peaks (scored
   values on both sides of the bracket, under the same values of the other parameters: scores
   often fall linearly with the distance to the best value), else to the model's own value when
@@ -21,10 +23,12 @@ strong model's exact answer is applied as it is. Every adjusted value carries a 
 why, which the step's report shows, and the bracket is shown in the prompt.
 
 >>> steps = NumberSteps()
->>> steps.adjust("x", 10.0, 12.0, None)[0]   # first move: the model's size
+>>> for old, new in [(8.0, 10.0), (10.0, 12.0)]:   # a model moving +2 a step
+...     steps.adjust("x", old, new, None)[0]
+...     steps.record("x", old, new)
+10.0
 12.0
->>> steps.record("x", 10.0, 12.0)
->>> steps.adjust("x", 12.0, 14.0, None)[0]   # same way, same size again: the step grows
+>>> steps.adjust("x", 12.0, 14.0, None)[0]   # the same step again: the step grows
 20.0
 >>> steps.record("x", 12.0, 20.0)
 >>> steps.adjust("x", 20.0, 10.0, None)[0]   # it flipped: the best is between 12 and 20
@@ -43,7 +47,8 @@ from typing import Any
 __all__ = ["NumberSteps", "Track", "context_key"]
 
 POINTS = 16  # scored values kept per number
-GROW = 4.0  # while the model keeps moving the same way by the same size, the step grows 4x
+GROW = 4.0  # while the model keeps moving the same way by the same step, the step grows 4x
+PATIENCE = 2  # ... from the second time in a row it does so (a near target is not overshot)
 Bounds = tuple[float | None, float | None] | None
 
 
@@ -60,6 +65,8 @@ class Track:
     before: tuple[float, float] | None = None  # the proposal before that, from another value
     points: list[tuple[float, float, str]] = field(default_factory=list)  # value, score, context
     context: str = ""  # the other parameters' (non-numeric) values the evidence was gathered under
+    beyond: int = 0  # proposals in a row past the upper (+) or lower (-) end of the bracket
+    plodded: int = 0  # proposals in a row the same way by the same step
 
 
 def _log_scale(a: float, b: float) -> bool:
@@ -74,7 +81,7 @@ def _plods(a: float, b: float, before: tuple[float, float]) -> str | None:
     c, d = before
     if _log_scale(a, b) and _log_scale(c, d):
         return "log" if abs(math.log(b / a)) >= 0.9 * abs(math.log(d / c)) else None
-    if not _log_scale(c, d) and 0.9 * abs(d - c) <= abs(b - a) <= 1.5 * abs(d - c):
+    if 0.9 * abs(d - c) <= abs(b - a) <= 1.5 * abs(d - c):
         return "add"
     return None
 
@@ -107,15 +114,23 @@ class NumberSteps:
         bounds: Bounds,
         integer: bool = False,
         context: str = "",
+        choices: str = "",
     ) -> tuple[float, str]:
         """The value to apply for a proposed move, and why it differs ("" when it does not)."""
         if not (math.isfinite(current) and math.isfinite(proposed)) or proposed == current:
             return proposed, ""
         t = self.tracks.setdefault(name, Track())
-        if t.context != context:  # another prompt, another choice: the evidence no longer holds
+        if t.context != choices:  # another prompt, another choice: the evidence no longer holds
             t.low = t.high = t.last_from = t.last_to = t.asked_from = t.asked_to = None
-            t.before, t.context = None, context
+            t.before, t.context = None, choices
         up = proposed > current
+        past = t.high if up else t.low
+        way = 1 if up else -1  # counted per end: up past the high one (+), down past the low (-)
+        overshoots = past is not None and (proposed - past) * way > 0
+        t.beyond = t.beyond + way if overshoots and t.beyond * way >= 0 else way * overshoots
+        if abs(t.beyond) >= 2:  # the model insists on going past that end: its evidence was wrong
+            t.high, t.low = (None, t.low) if up else (t.high, None)
+            t.beyond = 0
         if t.asked_from != current and t.asked_from is not None and t.asked_to is not None:
             t.before = (t.asked_from, t.asked_to)
         t.asked_from, t.asked_to = current, proposed
@@ -174,7 +189,8 @@ class NumberSteps:
         """Grow the step while the direction holds; stop halfway to a bound."""
         value, why = proposed, ""
         held = t.last_to == current and t.last_from is not None and (t.last_to > t.last_from) == up
-        if held and plods:
+        t.plodded = t.plodded + 1 if held and plods else 0
+        if t.plodded >= PATIENCE:
             assert t.last_from is not None
             if plods == "log" and t.last_from > 0:
                 factor = max(
@@ -252,10 +268,11 @@ def _round(value: float, current: float, t: Track) -> float:
     return short
 
 
-def context_key(values: dict[str, Any], name: str) -> str:
-    """The other parameters' values that are not numbers, as a key: the brackets and scores of
-    a number hold while they stay the same (other numbers may move along)."""
-    others = {k: v for k, v in values.items() if k != name and not _number(v)}
+def context_key(values: dict[str, Any], name: str, numbers: bool = True) -> str:
+    """The other parameters' values as a key: scores of a number are compared only under the
+    same values of all others; its bracket holds while the others that are not numbers keep
+    their values (``numbers=False``)."""
+    others = {k: v for k, v in values.items() if k != name and (numbers or not _number(v))}
     try:
         return json.dumps(others, sort_keys=True, default=repr)
     except (TypeError, ValueError):

@@ -64,10 +64,10 @@ def test_numeric(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_numeric_story_explains_a_step_the_optimizer_chose(tmp_path: Path, capsys: Any) -> None:
-    llm = ScriptedClient([reply({"x": v}) for v in (2, 4)])  # a model stuck at +2 a step
-    out = run_main(numeric, llm, tmp_path, capsys, "--steps", "2")
-    assert "step 2: x 2 -> 10   output 35   score -12" in out
-    assert "note: x: the model proposed 4, 10 is applied (the direction held" in out
+    llm = ScriptedClient([reply({"x": v}) for v in (2, 4, 6)])  # a model stuck at +2 a step
+    out = run_main(numeric, llm, tmp_path, capsys, "--steps", "3")
+    assert "step 3: x 4 -> 12   output 41   score -6" in out
+    assert "note: x: the model proposed 6, 12 is applied (the direction held" in out
 
 
 def test_numeric_keeps_the_better_of_two_candidates(tmp_path: Path, capsys: Any) -> None:

@@ -68,20 +68,23 @@ def test_a_plodding_model_finds_hidden_numbers_of_every_scale(target: float, sta
 
 def test_growth_bisection_and_bounds_explain_themselves() -> None:
     steps = NumberSteps()
-    assert steps.adjust("lr", 0.001, 0.01, (1e-5, 2.0)) == (0.01, "")
-    steps.record("lr", 0.001, 0.01)
+    for old, new in [(0.0001, 0.001), (0.001, 0.01)]:  # 10x a step: kept twice
+        assert steps.adjust("lr", old, new, (1e-5, 2.0)) == (new, "")
+        steps.record("lr", old, new)
     value, why = steps.adjust("lr", 0.01, 0.1, (1e-5, 2.0))  # 10x again: 10**4 x, past 2.0
     assert value == pytest.approx(1.005) and "halfway to the upper bound 2" in why
     steps.record("lr", 0.01, value)
     value, why = steps.adjust("lr", value, 0.001, (1e-5, 2.0))  # flipped: between 0.01 and 1
     assert value == pytest.approx((0.01 * 1.005) ** 0.5, rel=1e-3) and "between 0.01 and 1" in why
-    assert (
-        steps.hint("lr") == "from the feedback so far, the best value is above 0.01 and below 1.005"
-    )
+    assert steps.hint("lr").endswith("the best value is above 0.01 and below 1.005")
     steps.record("lr", 1.005, value)
     low = value
-    value, why = steps.adjust("lr", low, 3.0, (1e-5, 2.0))  # up, past the bracket's end
+    value, why = steps.adjust("lr", low, 3.0, (1e-5, 2.0))  # up, past the bracket's end: once
     assert value == pytest.approx((low * 1.005) ** 0.5, rel=1e-3) and "and 1.005" in why
+    steps.record("lr", low, value)
+    now = value
+    value, why = steps.adjust("lr", now, 3.0, (1e-5, 2.0))  # again: that end was wrong
+    assert value == pytest.approx((now + 2.0) / 2, rel=1e-3) and "halfway to the upper" in why
 
 
 def test_a_converging_model_is_never_overruled_outside_a_bracket() -> None:
@@ -93,8 +96,9 @@ def test_a_converging_model_is_never_overruled_outside_a_bracket() -> None:
 
 def test_integers_move_by_whole_steps_and_stop_when_the_bracket_closes() -> None:
     steps = NumberSteps()
-    steps.adjust("k", 3, 4, (1, 9), integer=True)
-    steps.record("k", 3, 4)
+    for old, new in [(2, 3), (3, 4)]:
+        assert steps.adjust("k", old, new, (1, 9), integer=True) == (new, "")
+        steps.record("k", old, new)
     assert steps.adjust("k", 4, 5, (1, 9), integer=True)[0] == 8.0  # the step grew
     steps.record("k", 4, 8)
     assert steps.adjust("k", 8, 7, (1, 9), integer=True)[0] == 6.0  # same size: bisected
@@ -139,14 +143,14 @@ def test_inside_the_bracket_a_v_through_the_scores_finds_the_peak() -> None:
 
 def test_the_evidence_holds_only_while_the_other_choices_stay_the_same() -> None:
     steps = NumberSteps()
-    steps.adjust("lr", 0.001, 0.0001, None, context='{"normalize": "none"}')
+    steps.adjust("lr", 0.001, 0.0001, None, choices='{"normalize": "none"}')
     steps.record("lr", 0.001, 0.0001)
-    same = steps.adjust("lr", 0.0001, 0.001, None, context='{"normalize": "none"}')
+    same = steps.adjust("lr", 0.0001, 0.001, None, choices='{"normalize": "none"}')
     assert "between 0.0001 and 0.001" in same[1]  # under the same choice: bisected
     steps = NumberSteps()
-    steps.adjust("lr", 0.001, 0.0001, None, context='{"normalize": "none"}')
+    steps.adjust("lr", 0.001, 0.0001, None, choices='{"normalize": "none"}')
     steps.record("lr", 0.001, 0.0001)
-    assert steps.adjust("lr", 0.0001, 0.001, None, context='{"normalize": "standard"}') == (
+    assert steps.adjust("lr", 0.0001, 0.001, None, choices='{"normalize": "standard"}') == (
         0.001,
         "",
     )
