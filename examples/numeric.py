@@ -87,6 +87,7 @@ def run(
     output = shift(scale(x))
     text, score = judge(output.value)
     outcome.scores.append(score)
+    opt.record_score(score)  # how the start scored: the optimizer compares every step with it
     say(f"Find x so that the program 3 * x + 5 outputs {TARGET}; the optimizer sees the program")
     say("and the feedback. Score: minus the distance of the output to the target (0 = solved).")
     say(f"start:  x = {x.value}   output {output.value}   score {score:g}   feedback: {text}")

@@ -300,3 +300,11 @@ def test_tracegraph_run_trains_the_example_end_to_end(tmp_path: Path) -> None:
     assert "best score 1 at step 1" in done.stdout
     assert f"tracegraph view {tmp_path / 'run'}" in done.stdout
     assert f"report: {tmp_path / 'run' / 'report.html'}" in done.stdout
+
+
+def test_numeric_finds_the_target_where_the_scores_point(tmp_path: Path, capsys: Any) -> None:
+    """Replayed from a local-model run: 15 (too large), 5 (too small), then it asked for 32."""
+    llm = ScriptedClient([reply({"x": v}) for v in (15, 5, 32)])
+    out = run_main(numeric, llm, tmp_path, capsys)
+    assert "step 3: x 5 -> 14   output 47   score 0" in out
+    assert "note: x: the model proposed 32, 14 is applied (between 5 and 15, where a V" in out
