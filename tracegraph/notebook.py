@@ -17,6 +17,7 @@ from typing import Any
 
 from tracegraph.dot import to_dot
 from tracegraph.graph import Subgraph, toposort
+from tracegraph.names import view_names
 from tracegraph.node import Node
 from tracegraph.shorten import short_repr
 from tracegraph.text import format_graph, short_location
@@ -48,7 +49,7 @@ def _row(key: str, value: str) -> str:
 
 def node_html(node: Node) -> str:
     """A node's facts in a small table, and the graph it was computed from."""
-    rows = [_row("name", node.name), _row("kind", node.kind.value)]
+    rows = [_row("name", view_names(node)[node]), _row("kind", node.kind.value)]
     if node.op:
         rows.append(_row("op", node.op))
     rows.append(_row("value", short_repr(node._value, 500)))
@@ -62,7 +63,8 @@ def node_html(node: Node) -> str:
 def subgraph_html(sub: Subgraph) -> str:
     """The parameters, the outputs with their feedback, and the graph of a Subgraph."""
     rows = [_row("parameter", f"{p.name} = {short_repr(p._value, 200)}") for p in sub.params]
-    rows += [_row(f"feedback on {out.name}", str(fb)) for out, fb in sub.outputs]
+    names = view_names([out for out, _ in sub.outputs])  # as the picture below names them
+    rows += [_row(f"feedback on {names.get(out, out.name)}", str(fb)) for out, fb in sub.outputs]
     picture = graph_html([out for out, _ in sub.outputs]) if sub.outputs else ""
     head = (
         f"<p>{len(sub.nodes)} nodes between {len(sub.params)} parameter(s) and their feedback</p>"
