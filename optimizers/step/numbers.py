@@ -39,6 +39,7 @@ why, which the step's report shows, and the bracket is shown in the prompt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -273,10 +274,13 @@ def context_key(values: dict[str, Any], name: str, numbers: bool = True) -> str:
     same values of all others; its bracket holds while the others that are not numbers keep
     their values (``numbers=False``)."""
     others = {k: v for k, v in values.items() if k != name and (numbers or not _number(v))}
+    if not others:
+        return ""
     try:
-        return json.dumps(others, sort_keys=True, default=repr)
+        text = json.dumps(others, sort_keys=True, default=repr)
     except (TypeError, ValueError):
-        return repr(sorted(others.items(), key=lambda kv: kv[0]))
+        text = repr(sorted(others.items(), key=lambda kv: kv[0]))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]  # short: it is kept in the state
 
 
 def _number(v: Any) -> bool:
