@@ -9,7 +9,7 @@ from typing import Any
 
 from optimizers.trainer.rundir import RunDir, RunDirError, StepFiles
 
-__all__ = ["StepRow", "diff_values", "resolve_step", "step_rows", "value_text"]
+__all__ = ["StepRow", "diff_values", "resolve_step", "step_rows", "value_text", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class StepRow:
     note: str
 
 
-def _verdict(record: dict[str, Any]) -> str:
+def verdict(record: dict[str, Any]) -> str:
+    """What became of a step: baseline, accepted, rejected or no change."""
     if record.get("baseline"):
         return "baseline"
     if record.get("accepted"):
@@ -69,7 +70,7 @@ def step_row(files: StepFiles) -> StepRow:
         val_score=r.get("val_score"),
         val_stderr=r.get("val_stderr"),
         best_score=r.get("best_score"),
-        verdict=_verdict(r),
+        verdict=verdict(r),
         applied=len(report.get("applied") or {}),
         rejected=len(report.get("rejected") or []),
         calls=int(usage.get("calls", 0)),

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from optimizers.trainer.views import diff_values
+from optimizers.trainer.views import diff_values, verdict
 from optimizers.view.files import JournalTail, read_json, signature
 from tracegraph.shorten import shorten
 
@@ -31,15 +31,6 @@ def find_runs(root: Path) -> dict[str, Path]:
         {p.parent for p in root.glob("*/run.json")} | {p.parent for p in root.glob("*/*/run.json")}
     )
     return {p.relative_to(root).as_posix(): p for p in found}
-
-
-def _verdict(record: dict[str, Any]) -> str:
-    if record.get("baseline"):
-        return "baseline"
-    if record.get("accepted"):
-        return "accepted"
-    report = record.get("report") or {}
-    return "rejected" if report.get("applied") else "no change"
 
 
 def _why(record: dict[str, Any]) -> str:
@@ -63,7 +54,7 @@ def row(step: int, record: dict[str, Any]) -> dict[str, Any]:
         "val": record.get("val_score"),
         "stderr": record.get("val_stderr"),
         "best": record.get("best_score"),
-        "verdict": _verdict(record),
+        "verdict": verdict(record),
         "why": _why(record),
         "applied": len(report.get("applied") or {}),
         "rejected": len(report.get("rejected") or []),
