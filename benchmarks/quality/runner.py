@@ -94,6 +94,7 @@ def run_task(
     episode = task.run()
     rows: list[dict[str, Any]] = []
     score_before = episode.score
+    crashed: str | None = None
     for _ in range(steps):
         if episode.solved:
             break
@@ -101,7 +102,11 @@ def run_task(
         opt.zero_feedback()
         for node, text in episode.feedback:
             node.backward(text)
-        report = opt.step()
+        try:
+            report = opt.step()
+        except Exception as exc:  # what a user's loop would see: the run ends here
+            crashed = f"step {len(rows) + 1} raised {type(exc).__name__}: {exc}"[:500]
+            break
         episode = task.run()
         opt.record_score(episode.score)
         now_all, now_student = _split(llm)
@@ -133,6 +138,7 @@ def run_task(
         "seed": seed,
         "info": task.info,
         "solved": episode.solved,
+        "crashed": crashed,
         "steps": len(rows),
         "score_before": score_before,
         "score_after": episode.score,
@@ -179,6 +185,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "median_optimizer_calls_solved": _median([r["optimizer_calls"] for r in won]),
             "median_tokens_solved": _median([r["tokens"] for r in won]),
             "median_wall_seconds_solved": _median([r["wall_seconds"] for r in won]),
+            "crashed": sum(1 for r in runs if r.get("crashed")),
             "steps": sum(r["steps"] for r in runs),
             "noop_steps": sum(r["noop_steps"] for r in runs),
             "silent_noops": sum(r["silent_noops"] for r in runs),

@@ -29,7 +29,9 @@ def rows(label: str, doc: dict[str, Any]) -> list[str]:
         if "test_accuracy_before" in s:
             acc = f"{s['test_accuracy_before']} -> {s['test_accuracy_after']}"
         out.append(
-            f"| {label} | {key} | {s['solved']}/{s['runs']} | {_cell(s['median_steps_solved'])} "
+            f"| {label} | {key} | {s['solved']}/{s['runs']}"
+            + (f" ({s['crashed']} crashed)" if s.get("crashed") else "")
+            + f" | {_cell(s['median_steps_solved'])} "
             f"| {_cell(s['median_calls_solved'])} | {_cell(s['median_tokens_solved'])} "
             f"| {_cell(s['median_wall_seconds_solved'])} "
             f"| {s['noop_steps']} ({s['silent_noops']}) / {s['steps']} | {acc} |"

@@ -39,6 +39,8 @@ class StandIn:
         self.llm.complete([{"role": "user", "content": "next x?"}])
         value = self.plan[self.i]
         self.i += 1
+        if value == "crash":
+            raise RuntimeError("the request exceeds the context size")
         if value == "reject":
             report.rejected.append(Rejection("x", -1.0, ["below the bounds"]))
         elif value is not None and value != self.x.value:  # as the optimizers: equal is no change
@@ -80,6 +82,16 @@ def test_unsolved_run_uses_the_whole_budget(monkeypatch: pytest.MonkeyPatch) -> 
     record = run_task(FAMILIES["number"].make(0, None), "stand_in", ScriptedClient(["r"] * 3), 3)
     assert not record["solved"] and record["steps"] == 3 and record["noop_steps"] == 2
     assert record["silent_noops"] == 2  # set to the same value: changed nothing, said nothing
+
+
+def test_a_crashing_step_ends_the_run_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        runner.OPTIMIZERS, "stand_in", lambda t, llm: StandIn(t.params, llm, [2.0, "crash", 1.0])
+    )
+    record = run_task(FAMILIES["number"].make(0, None), "stand_in", ScriptedClient(["r"] * 3), 3)
+    assert not record["solved"] and record["steps"] == 1 and record["calls"] == 2
+    assert record["crashed"] == "step 2 raised RuntimeError: the request exceeds the context size"
+    assert summarize([record])["number/stand_in"]["crashed"] == 1
 
 
 def test_summary_medians_count_solved_runs_only() -> None:
