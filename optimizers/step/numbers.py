@@ -8,8 +8,8 @@ parameter, what the proposals so far imply:
 * the **bracket**: every move up from ``v`` says the best value is above ``v`` (``low``), every
   move down says it is below (``high``); newer evidence that contradicts older evidence wins;
 * the **last move**, to grow the step while the direction holds: when the model moves the same
-  way by about the same step twice in a row after its first move (it is not converging by
-  itself), the step grows 4x (as a factor when the model thinks in factors, e.g. a learning
+  way by about the same step twice in a row after its first move, or has moved the same way
+  three times in a row whatever its steps (it is not converging by itself), the step grows 4x (as a factor when the model thinks in factors, e.g. a learning
   rate 0.001 -> 0.01 -> 0.1 -> 10); a model that insists twice on going past an end of the
   bracket drops that end (the evidence was wrong, e.g. another parameter was to blame);
 * once the direction flips, the value goes where a **V through the scores** peaks (scored
@@ -50,6 +50,7 @@ __all__ = ["NumberSteps", "Track", "context_key"]
 POINTS = 16  # scored values kept per number
 GROW = 4.0  # while the model keeps moving the same way by the same step, the step grows 4x
 PATIENCE = 2  # ... from the second time in a row it does so (a near target is not overshot)
+RUN = 3  # ... or once it has moved the same way 3 times in a row, whatever its steps
 Bounds = tuple[float | None, float | None] | None
 
 
@@ -68,6 +69,7 @@ class Track:
     context: str = ""  # the other parameters' (non-numeric) values the evidence was gathered under
     beyond: int = 0  # proposals in a row past the upper (+) or lower (-) end of the bracket
     plodded: int = 0  # proposals in a row the same way by the same step
+    run: int = 0  # applied moves in a row the same way (each starting where the last ended)
 
 
 def _log_scale(a: float, b: float) -> bool:
@@ -191,7 +193,7 @@ class NumberSteps:
         value, why = proposed, ""
         held = t.last_to == current and t.last_from is not None and (t.last_to > t.last_from) == up
         t.plodded = t.plodded + 1 if held and plods else 0
-        if t.plodded >= PATIENCE:
+        if t.plodded >= PATIENCE or (held and t.run >= RUN):
             assert t.last_from is not None
             if plods == "log" and t.last_from > 0:
                 factor = max(
@@ -215,6 +217,10 @@ class NumberSteps:
         """A move that was applied: the next proposal can grow from it."""
         if _number(old) and _number(new) and old != new:
             t = self.tracks.setdefault(name, Track())
+            same_way = t.last_to == old and t.last_from is not None and (
+                (t.last_to > t.last_from) == (new > old)
+            )
+            t.run = t.run + 1 if same_way else 1
             t.last_from, t.last_to = float(old), float(new)
 
     def hint(self, name: str) -> str:

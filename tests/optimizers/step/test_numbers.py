@@ -154,3 +154,18 @@ def test_the_evidence_holds_only_while_the_other_choices_stay_the_same() -> None
         0.001,
         "",
     )
+
+
+def test_a_direction_held_three_times_grows_the_step_whatever_the_sizes() -> None:
+    """Seen on the local model: 1250 from 100 by +1, +4, +1, +4 ... (no two steps alike)."""
+    steps = NumberSteps()
+    for old, new in [(200.0, 201.0), (201.0, 205.0), (205.0, 206.0)]:
+        assert steps.adjust("x", old, new, (0, None)) == (new, "")
+        steps.record("x", old, new)
+    value, why = steps.adjust("x", 206.0, 210.0, (0, None))
+    assert value == 210.0 and why == ""  # (+4 after +1: the model chose a bigger step itself)
+    steps.record("x", 206.0, 210.0)
+    assert steps.adjust("x", 210.0, 211.0, (0, None)) == (
+        226.0,
+        "the direction held, so the step grew",
+    )
