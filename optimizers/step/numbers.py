@@ -217,8 +217,10 @@ class NumberSteps:
         """A move that was applied: the next proposal can grow from it."""
         if _number(old) and _number(new) and old != new:
             t = self.tracks.setdefault(name, Track())
-            same_way = t.last_to == old and t.last_from is not None and (
-                (t.last_to > t.last_from) == (new > old)
+            same_way = (
+                t.last_to == old
+                and t.last_from is not None
+                and ((t.last_to > t.last_from) == (new > old))
             )
             t.run = t.run + 1 if same_way else 1
             t.last_from, t.last_to = float(old), float(new)
