@@ -9,8 +9,9 @@ parameter, what the proposals so far imply:
   move down says it is below (``high``); newer evidence that contradicts older evidence wins;
 * the **last move**, to grow the step while the direction holds: when the model moves the same
   way by about the same step twice in a row after its first move, or has moved the same way
-  three times in a row whatever its steps (it is not converging by itself), the step grows 4x (as a factor when the model thinks in factors, e.g. a learning
-  rate 0.001 -> 0.01 -> 0.1 -> 10); a model that insists twice on going past an end of the
+  three times in a row whatever its steps (it is not converging by itself), the step grows 4x
+  (as a factor when the model thinks in factors, e.g. a learning rate 0.001 -> 0.01 -> 0.1 ->
+  10); a model that insists twice on going past an end of the
   bracket drops that end (the evidence was wrong, e.g. another parameter was to blame);
 * once the direction flips, the value goes where a **V through the scores** peaks (scored
   values on both sides of the bracket, under the same values of the other parameters: scores
