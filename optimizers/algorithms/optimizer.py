@@ -40,7 +40,13 @@ from dataclasses import replace
 from typing import Any
 
 from optimizers.algorithms.memory import Memory
-from optimizers.errors import DuplicateParameterName, LLMError, OptimizerError, ReplyParseError
+from optimizers.errors import (
+    APIStatusError,
+    DuplicateParameterName,
+    LLMError,
+    OptimizerError,
+    ReplyParseError,
+)
 from optimizers.llm.types import LLMClient, Reply
 from optimizers.step.problem import show_value
 from optimizers.step.records import Ask, Message, StepContext, StepReport
@@ -58,6 +64,7 @@ from tracegraph.errors import ParameterError
 from tracegraph.graph import Subgraph, relevant_subgraph
 from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
+from tracegraph.shorten import shorten
 
 __all__ = [
     "Ask",
@@ -218,6 +225,18 @@ class Optimizer(Memory):
         for attempt in range(1 + self.max_reasks):
             try:
                 reply = yield from self.ask(ctx, messages)
+            except APIStatusError as exc:  # e.g. a request over the server's context
+                if exc.status != 400:
+                    raise
+                said = shorten(str(exc), 300)
+                if attempt == 0:
+                    ctx.report.error = f"the server refused the request, nothing changed: {said}"
+                    return {}
+                ctx.report.notes.append(
+                    f"the server refused a re-ask ({said}); the updates accepted before it "
+                    "are applied"
+                )
+                break
             except ReplyParseError as exc:
                 if attempt == 0:
                     ctx.report.error = f"the reply could not be read, nothing changed: {exc}"
@@ -303,7 +322,8 @@ class Optimizer(Memory):
         names = ", ".join(p.name for p in ctx.params)
         return (
             "These parts of your reply were REJECTED and will not be applied:\n"
-            + "\n".join(f"- {p}" for p in problems)
+            # a trial's output can be long: the re-ask must still fit the model's context
+            + shorten("\n".join(f"- {shorten(p, 600, keep_tail=True)}" for p in problems), 2000)
             + f"\nAccepted so far (will be applied): {kept}.\nReply again with the same JSON "
             f'shape. In "updates" give corrected values using only these exact names: {names}; '
             "or send empty updates to give up on the rejected ones (or if the outputs are "

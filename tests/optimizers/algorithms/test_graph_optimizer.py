@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optimizers import DuplicateParameterName, GraphOptimizer, OptimizerError, ScriptedClient
-from optimizers.errors import BudgetExceeded
+from optimizers.errors import APIStatusError, BudgetExceeded
 from optimizers.llm.budget import Budget
 from optimizers.step.trial import TrialConfig
 from tests.optimizers.graphs import BUGGY, call, code_graph, golden, param, qa_graph
@@ -337,3 +337,42 @@ def test_choices_never_tried_are_named_once_values_were_tried() -> None:
     opt.zero_feedback()
     backward(call("f", 2.0, "f_2", {"mode": mode}), "loss 4.0")
     assert 'never tried yet: "adam"' in opt.step().prompts[0][-1]["content"]
+
+
+def _too_long() -> APIStatusError:
+    body = "the request exceeds the available context size (4152 > 4096 tokens)"
+    return APIStatusError("the endpoint refused the request", status=400, body=body)
+
+
+def test_a_refused_re_ask_keeps_what_was_accepted_and_says_why() -> None:
+    first = reply({"temperature": 3.0, "prompt": "Be exact."})
+    opt, params = opt_for([first, _too_long()])  # type: ignore[list-item]
+    report = opt.step()  # raised APIStatusError before: the whole step was lost
+    assert params["prompt"].value == "Be exact." and params["temperature"].value == 0.7
+    assert report.error is None and "refused a re-ask" in " ".join(report.notes)
+    assert "4152 > 4096" in " ".join(report.notes)
+
+
+def test_a_refused_first_request_is_a_failed_step_not_an_exception() -> None:
+    opt, params = opt_for([_too_long()])  # type: ignore[list-item]
+    report = opt.step()
+    assert report.applied == {} and params["temperature"].value == 0.7
+    assert report.error is not None and "refused the request" in report.error
+
+
+def test_other_server_errors_still_reach_the_caller() -> None:
+    down = APIStatusError("the endpoint failed", status=503, body="busy")
+    opt, _ = opt_for([down])  # type: ignore[list-item]
+    with pytest.raises(APIStatusError):
+        opt.step()
+
+
+def test_a_long_trial_output_is_cut_in_the_re_ask() -> None:
+    opt, params = opt_for([])
+    ctx_params = list(params.values())
+
+    class Ctx:
+        params = ctx_params
+
+    text = opt.reask_text(["temperature: " + "trace line\n" * 2000], {}, Ctx())  # type: ignore[arg-type]
+    assert len(text) < 3000 and "chars>" in text
