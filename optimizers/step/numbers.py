@@ -218,10 +218,12 @@ class NumberSteps:
         """A move that was applied: the next proposal can grow from it."""
         if _number(old) and _number(new) and old != new:
             t = self.tracks.setdefault(name, Track())
+            last = (t.last_from, t.last_to)
             same_way = (
-                t.last_to == old
-                and t.last_from is not None
-                and ((t.last_to > t.last_from) == (new > old))
+                last[0] is not None
+                and last[1] is not None
+                and last[1] == old
+                and (last[1] > last[0]) == (new > old)
             )
             t.run = t.run + 1 if same_way else 1
             t.last_from, t.last_to = float(old), float(new)
