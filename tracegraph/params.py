@@ -150,9 +150,9 @@ class ParamSpec:
         if self.bounds is not None:
             lo, hi = self.bounds
             if lo is not None and value < lo:
-                problems.append(f"must be >= {lo}, got {value}")
+                problems.append(f"must be >= {lo}, got {value} (the nearest allowed value is {lo})")
             if hi is not None and value > hi:
-                problems.append(f"must be <= {hi}, got {value}")
+                problems.append(f"must be <= {hi}, got {value} (the nearest allowed value is {hi})")
         if isinstance(value, str):
             if self.max_length is not None and len(value) > self.max_length:
                 problems.append(f"must be at most {self.max_length} characters, got {len(value)}")

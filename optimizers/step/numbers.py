@@ -75,7 +75,10 @@ class Track:
 
 def _log_scale(a: float, b: float) -> bool:
     """The model thinks in factors: both positive and at least a factor 2 apart."""
-    return a > 0 and b > 0 and max(a / b, b / a) >= 2
+    if not (a > 0 and b > 0):
+        return False
+    up, down = a / b, b / a  # either can overflow or underflow for extreme values
+    return 0 < up < math.inf and 0 < down < math.inf and max(up, down) >= 2
 
 
 def _plods(a: float, b: float, before: tuple[float, float]) -> str | None:
@@ -200,11 +203,11 @@ class NumberSteps:
                 factor = max(
                     abs(math.log(proposed / current)), GROW * abs(math.log(current / t.last_from))
                 )
-                grown = current * math.exp(factor if up else -factor)
+                grown = current * math.exp(min(factor, 700.0) * (1 if up else -1))
             else:
                 size = max(abs(proposed - current), GROW * abs(current - t.last_from))
                 grown = current + (size if up else -size)
-            if grown != proposed:
+            if grown != proposed and math.isfinite(grown):
                 value = grown
                 why = "the direction held, so the step grew"
         lo, hi = bounds or (None, None)

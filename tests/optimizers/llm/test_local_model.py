@@ -112,9 +112,11 @@ def test_temperature_zero_is_deterministic(server: LocalServer, tmp_path: Path) 
 
 
 def test_the_cache_serves_a_repeat_without_a_call(server: LocalServer, tmp_path: Path) -> None:
-    first = _ask_for_x(_client(server, tmp_path))
+    online = _client(server, tmp_path)
+    first = _ask_for_x(online)
     # Same model name and cache file, but an endpoint where nothing listens: only the cache
-    # can answer.
+    # can answer. Replies are kept per endpoint (a cache scope); the local model's scope is its
+    # weights, so a client that says it serves the same weights shares them.
     offline = OpenAIClient(
         model=server.model,
         base_url="http://127.0.0.1:9/v1",
@@ -123,6 +125,7 @@ def test_the_cache_serves_a_repeat_without_a_call(server: LocalServer, tmp_path:
         max_retries=0,
         timeout=2,
     )
+    offline.cache_scope = online.cache_scope
     again = _ask_for_x(offline)
     assert again.cached and again.text == first.text
     assert [c.cached for c in offline.usage.calls()] == [True]

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tracegraph as tg
@@ -108,6 +108,7 @@ def test_integers_move_by_whole_steps_and_stop_when_the_bracket_closes() -> None
     assert steps.adjust("k", 7, 8, (1, 9), integer=True) == (8, "")  # nothing left inside
 
 
+@example(moves=[(1.0, 2.0), (2.0, 5e-324)])  # a ratio that under- and overflows (found by CI)
 @given(
     st.lists(st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)), min_size=1, max_size=20),
 )
