@@ -320,16 +320,10 @@ class Optimizer(Memory):
         """The follow-up message listing why updates were rejected."""
         kept = ", ".join(n.name for n in accepted) or "none"
         names = ", ".join(p.name for p in ctx.params)
-        # Small models take a rejected value for the current one: say what still holds.
-        held = [f"{p.name} = {show_value(p.peek(), 80)}" for p in ctx.params if p not in accepted]
-        still = (
-            f"\nStill unchanged (the outputs above come from): {', '.join(held)}." if held else ""
-        )
         return (
             "These parts of your reply were REJECTED and will not be applied:\n"
             # a trial's output can be long: the re-ask must still fit the model's context
             + shorten("\n".join(f"- {shorten(p, 600, keep_tail=True)}" for p in problems), 2000)
-            + still
             + f"\nAccepted so far (will be applied): {kept}.\nReply again with the same JSON "
             f'shape. In "updates" give corrected values using only these exact names: {names}; '
             "or send empty updates to give up on the rejected ones (or if the outputs are "
