@@ -4,7 +4,9 @@ The stand-in model reads the direction in the feedback ("too small" / "too large
 a fixed step, every step, as the local 1.5B model did on direction-only feedback (+2 a step for
 11 steps). It drives the default ``GraphOptimizer`` with and without number steps
 (``optimizers/step/numbers.py``); each case is solved when x is within 2 % of the target, within
-12 steps. No model is called. Prints one JSON object.
+12 steps; "gated" also gives the optimizer the score function (``evaluate``: each proposal is
+scored before it is applied, see ``optimizers/step/gate.py``). No model is called. Prints one
+JSON object.
 
     python benchmarks/number_steps.py
 """
@@ -52,9 +54,17 @@ def probe(x: float) -> float:
     return float(x)
 
 
-def steps_to_solve(target: float, start: float, size: float, number_steps: bool) -> int | None:
+def steps_to_solve(
+    target: float, start: float, size: float, number_steps: bool, gated: bool = False
+) -> int | None:
     x = tg.param(start, name="x", bounds=(0, None))
-    opt = GraphOptimizer([x], llm=Plodder(size), number_steps=number_steps)
+
+    def evaluate(values: dict[str, Any]) -> float:
+        return -abs(float(values["x"]) - target) / target
+
+    opt = GraphOptimizer(
+        [x], llm=Plodder(size), number_steps=number_steps, evaluate=evaluate if gated else None
+    )
     opt.record_score(-abs(start - target) / target)
     for i in range(STEPS):
         out = probe(x)
@@ -69,10 +79,11 @@ def steps_to_solve(target: float, start: float, size: float, number_steps: bool)
 
 def main() -> int:
     doc: dict[str, Any] = {"cases": len(CASES) * len(SIZES), "step_budget": STEPS}
-    for number_steps in (True, False):
-        runs = [steps_to_solve(t, s, z, number_steps) for t, s in CASES for z in SIZES]
+    modes = {"number_steps": (True, False), "plain": (False, False), "gated": (True, True)}
+    for mode, (number_steps, gated) in modes.items():
+        runs = [steps_to_solve(t, s, z, number_steps, gated) for t, s in CASES for z in SIZES]
         solved = [r for r in runs if r is not None]
-        doc["number_steps" if number_steps else "plain"] = {
+        doc[mode] = {
             "solved": len(solved),
             "median_steps_solved": statistics.median(solved) if solved else None,
             "max_steps_solved": max(solved, default=None),

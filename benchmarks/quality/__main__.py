@@ -32,6 +32,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--family", nargs="+", choices=sorted(FAMILIES), default=list(FAMILIES))
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="graph")
+    p.add_argument(
+        "--gate", action="store_true", help="give the optimizer the score function (evaluate=)"
+    )
     p.add_argument("--seeds", type=int, default=3, help="runs per family (seeds 0..n-1)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=12, help="step budget per run")
@@ -56,7 +59,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def out_path(args: argparse.Namespace) -> Path:
     if args.out:
         return Path(args.out)
-    name = "trace" if args.trace_only else args.optimizer
+    name = "trace" if args.trace_only else args.optimizer + ("_gate" if args.gate else "")
     tag = f"_{args.tag}" if args.tag else ""
     return RESULTS / f"quality_{name}_{dt.date.today().isoformat()}{tag}.json"
 
@@ -104,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         doc["in_flight"]["rows"].append(row)  # a stopped run leaves its steps
                         save()
 
-                    record = run_task(task, args.optimizer, llm, args.steps, seed, step)
+                    record = run_task(
+                        task, args.optimizer, llm, args.steps, seed, step, gate=args.gate
+                    )
                     doc.pop("in_flight")
                     doc["records"].append(record)
                     _progress(record)

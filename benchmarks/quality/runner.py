@@ -32,16 +32,21 @@ from optimizers.llm.types import LLMClient, Usage
 STUDENT = "student"
 
 
-def _graph(task: Task, llm: LLMClient) -> Optimizer:
-    return GraphOptimizer(task.params, llm=llm)
+def _graph(task: Task, llm: LLMClient, gate: bool = False) -> Optimizer:
+    return GraphOptimizer(task.params, llm=llm, evaluate=task.evaluate if gate else None)
 
 
-OPTIMIZERS: dict[str, Callable[[Task, LLMClient], Optimizer]] = {
+# kind -> (task, client, gate) -> optimizer; ``gate``: give it the task's score function
+OPTIMIZERS: dict[str, Callable[[Task, LLMClient, bool], Optimizer]] = {
     "graph": _graph,
-    "textgrad": lambda t, llm: TextualGradientOptimizer(t.params, llm=llm),
-    "history": lambda t, llm: HistoryOptimizer(t.params, llm=llm),
-    "bestof": lambda t, llm: BestOfN(_graph(t, llm), evaluate=t.evaluate),
-    "beam": lambda t, llm: BeamSearch(_graph(t, llm), evaluate=t.evaluate),
+    "textgrad": lambda t, llm, g: TextualGradientOptimizer(
+        t.params, llm=llm, evaluate=t.evaluate if g else None
+    ),
+    "history": lambda t, llm, g: HistoryOptimizer(
+        t.params, llm=llm, evaluate=t.evaluate if g else None
+    ),
+    "bestof": lambda t, llm, g: BestOfN(_graph(t, llm), evaluate=t.evaluate),
+    "beam": lambda t, llm, g: BeamSearch(_graph(t, llm), evaluate=t.evaluate),
 }
 
 
@@ -81,19 +86,23 @@ def run_task(
     steps: int,
     seed: int | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    gate: bool = False,
 ) -> dict[str, Any]:
     """Optimize ``task`` with optimizer ``kind`` for at most ``steps`` steps; the run's record.
 
     With ``seed``, the optimizer's requests carry it as the sampling seed (the task model's
-    requests, at temperature 0, do not). ``progress`` is called with each step's row.
+    requests, at temperature 0, do not). ``progress`` is called with each step's row. With
+    ``gate``, the optimizer gets the task's score function (``evaluate=``: proposals are scored
+    before they are applied); the searches always have it.
     """
     start_all, start_student = _split(llm)
     clock = time.perf_counter()
     held_before = task.held_out() if task.held_out else None
-    opt = OPTIMIZERS[kind](task, llm if seed is None else SeededClient(llm, seed))
+    opt = OPTIMIZERS[kind](task, llm if seed is None else SeededClient(llm, seed), gate)
     episode = task.run()
     rows: list[dict[str, Any]] = []
     score_before = episode.score
+    opt.record_score(score_before)  # what a user's loop knows before the first step
     crashed: str | None = None
     for _ in range(steps):
         if episode.solved:
@@ -134,7 +143,7 @@ def run_task(
     record: dict[str, Any] = {
         "family": task.family,
         "task": task.name,
-        "optimizer": kind,
+        "optimizer": kind + ("+gate" if gate and kind in ("graph", "textgrad", "history") else ""),
         "seed": seed,
         "info": task.info,
         "solved": episode.solved,

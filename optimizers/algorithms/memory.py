@@ -9,18 +9,22 @@ Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
 * the **best** values scored so far; with ``patience`` set, after that many steps in a row
   without improvement, while the current values score below the best, a step goes back to the
   best values (without a model call) and says so in its report;
-* per number, the bracket and last move of :class:`~optimizers.step.numbers.NumberSteps`.
+* per number, the bracket and last move of :class:`~optimizers.step.numbers.NumberSteps`;
+* with ``evaluate``, the :class:`~optimizers.step.gate.Gate` that scores each proposal (and
+  the variants it tries) before anything is applied, and its cache of scored value sets.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from optimizers.errors import OptimizerError
-from optimizers.step.numbers import NumberSteps, context_key
+from optimizers.step.gate import Gate, Verdict
+from optimizers.step.numbers import NumberSteps, Track, context_key
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
@@ -35,6 +39,7 @@ class Memory:
     """The bookkeeping half of :class:`~optimizers.algorithms.optimizer.Optimizer`."""
 
     params: list[Node]
+    gate: Gate | None = None
 
     def _init_memory(self, history_size: int, patience: int | None) -> None:
         self.history_size = history_size
@@ -111,19 +116,26 @@ class Memory:
         """A line per parameter for the prompt: for a number, the range the proposals imply;
         for a choice, the options never tried yet (once two value sets were tried)."""
         out = {p.name: self.numbers.hint(p.name) for p in params}
-        if len(self.history) < 2:
+        if len(self.history) < 2 and self.gate is None:
             return out
+        for name, new in self.untried(params).items():
+            shown = ", ".join(json.dumps(o) for o in new)[:200]
+            out[name] = f"never tried yet: {shown}"
+        return out
+
+    def untried(self, params: list[Node]) -> dict[str, list[Any]]:
+        """Per choice (or bool) parameter, the options no value set tried so far had."""
+        seen = [h.values for h in self.history] + [self.values()]
+        seen += [{r.param: r.value} for r in self.rejected]
+        out: dict[str, list[Any]] = {}
         for p in params:
             spec = p.spec
             options = spec.choices if spec is not None and spec.type is ParamType.CHOICE else None
             if spec is not None and spec.type is ParamType.BOOL:
                 options = (True, False)
-            if options:
-                seen = [h.values.get(p.name) for h in self.history]
-                new = [o for o in options if not any(same_value(o, v) for v in seen)]
-                if new:
-                    shown = ", ".join(json.dumps(o) for o in new)[:200]
-                    out[p.name] = f"never tried yet: {shown}"
+            new = [o for o in options or () if not any(same_value(o, v.get(p.name)) for v in seen)]
+            if new:
+                out[p.name] = new
         return out
 
     # ------------------------------------------------------------------ used by the step
@@ -179,6 +191,50 @@ class Memory:
         )
         return new
 
+    def _judge(
+        self, accepted: dict[Node, Any], ctx: StepContext, tracks: dict[str, Track]
+    ) -> tuple[dict[Node, Any], list[Rejection]]:
+        """Let the gate score the proposal (and its variants): what to apply, and, when nothing
+        beats the current values, the proposal's rejections with their scores (the re-ask and
+        the next prompts show them). ``tracks``: the numbers' brackets before this proposal."""
+        assert self.gate is not None
+        verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), ctx.step)
+        now = self.values()
+        if not self.history or self.history[-1].score is None:
+            self.record_score(verdict.current)  # no score was recorded for the current values
+        nodes = {p.name: p for p in self.params}
+        proposed = {n.name: v for n, v in accepted.items()}
+        for c in verdict.tried:  # every scored value set is evidence about each number in it
+            for name, value in c.values.items():
+                self.numbers.observe(name, value, c.score, context_key({**now, **c.values}, name))
+        if verdict.values != proposed:  # the scores, not the model's direction, tell the bracket
+            for name, t in self.numbers.tracks.items():
+                t.low, t.high = (
+                    (tracks[name].low, tracks[name].high) if name in tracks else (None,) * 2
+                )
+            for c in verdict.tried:
+                moved = [k for k, v in c.values.items() if not same_value(now[k], v)]
+                if len(moved) == 1 and c.score != verdict.current:
+                    name = moved[0]
+                    self.numbers.scored_move(
+                        name, now[name], c.values[name], c.score > verdict.current
+                    )
+        said = _scores(verdict)
+        if verdict.values:
+            ctx.report.rejected.extend(_rejections(verdict, skip=verdict.origin))
+            if verdict.origin != "proposed":
+                ctx.report.notes.append(f"{verdict.origin} is applied: it scored best ({said})")
+            elif len(verdict.tried) > 1:
+                ctx.report.notes.append(f"the proposal is applied: it scored best ({said})")
+            return {nodes[k]: v for k, v in verdict.values.items()}, []
+        ctx.report.notes.append(f"nothing scored better than the current values ({said})")
+        ctx.report.rejected.extend(_rejections(verdict, skip="proposed"))
+        return {}, _rejections(verdict, only="proposed")
+
+    def _tracks(self) -> dict[str, Track]:
+        """A copy of the numbers' brackets, for :meth:`_judge` to go back to."""
+        return copy.deepcopy(self.numbers.tracks)
+
     def _remember_feedback(self, sub: Subgraph) -> None:
         """Put the outputs and their feedback (about the current values) on the latest history
         entry: with the output values in view, a small model can see the trend across steps."""
@@ -204,6 +260,39 @@ class Memory:
                 self.stall = 0
         else:
             self.stall += 1
+
+
+def _scores(verdict: Verdict) -> str:
+    tried = "; ".join(
+        f"{c.origin} {_short(c.values)} scored {c.score:g}" + (f" ({c.error})" if c.error else "")
+        for c in verdict.tried
+    )
+    return f"current values score {verdict.current:g}; {tried}"
+
+
+def _short(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={show_value(v, 40)}" for k, v in values.items())
+
+
+def _rejections(verdict: Verdict, skip: str = "", only: str = "") -> list[Rejection]:
+    """A rejection per parameter of each scored value set not applied, with its score."""
+    applied = verdict.score
+    out = []
+    for c in verdict.tried:
+        if c.origin == skip or (only and c.origin != only):
+            continue
+        if applied is not None and c.score > verdict.current:
+            why = f"scored {c.score:g}, better than the current {verdict.current:g} but not above "
+            why += f"{applied:g} ({verdict.origin}, applied)"
+        else:
+            word = "worse than" if c.score < verdict.current else "no better than"
+            why = f"scored {c.score:g}, {word} the current values ({verdict.current:g})"
+        if c.origin != "proposed":
+            why = f"tried by the optimizer ({c.origin}): {why}"
+        if c.error:
+            why += f": {c.error}"
+        out += [Rejection(k, v, [why]) for k, v in c.values.items()]
+    return out
 
 
 def _is_number(v: Any) -> bool:

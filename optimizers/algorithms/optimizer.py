@@ -48,6 +48,7 @@ from optimizers.errors import (
     ReplyParseError,
 )
 from optimizers.llm.types import LLMClient, Reply
+from optimizers.step.gate import Evaluate, Gate
 from optimizers.step.problem import show_value
 from optimizers.step.records import Ask, Message, StepContext, StepReport
 from optimizers.step.replies import (
@@ -137,6 +138,11 @@ class Optimizer(Memory):
             see :mod:`optimizers.algorithms.memory`.
         number_steps: let the history choose the size of numeric moves (the model's value
             gives the direction); see :mod:`optimizers.step.numbers`.
+        evaluate: ``{name: value} -> score`` (higher is better): each proposal is scored before
+            it is applied and applied only if it scores at least as well as the current values
+            (else its opposite or a shorter move, or an untried choice, if one scores better);
+            see :mod:`optimizers.step.gate`.
+        max_evaluations: the most value sets ``evaluate`` scores in one step.
     """
 
     label = "optimizer"
@@ -154,9 +160,12 @@ class Optimizer(Memory):
         max_tokens: int | None = None,
         patience: int | None = None,
         number_steps: bool = True,
+        evaluate: Evaluate | None = None,
+        max_evaluations: int = 4,
     ) -> None:
         self.params = _collect(params)
         self._init_memory(history_size, patience)
+        self.gate = None if evaluate is None else Gate(evaluate, max_evaluations)
         self.number_steps = number_steps
         self.llm = llm
         self.max_reasks = max_reasks
@@ -306,8 +315,12 @@ class Optimizer(Memory):
         accepted, rejected = check_updates(
             raw, ctx.params, readonly=ctx.readonly, extra_check=trial
         )
+        tracks = self._tracks() if self.gate is not None else {}
         if self.number_steps:  # valid values only: a value past a bound is told to the model
             accepted = {n: self._step_size(n, v, ctx) for n, v in accepted.items()}
+        if self.gate is not None and accepted:  # scored before anything is applied
+            accepted, worse = self._judge(accepted, ctx, tracks)
+            rejected = rejected + worse
         return accepted, rejected
 
     def apply(self, accepted: Mapping[Node, Any]) -> dict[str, tuple[Any, Any]]:

@@ -231,6 +231,27 @@ class NumberSteps:
             t.run = t.run + 1 if same_way else 1
             t.last_from, t.last_to = float(old), float(new)
 
+    def scored_move(self, name: str, old: float, new: float, better: bool) -> None:
+        """What a scored move says where the best value is (for a score with one peak): better
+        than ``old`` means beyond ``old`` on ``new``'s side, worse means on ``old``'s side of
+        ``new``. Older evidence that contradicts it is dropped."""
+        if not (_number(old) and _number(new)) or old == new:
+            return
+        t = self.tracks.setdefault(name, Track())
+        up = new > old
+        if better:
+            low, high = (old, None) if up else (None, old)
+        else:
+            low, high = (None, new) if up else (new, None)
+        if low is not None:
+            t.low = low if t.low is None else max(t.low, low)
+            if t.high is not None and t.high <= t.low:
+                t.high = None
+        if high is not None:
+            t.high = high if t.high is None else min(t.high, high)
+            if t.low is not None and t.low >= t.high:
+                t.low = None
+
     def hint(self, name: str) -> str:
         """The bracket in words, for the prompt ("" when nothing is known yet)."""
         t = self.tracks.get(name)

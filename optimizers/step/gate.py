@@ -1,0 +1,230 @@
+"""Acceptance gated by evaluation: with a score function, a step applies only what scores well.
+
+An optimizer given ``evaluate`` (``{name: value} -> score``, higher is better) scores each
+proposal before applying it, against the current values (both cached by value set):
+
+* a proposal that scores **at least as well** as the current values is applied; where it moved
+  numbers and scored better, the same move made **longer** (twice the step, or the factor
+  squared) is scored too, and the better of the two is applied: a line search whose direction
+  the model chose;
+* a proposal that scores **worse** (or the same, when it moved numbers) is not applied as it
+  is: the **opposite move**, a **shorter move** (half the step), and, for a choice parameter,
+  an option **never tried** yet are scored (at most ``max_evaluations`` scores a step), and the
+  best of them is applied if it beats the current values; otherwise nothing changes and every
+  candidate is a :class:`~optimizers.step.replies.Rejection` that gives its score, which the
+  re-ask and the next prompts show to the model.
+
+So a step never makes the score worse, a small model's wrong direction costs no step, and
+what every scored value set implies is kept: scored numbers feed the brackets of
+:mod:`optimizers.step.numbers` (a better score after a move up says the best value is above).
+
+>>> import tracegraph as tg
+>>> x = tg.param(4.0, name="x")
+>>> gate = Gate(lambda v: -abs(v["x"] - 1.0))
+>>> chosen = gate.judge([x], {x: 7.0}, {}, step=1)    # the wrong way: the opposite move wins
+>>> chosen.values, chosen.origin
+({'x': 1.0}, 'the opposite move')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from optimizers.step.replies import same_value
+from tracegraph.node import Node
+from tracegraph.params import ParamType
+
+__all__ = ["Candidate", "Evaluate", "Gate", "Verdict"]
+
+Evaluate = Callable[[dict[str, Any]], "float | Awaitable[float]"]
+CACHE = 512  # scored value sets kept
+
+
+@dataclass
+class Candidate:
+    """One scored value set: the values that differ from the current ones, and where from."""
+
+    values: dict[str, Any]
+    origin: str
+    score: float
+    error: str = ""
+
+
+@dataclass
+class Verdict:
+    """What the gate decided: ``values`` to apply (empty: nothing), the scores it saw."""
+
+    values: dict[str, Any]
+    origin: str
+    current: float
+    tried: list[Candidate] = field(default_factory=list)
+
+    @property
+    def score(self) -> float | None:
+        for c in self.tried:
+            if c.values == self.values and c.origin == self.origin:
+                return c.score
+        return None
+
+
+def values_key(values: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(values, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(sorted(values.items(), key=lambda kv: kv[0]))
+
+
+class Gate:
+    """Scores value sets with the user's ``evaluate`` (cached) and judges proposals.
+
+    Args:
+        evaluate: ``{name: value} -> score`` (higher is better); it must read the values from
+            its argument, not from the parameters. A coroutine function is run to completion.
+        max_evaluations: the most value sets scored in one step (the proposal included).
+    """
+
+    def __init__(self, evaluate: Evaluate, max_evaluations: int = 4) -> None:
+        if not callable(evaluate):
+            raise TypeError(f"evaluate must be callable, got {evaluate!r:.80}")
+        if max_evaluations < 1:
+            raise ValueError("max_evaluations must be >= 1")
+        self.evaluate = evaluate
+        self.max_evaluations = max_evaluations
+        self.cache: dict[str, tuple[float, str]] = {}
+        self.evaluations = 0  # calls of evaluate (cache hits not counted)
+
+    def score(self, values: Mapping[str, Any]) -> tuple[float, str]:
+        """The score of a complete value set, and the error text if evaluating it failed
+        (then the score is -inf: a value set that breaks the workflow is never applied)."""
+        key = values_key(values)
+        if key in self.cache:
+            return self.cache[key]
+        self.evaluations += 1
+        try:
+            result = self.evaluate(dict(values))
+            if inspect.isawaitable(result):
+                result = asyncio.run(_wait(result))
+            score, error = float(result), ""
+            if math.isnan(score):
+                score, error = -math.inf, "evaluate returned NaN"
+        except Exception as exc:  # the user's workflow failing on these values is a verdict
+            score, error = -math.inf, f"evaluate raised {type(exc).__name__}: {exc}"[:300]
+        if len(self.cache) >= CACHE:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[key] = (score, error)
+        return score, error
+
+    def judge(
+        self,
+        params: Sequence[Node],
+        proposal: Mapping[Node, Any],
+        untried: Mapping[str, list[Any]],
+        step: int,
+    ) -> Verdict:
+        """Score ``proposal`` (node -> new value) and its variants against the current values."""
+        now = {p.name: p.peek() for p in params}
+        base, _ = self.score(now)
+        moves = {n.name: v for n, v in proposal.items()}
+        nodes = {p.name: p for p in params}
+        verdict = Verdict({}, "", base)
+        budget = [self.max_evaluations]
+
+        def trial(values: dict[str, Any], origin: str) -> Candidate | None:
+            if not values or budget[0] <= 0 or any(c.values == values for c in verdict.tried):
+                return None
+            if all(same_value(now[k], v) for k, v in values.items()):
+                return None
+            budget[0] -= 1
+            score, error = self.score({**now, **values})
+            verdict.tried.append(c := Candidate(values, origin, score, error))
+            return c
+
+        first = trial(moves, "proposed")
+        if first is None:
+            return verdict
+        numeric = {k: v for k, v in moves.items() if _is_move(nodes[k], now[k], v)}
+        best = first if first.score >= base else None
+        if numeric and first.score > base:  # a good direction: try going further
+            longer = _variant(moves, numeric, now, nodes, _longer)
+            c = trial(longer, "a longer move")
+            if c is not None and c.score > first.score:
+                best = c
+        elif numeric:  # worse, or the same on a plateau: the other way, or not as far
+            for origin, how in (("the opposite move", _opposite), ("a shorter move", _shorter)):
+                c = trial(_variant(moves, numeric, now, nodes, how), origin)
+                if c is not None and c.score > base and (best is None or c.score > best.score):
+                    best = c
+                    break  # (with one peak, better the other way means worse this way)
+        if best is None:
+            for name, options in untried.items():  # a choice never tried, with the proposal
+                if name in nodes and options:
+                    c = trial({**moves, name: options[0]}, f"{name} = {options[0]!r}, never tried")
+                    if c is not None and c.score > base and (best is None or c.score > best.score):
+                        best = c
+        if best is not None:
+            verdict.values, verdict.origin = best.values, best.origin
+        return verdict
+
+
+async def _wait(result: Awaitable[float]) -> float:
+    return await result
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_move(node: Node, old: Any, new: Any) -> bool:
+    spec = node.spec
+    numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
+    return numeric and _number(old) and _number(new) and old != new
+
+
+def _factor(old: float, new: float) -> bool:
+    """Moves of positive numbers by a factor of 2 or more are repeated as factors."""
+    return old > 0 and new > 0 and max(old / new, new / old) >= 2
+
+
+def _longer(old: float, new: float) -> float:
+    return new * new / old if _factor(old, new) else new + (new - old)
+
+
+def _opposite(old: float, new: float) -> float:
+    return old * old / new if _factor(old, new) else old - (new - old)
+
+
+def _shorter(old: float, new: float) -> float:
+    return math.sqrt(old * new) if _factor(old, new) else old + (new - old) / 2
+
+
+def _variant(
+    moves: Mapping[str, Any],
+    numeric: Mapping[str, Any],
+    now: Mapping[str, Any],
+    nodes: Mapping[str, Node],
+    how: Callable[[float, float], float],
+) -> dict[str, Any]:
+    """The proposal with every numeric move replaced by ``how(old, new)``, kept within the
+    parameter's bounds (halfway to a bound it would pass); {} if a number would not move."""
+    out = dict(moves)
+    for name, new in numeric.items():
+        node, old = nodes[name], now[name]
+        assert node.spec is not None
+        value = how(float(old), float(new))
+        lo, hi = node.spec.bounds or (None, None)
+        if hi is not None and value > hi:
+            value = (old + hi) / 2
+        if lo is not None and value < lo:
+            value = (old + lo) / 2
+        integer = node.spec.type is ParamType.INTEGER
+        value = round(value) if integer else float(f"{value:.6g}")
+        if not math.isfinite(value) or value == old or node.spec.check(value):
+            return {}
+        out[name] = value
+    return out

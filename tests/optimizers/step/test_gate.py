@@ -1,0 +1,149 @@
+"""Acceptance gated by evaluation (optimizers/step/gate.py) inside whole optimizer steps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.gate import Gate
+
+
+def reply(**updates: Any) -> str:
+    return json.dumps({"reasoning": "", "updates": updates})
+
+
+@tg.op
+def probe(x: Any) -> Any:
+    """Send x to the system under test."""
+    return x
+
+
+def fed(x: tg.Node, text: str = "fix it") -> None:
+    probe(x).backward(text)
+
+
+def test_a_wrong_way_proposal_is_turned_around_by_the_scores() -> None:
+    x = tg.param(4.0, name="x")
+    opt = GraphOptimizer([x], llm=ScriptedClient([reply(x=7.0)]), evaluate=lambda v: -abs(v["x"]))
+    fed(x)
+    report = opt.step()
+    assert x.value == 1.0  # 4 -> 7 scored worse; the opposite move 4 -> 1 scored better
+    assert report.applied == {"x": (4.0, 1.0)}
+    assert any("the opposite move is applied" in n for n in report.notes)
+    assert [(r.param, r.value) for r in report.rejected] == [("x", 7.0)]
+    assert "scored -7, worse than the current values (-4)" in report.rejected[0].reasons[0]
+
+
+def test_nothing_better_changes_nothing_and_the_reask_says_the_scores() -> None:
+    text = tg.param("draft", name="text")
+    llm = ScriptedClient([reply(text="worse"), reply(text="also worse")])
+    scores = {"draft": 0.5, "worse": 0.2, "also worse": 0.1}
+    opt = GraphOptimizer([text], llm=llm, evaluate=lambda v: scores[v["text"]], max_reasks=1)
+    fed(text)
+    report = opt.step()
+    assert text.value == "draft" and report.applied == {}
+    reask = llm.requests[1]["messages"][-1]["content"]
+    assert "REJECTED" in reask and "scored 0.2, worse than the current values (0.5)" in reask
+    assert any("nothing scored better" in n for n in report.notes)
+    assert {r.value for r in report.rejected} == {"worse", "also worse"}
+
+
+def test_a_better_move_is_tried_longer_and_the_better_of_both_applied() -> None:
+    x = tg.param(2.0, name="x")
+    llm = ScriptedClient([reply(x=3.0)])
+    opt = GraphOptimizer([x], llm=llm, evaluate=lambda v: -abs(v["x"] - 4.0), number_steps=False)
+    fed(x)
+    report = opt.step()
+    assert x.value == 4.0  # 2 -> 3 was better; twice the step, 2 -> 4, better still
+    assert "a longer move is applied" in report.notes[-1]
+    assert opt.numbers.hint("x") == "from the feedback so far, the best value is above 2"
+
+
+def test_a_choice_never_tried_is_scored_when_the_proposal_does_not_help() -> None:
+    lr = tg.param(0.1, name="lr", bounds=(0.0, 1.0))
+    norm = tg.param("none", name="norm", choices=["none", "standard", "minmax"])
+
+    def evaluate(v: dict[str, Any]) -> float:
+        return (1.0 if v["norm"] == "standard" else 0.0) - abs(v["lr"] - 0.1)
+
+    opt = GraphOptimizer([lr, norm], llm=ScriptedClient([reply(lr=0.1001)]), evaluate=evaluate)
+    probe(lr).backward("fix")
+    probe(norm).backward("fix")
+    report = opt.step()
+    assert norm.value == "standard"  # the first option never tried, with the proposal
+    assert "never tried" in " ".join(report.notes)
+
+
+def test_a_failing_evaluation_is_never_applied_and_says_why() -> None:
+    x = tg.param(1.0, name="x")
+
+    def evaluate(v: dict[str, Any]) -> float:
+        if v["x"] > 1:
+            raise ValueError("the workflow broke")
+        return 0.0
+
+    opt = GraphOptimizer(
+        [x], llm=ScriptedClient([reply(x=5.0)]), evaluate=evaluate, max_evaluations=1, max_reasks=0
+    )
+    fed(x)
+    report = opt.step()
+    assert x.value == 1.0 and report.applied == {}
+    assert "ValueError: the workflow broke" in report.rejected[0].reasons[0]
+
+
+def test_evaluations_per_step_are_bounded_and_cached() -> None:
+    calls: list[float] = []
+
+    def evaluate(v: dict[str, Any]) -> float:
+        calls.append(v["x"])
+        return -abs(v["x"])
+
+    gate = Gate(evaluate, max_evaluations=2)
+    x = tg.param(4.0, name="x")
+    gate.judge([x], {x: 7.0}, {}, step=1)
+    assert len(calls) == 3  # the current values, then at most 2 candidates
+    gate.judge([x], {x: 7.0}, {}, step=2)
+    assert len(calls) == 3  # all cached
+
+
+def test_an_async_evaluate_is_awaited() -> None:
+    async def evaluate(v: dict[str, Any]) -> float:
+        await asyncio.sleep(0)
+        return -abs(v["x"] - 2.0)
+
+    x = tg.param(0.0, name="x")
+    opt = GraphOptimizer([x], llm=ScriptedClient([reply(x=2.0)]), evaluate=evaluate)
+    fed(x)
+    opt.step()
+    assert x.value == 2.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    target=st.floats(-50, 50),
+    start=st.floats(-50, 50),
+    proposals=st.lists(st.floats(-100, 100), min_size=1, max_size=6),
+)
+def test_with_a_score_a_step_never_makes_it_worse(
+    target: float, start: float, proposals: list[float]
+) -> None:
+    x = tg.param(start, name="x")
+
+    def evaluate(v: dict[str, Any]) -> float:
+        return -abs(v["x"] - target)
+
+    opt = GraphOptimizer(
+        [x], llm=ScriptedClient([reply(x=p) for p in proposals] * 3), evaluate=evaluate
+    )
+    for _ in proposals:
+        before = evaluate({"x": x.value})
+        opt.zero_feedback()
+        fed(x, "too small" if x.value < target else "too large")
+        opt.step()
+        assert evaluate({"x": x.value}) >= before
