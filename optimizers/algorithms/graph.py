@@ -17,13 +17,20 @@ parameters, the outputs with their feedback, and the history of tried and reject
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
+from optimizers.errors import LLMError
+from optimizers.llm.types import Reply
 from optimizers.step.problem import ProblemConfig, render_problem
+from optimizers.step.records import Ask
 from optimizers.step.replies import Rejection, same_value
+from optimizers.step.rules import RuleReply, examples_for, read_rule, rule_messages
 from tracegraph.node import Node
+from tracegraph.params import ParamType
 
 __all__ = ["GraphOptimizer"]
 
@@ -44,6 +51,10 @@ class GraphOptimizer(Optimizer):
         system: the system message.
         allow_repeats: accept a proposal that brings back a set of values tried before
             (off by default: going back and forth is how a small model wastes steps).
+        rule_edits: for a text parameter whose rewrite did not help (with ``evaluate``: it
+            did not score better; without: the last step did not improve the score), ask one
+            more, easier question: what is wrong with the results of the call that reads the
+            text, and which sentences to add to it (:mod:`optimizers.step.rules`).
         **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
@@ -56,12 +67,48 @@ class GraphOptimizer(Optimizer):
         problem: ProblemConfig | None = None,
         system: str = SYSTEM,
         allow_repeats: bool = False,
+        rule_edits: bool = True,
         **config: Any,
     ) -> None:
         super().__init__(params, **config)
         self.problem = problem or ProblemConfig()
         self.system = system
         self.allow_repeats = allow_repeats
+        self.rule_edits = rule_edits
+
+    def propose(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, Any]]:
+        """The whole proposal; then a rule edit for each text parameter it did not help."""
+        self.verdict = None
+        accepted = yield from super().propose(ctx)
+        if not self.rule_edits or ctx.report.error is not None:
+            return accepted
+        stuck = self.stall >= 1 and any(h.score is not None for h in self.history)
+        if self.gate is not None:  # stuck: the proposal did not score better than before
+            v = self.verdict
+            stuck = v is None or not v.values or v.score is None or v.score <= v.current
+        for p in ctx.params:
+            if p.spec is None or p.spec.type is not ParamType.TEXT or not stuck:
+                continue
+            examples = examples_for(p, ctx.sub)
+            if not examples:
+                continue
+            try:
+                reply = yield from self.ask(
+                    replace(ctx, schema=RuleReply), rule_messages(p, examples)
+                )
+            except LLMError as exc:
+                ctx.report.notes.append(f"{p.name}: the rule question failed: {exc}"[:300])
+                continue
+            data = reply.parsed if reply.parsed is not None else _json(reply.text)
+            value, said = read_rule(p, data, p.spec.max_length)
+            if value is None:
+                ctx.report.notes.append(f"{p.name}: no rule edit ({said})")
+                continue
+            ctx.report.notes.append(f"{p.name}: rule edit, the problem: {said[:200]}")
+            now, rejected = self.validate({p.name: value}, ctx)
+            ctx.report.rejected.extend(rejected)
+            accepted.update(now)
+        return accepted
 
     def build_messages(self, ctx: StepContext) -> list[Message]:
         text = render_problem(
@@ -91,3 +138,10 @@ class GraphOptimizer(Optimizer):
                 rejected += [Rejection(n.name, v, [reason]) for n, v in accepted.items()]
                 return {}, rejected
         return accepted, rejected
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

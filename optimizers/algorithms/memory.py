@@ -40,6 +40,7 @@ class Memory:
 
     params: list[Node]
     gate: Gate | None = None
+    verdict: Verdict | None = None  # the gate's last verdict
 
     def _init_memory(self, history_size: int, patience: int | None) -> None:
         self.history_size = history_size
@@ -199,6 +200,7 @@ class Memory:
         the next prompts show them). ``tracks``: the numbers' brackets before this proposal."""
         assert self.gate is not None
         verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), ctx.step)
+        self.verdict = verdict
         now = self.values()
         if not self.history or self.history[-1].score is None:
             self.record_score(verdict.current)  # no score was recorded for the current values

@@ -57,7 +57,7 @@ def test_run_books_steps_calls_and_silent_noops(monkeypatch: pytest.MonkeyPatch)
     plan = [2.0, None, "reject", 0.371]
     made: list[StandIn] = []
 
-    def factory(task: Any, llm: LLMClient) -> StandIn:
+    def factory(task: Any, llm: LLMClient, gate: bool) -> StandIn:
         made.append(StandIn(task.params, llm, plan))
         return made[-1]
 
@@ -71,13 +71,14 @@ def test_run_books_steps_calls_and_silent_noops(monkeypatch: pytest.MonkeyPatch)
     assert record["noop_steps"] == 2 and record["silent_noops"] == 1
     assert [r["silent_noop"] for r in record["rows"]] == [False, True, False, False]
     assert "below the bounds" in record["rows"][2]["reason"]
-    assert made[0].scores == [r["score"] for r in record["rows"]]  # every score recorded
+    # the start and every step's score are recorded
+    assert made[0].scores == [record["score_before"]] + [r["score"] for r in record["rows"]]
     assert record["score_before"] < record["rows"][0]["score"] < 0 == record["score_after"]
 
 
 def test_unsolved_run_uses_the_whole_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
-        runner.OPTIMIZERS, "stand_in", lambda t, llm: StandIn(t.params, llm, [9.0] * 3)
+        runner.OPTIMIZERS, "stand_in", lambda t, llm, gate: StandIn(t.params, llm, [9.0] * 3)
     )
     record = run_task(FAMILIES["number"].make(0, None), "stand_in", ScriptedClient(["r"] * 3), 3)
     assert not record["solved"] and record["steps"] == 3 and record["noop_steps"] == 2
@@ -86,7 +87,9 @@ def test_unsolved_run_uses_the_whole_budget(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_crashing_step_ends_the_run_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
-        runner.OPTIMIZERS, "stand_in", lambda t, llm: StandIn(t.params, llm, [2.0, "crash", 1.0])
+        runner.OPTIMIZERS,
+        "stand_in",
+        lambda t, llm, gate: StandIn(t.params, llm, [2.0, "crash", 1.0]),
     )
     record = run_task(FAMILIES["number"].make(0, None), "stand_in", ScriptedClient(["r"] * 3), 3)
     assert not record["solved"] and record["steps"] == 1 and record["calls"] == 2

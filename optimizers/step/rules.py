@@ -1,0 +1,135 @@
+"""Rule edits for text: what the results should have been, turned into sentences added to a text.
+
+A small model asked to rewrite an instruction from feedback such as "expected exactly 'NEG',
+got 'Positive'" reads it as "the review must be negative" and rewrites the instruction around
+that. Asked an easier question (here are inputs, what the step that reads the text returned,
+and the feedback: what is wrong, and which one or two sentences added to the text would fix
+it?) the same model names the rule ("Reply with the exact word 'POS' or 'NEG'"). The edit keeps
+the text and appends the rule: what was right stays, and the change is small and readable.
+
+:func:`examples_for` collects, for one text parameter, the calls that read it on the way to
+each output that got feedback (their other inputs and what they returned) with that feedback;
+:func:`rule_messages` renders the question; :func:`read_rule` turns the reply into the new
+value (or says why it cannot).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from optimizers.step.listing import show_value
+from optimizers.step.replies import SubgraphLike
+from tracegraph.node import Node, NodeKind
+from tracegraph.shorten import shorten
+
+__all__ = ["Example", "RuleReply", "examples_for", "read_rule", "rule_messages"]
+
+MAX_EXAMPLES = 6
+RULE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Example:
+    """One call that read the text: its other inputs, what it returned, the feedback."""
+
+    op: str
+    doc: str
+    inputs: str
+    returned: str
+    feedback: str
+
+
+class RuleReply(BaseModel):
+    """The reply's shape: the problem in short, and the sentences to add."""
+
+    problem: Annotated[str, WithJsonSchema({"type": "string", "maxLength": RULE_CHARS})] = ""
+    add: Annotated[str, WithJsonSchema({"type": "string", "maxLength": RULE_CHARS})] = Field(
+        default=""
+    )
+
+
+def _reader(output: Node, param: Node) -> Node | None:
+    """The call nearest to ``output`` (itself included) that takes ``param`` as an argument."""
+    seen: set[int] = set()
+    todo = [output]
+    while todo:
+        node = todo.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.kind is NodeKind.CALL and any(p is param for p in node.parents):
+            return node
+        todo.extend(node.parents)
+    return None
+
+
+def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
+    """The calls that read ``param`` on the way to each output with feedback (at most 6)."""
+    out: list[Example] = []
+    for output, feedback in sub.outputs:
+        call = _reader(output, param)
+        if call is None or not str(feedback).strip():
+            continue
+        names = call.arg_names or tuple(f"arg{i}" for i in range(len(call.parents)))
+        inputs = ", ".join(
+            f"{n}={show_value(p.peek(), 160)}"
+            for n, p in zip(names, call.parents, strict=False)
+            if p is not param and p.kind is not NodeKind.PARAMETER
+        )
+        returned = show_value(call.peek(), 200)
+        if output is not call:
+            returned += f" (then the program's output: {show_value(output.peek(), 120)})"
+        doc = " ".join(str(call.doc or "").split())
+        out.append(
+            Example(call.op or call.name, doc, inputs, returned, shorten(str(feedback), 240))
+        )
+        if len(out) >= MAX_EXAMPLES:
+            break
+    return out
+
+
+def rule_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
+    """The question: what is wrong with the results, and which sentences to add."""
+    op, doc = examples[0].op, examples[0].doc
+    about = f" ({shorten(doc, 200)})" if doc else ""
+    rows = "\n".join(
+        f"- inputs: {e.inputs or '(none)'}\n  returned: {e.returned}\n  feedback: {e.feedback}"
+        for e in examples
+    )
+    text = (
+        f"The program gives the text {param.name!r} to {op}{about}.\n"
+        f"Current {param.name}: {json.dumps(str(param.peek()))}\n\n"
+        f"Some calls of {op}, what they returned, and the feedback on the results:\n{rows}\n\n"
+        "What is wrong with what was returned, compared with what the feedback expects (the "
+        "exact words, format, length)? Then write ONE or TWO short sentences to ADD to "
+        f"{param.name} so that every result becomes exactly what the feedback expects.\n"
+        'Answer with JSON: {"problem": "<short>", "add": "<the sentences to add>"}'
+    )
+    return [
+        {"role": "system", "content": "You improve texts from feedback. Reply with JSON only."},
+        {"role": "user", "content": text},
+    ]
+
+
+def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | None, str]:
+    """The text with the rule added (or None), and the problem the model named / why not."""
+    data = reply if isinstance(reply, dict) else {}
+    if isinstance(reply, BaseModel):
+        data = reply.model_dump()
+    add = " ".join(str(data.get("add") or "").split())
+    problem = " ".join(str(data.get("problem") or "").split())
+    if not add:
+        return None, "the model named no sentence to add"
+    current = str(param.peek()).rstrip()
+    if add in current:
+        return None, f"the text already says {shorten(add, 80)!r}"
+    new = f"{current} {add}" if current else add
+    if max_length is not None and len(new) > max_length:
+        if len(add) > max_length:
+            return None, f"the sentence to add is longer than {max_length} characters"
+        new = add  # the rule alone, rather than a text cut short
+    return new, problem

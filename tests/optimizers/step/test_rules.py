@@ -1,0 +1,95 @@
+"""Rule edits of text parameters (optimizers/step/rules.py) inside GraphOptimizer steps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.rules import examples_for, read_rule
+
+REVIEWS = [("Great value.", "POS"), ("It broke.", "NEG")]
+
+
+def labeller(instruction: str, text: str) -> str:
+    """A stand-in task model: exact labels only when the instruction names them."""
+    good = "POS" in instruction and "NEG" in instruction
+    positive = "Great" in text
+    if good:
+        return "POS" if positive else "NEG"
+    return "Positive" if positive else "Negative"
+
+
+@tg.op
+def answer(instruction: str, text: str) -> str:
+    """Ask the task model: the instruction is its system prompt, the text its input."""
+    return labeller(instruction, text)
+
+
+def accuracy(values: dict[str, Any]) -> float:
+    return sum(labeller(values["instruction"], t) == want for t, want in REVIEWS) / len(REVIEWS)
+
+
+def run(instruction: tg.Node) -> float:
+    right = 0
+    for text, want in REVIEWS:
+        got = answer(instruction, text)
+        right += got.value == want
+        if got.value != want:
+            got.backward(f"expected exactly {want!r}, got {got.value!r}")
+    return right / len(REVIEWS)
+
+
+REWRITE = json.dumps({"reasoning": "", "updates": {"instruction": "Tell the sentiment."}})
+RULE = json.dumps({"problem": "wrong labels", "add": "Reply with exactly POS or NEG."})
+
+
+def test_the_examples_are_the_calls_that_read_the_text_with_their_feedback() -> None:
+    instruction = tg.param("Classify the review.", name="instruction")
+    run(instruction)
+    from tracegraph.graph import relevant_subgraph
+
+    examples = examples_for(instruction, relevant_subgraph([instruction]))
+    assert [(e.op, e.inputs, e.returned) for e in examples] == [
+        ("answer", "text='Great value.'", "'Positive'"),
+        ("answer", "text='It broke.'", "'Negative'"),
+    ]
+    assert examples[0].feedback == "expected exactly 'POS', got 'Positive'"
+
+
+def test_with_a_score_a_rewrite_that_does_not_help_is_followed_by_a_rule_edit() -> None:
+    instruction = tg.param("Classify the review.", name="instruction")
+    llm = ScriptedClient([REWRITE, RULE])  # the rewrite ties (0 of 2): the rule is asked
+    opt = GraphOptimizer([instruction], llm=llm, evaluate=accuracy, max_reasks=1)
+    run(instruction)
+    report = opt.step()
+    assert instruction.value == "Classify the review. Reply with exactly POS or NEG."
+    assert run(instruction) == 1.0
+    rule_question = llm.requests[1]["messages"][1]["content"]
+    assert "text='It broke.'" in rule_question and "returned: 'Negative'" in rule_question
+    assert "expected exactly 'NEG'" in rule_question
+    assert any("rule edit" in n for n in report.notes)
+
+
+def test_without_a_score_the_rule_edit_comes_once_steps_stop_improving() -> None:
+    instruction = tg.param("Classify the review.", name="instruction")
+    other = json.dumps({"reasoning": "", "updates": {"instruction": "Judge the review."}})
+    llm = ScriptedClient([REWRITE, other, RULE])
+    opt = GraphOptimizer([instruction], llm=llm)
+    opt.record_score(run(instruction))
+    opt.step()  # not stuck yet: the rewrite is applied, no rule question
+    assert instruction.value == "Tell the sentiment." and len(llm.requests) == 1
+    opt.zero_feedback()
+    opt.record_score(run(instruction))  # no better
+    opt.step()
+    # the rule is added to the text its examples came from; it replaces the rewrite
+    assert instruction.value == "Tell the sentiment. Reply with exactly POS or NEG."
+
+
+def test_a_rule_that_does_not_fit_replaces_the_text_and_a_known_one_is_skipped() -> None:
+    p = tg.param("x" * 55, name="p", max_length=60)
+    assert read_rule(p, {"add": "Say POS."}, 60) == ("Say POS.", "")
+    q = tg.param("Say POS.", name="q")
+    assert read_rule(q, {"add": "Say POS."}, None)[0] is None
+    assert read_rule(q, {"problem": "?"}, None) == (None, "the model named no sentence to add")
