@@ -199,7 +199,12 @@ class Memory:
         beats the current values, the proposal's rejections with their scores (the re-ask and
         the next prompts show them). ``tracks``: the numbers' brackets before this proposal."""
         assert self.gate is not None
-        verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), ctx.step)
+        last = {
+            name: (t.last_from, t.last_to)
+            for name, t in self.numbers.tracks.items()
+            if t.last_from is not None and t.last_to is not None
+        }
+        verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), ctx.step, last)
         self.verdict = verdict
         now = self.values()
         if not self.history or self.history[-1].score is None:

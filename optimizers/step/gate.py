@@ -126,8 +126,13 @@ class Gate:
         proposal: Mapping[Node, Any],
         untried: Mapping[str, list[Any]],
         step: int,
+        last: Mapping[str, tuple[float, float]] | None = None,
     ) -> Verdict:
-        """Score ``proposal`` (node -> new value) and its variants against the current values."""
+        """Score ``proposal`` (node -> new value) and its variants against the current values.
+
+        ``last``: per number, its last applied move (from, to); a longer move in the same
+        direction is at least twice as long as that one (a small model that moved +200 and
+        then proposes +1 is not converging, it lost track of the scale)."""
         now = {p.name: p.peek() for p in params}
         base, _ = self.score(now)
         moves = {n.name: v for n, v in proposal.items()}
@@ -151,7 +156,7 @@ class Gate:
         numeric = {k: v for k, v in moves.items() if _is_move(nodes[k], now[k], v)}
         best = first if first.score >= base else None
         if numeric and first.score > base:  # a good direction: try going further
-            longer = _variant(moves, numeric, now, nodes, _longer)
+            longer = _variant(moves, numeric, now, nodes, _longer, last or {})
             c = trial(longer, "a longer move")
             if c is not None and c.score > first.score:
                 best = c
@@ -191,8 +196,14 @@ def _factor(old: float, new: float) -> bool:
     return old > 0 and new > 0 and max(old / new, new / old) >= 2
 
 
-def _longer(old: float, new: float) -> float:
-    return new * new / old if _factor(old, new) else new + (new - old)
+def _longer(old: float, new: float, before: tuple[float, float] | None = None) -> float:
+    """Twice the step (or the factor squared), and at least twice the last move that way."""
+    value = new * new / old if _factor(old, new) else new + (new - old)
+    if before is None or before[1] != old or (before[1] > before[0]) != (new > old):
+        return value
+    a, b = before
+    bigger = old * (b / a) ** 2 if _factor(a, b) and old > 0 else old + 2 * (b - a)
+    return max(value, bigger) if new > old else min(value, bigger)
 
 
 def _opposite(old: float, new: float) -> float:
@@ -208,7 +219,8 @@ def _variant(
     numeric: Mapping[str, Any],
     now: Mapping[str, Any],
     nodes: Mapping[str, Node],
-    how: Callable[[float, float], float],
+    how: Callable[..., float],
+    last: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The proposal with every numeric move replaced by ``how(old, new)``, kept within the
     parameter's bounds (halfway to a bound it would pass); {} if a number would not move."""
@@ -216,7 +228,7 @@ def _variant(
     for name, new in numeric.items():
         node, old = nodes[name], now[name]
         assert node.spec is not None
-        value = how(float(old), float(new))
+        value = how(float(old), float(new), *([last.get(name)] if last is not None else []))
         lo, hi = node.spec.bounds or (None, None)
         if hi is not None and value > hi:
             value = (old + hi) / 2
