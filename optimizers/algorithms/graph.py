@@ -28,11 +28,21 @@ from optimizers.llm.types import Reply
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
 from optimizers.step.replies import Rejection, same_value
-from optimizers.step.rules import RuleReply, examples_for, read_rule, rule_messages
+from optimizers.step.rules import (
+    Example,
+    RuleReply,
+    examples_for,
+    read_code,
+    read_rule,
+    repair_messages,
+    rule_messages,
+)
 from tracegraph.node import Node
 from tracegraph.params import ParamType
 
 __all__ = ["GraphOptimizer"]
+
+_EDIT = {ParamType.TEXT: "rule edit", ParamType.CODE: "repair"}
 
 SYSTEM = (
     "You tune the parameters of a program from feedback on its outputs. Read the program, "
@@ -51,10 +61,11 @@ class GraphOptimizer(Optimizer):
         system: the system message.
         allow_repeats: accept a proposal that brings back a set of values tried before
             (off by default: going back and forth is how a small model wastes steps).
-        rule_edits: for a text parameter whose rewrite did not help (with ``evaluate``: it
-            did not score better; without: the last step did not improve the score), ask one
-            more, easier question: what is wrong with the results of the call that reads the
-            text, and which sentences to add to it (:mod:`optimizers.step.rules`).
+        rule_edits: for a text or code parameter whose rewrite did not help (with
+            ``evaluate``: it did not score better; without: the last step did not improve the
+            score), ask one more, easier question about the calls that read it, their results
+            and feedback: which sentences to add to the text, or the repaired function
+            (:mod:`optimizers.step.rules`).
         **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
@@ -87,24 +98,17 @@ class GraphOptimizer(Optimizer):
             v = self.verdict
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
         for p in ctx.params:
-            if p.spec is None or p.spec.type is not ParamType.TEXT or not stuck:
+            kind = p.spec.type if p.spec is not None else None
+            if kind not in (ParamType.TEXT, ParamType.CODE) or not stuck:
                 continue
             examples = examples_for(p, ctx.sub)
             if not examples:
                 continue
-            try:
-                reply = yield from self.ask(
-                    replace(ctx, schema=RuleReply), rule_messages(p, examples)
-                )
-            except LLMError as exc:
-                ctx.report.notes.append(f"{p.name}: the rule question failed: {exc}"[:300])
-                continue
-            data = reply.parsed if reply.parsed is not None else _json(reply.text)
-            value, said = read_rule(p, data, p.spec.max_length)
+            value, said = yield from self._easier(p, kind, examples, ctx)
             if value is None:
-                ctx.report.notes.append(f"{p.name}: no rule edit ({said})")
+                ctx.report.notes.append(f"{p.name}: no {_EDIT[kind]} ({said})")
                 continue
-            ctx.report.notes.append(f"{p.name}: rule edit, the problem: {said[:200]}")
+            ctx.report.notes.append(f"{p.name}: {_EDIT[kind]}, the problem: {said[:200]}")
             now, rejected = self.validate({p.name: value}, ctx)
             ctx.report.rejected.extend(rejected)
             accepted.update(now)
@@ -121,6 +125,22 @@ class GraphOptimizer(Optimizer):
             hints=self.hints(ctx.params),
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
+
+    def _easier(
+        self, p: Node, kind: ParamType, examples: list[Example], ctx: StepContext
+    ) -> Generator[Ask, Reply, tuple[str | None, str]]:
+        """Ask the rule question (text) or the repair question (code); the new value or why not."""
+        code = kind is ParamType.CODE
+        messages = repair_messages(p, examples) if code else rule_messages(p, examples)
+        try:
+            reply = yield from self.ask(replace(ctx, schema=None if code else RuleReply), messages)
+        except LLMError as exc:
+            return None, f"the question failed: {str(exc)[:200]}"
+        if code:
+            return read_code(p, reply.text)
+        data = reply.parsed if reply.parsed is not None else _json(reply.text)
+        assert p.spec is not None
+        return read_rule(p, data, p.spec.max_length)
 
     def validate(
         self, raw: Mapping[str, Any], ctx: StepContext

@@ -115,6 +115,6 @@ class StepContext:
     sub: Subgraph
     params: list[Node]
     report: StepReport
-    schema: type[BaseModel]
+    schema: type[BaseModel] | None  # None: a free-text reply
     options: dict[str, Any]
     readonly: dict[str, str] = field(default_factory=dict)

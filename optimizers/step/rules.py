@@ -1,4 +1,4 @@
-"""Rule edits for text: what the results should have been, turned into sentences added to a text.
+"""Rule edits for text and repairs for code: the easier question a small model answers well.
 
 A small model asked to rewrite an instruction from feedback such as "expected exactly 'NEG',
 got 'Positive'" reads it as "the review must be negative" and rewrites the instruction around
@@ -10,12 +10,16 @@ the text and appends the rule: what was right stays, and the change is small and
 :func:`examples_for` collects, for one text parameter, the calls that read it on the way to
 each output that got feedback (their other inputs and what they returned) with that feedback;
 :func:`rule_messages` renders the question; :func:`read_rule` turns the reply into the new
-value (or says why it cannot).
+value (or says why it cannot). For code the same examples (calls of the function, what they
+returned or raised, the feedback) go into a repair question, answered the way code models answer
+best: a sentence on what is wrong, then the whole function in a fenced block
+(:func:`repair_messages`, :func:`read_code`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,7 +30,15 @@ from optimizers.step.replies import SubgraphLike
 from tracegraph.node import Node, NodeKind
 from tracegraph.shorten import shorten
 
-__all__ = ["Example", "RuleReply", "examples_for", "read_rule", "rule_messages"]
+__all__ = [
+    "Example",
+    "RuleReply",
+    "examples_for",
+    "read_code",
+    "read_rule",
+    "repair_messages",
+    "rule_messages",
+]
 
 MAX_EXAMPLES = 6
 RULE_CHARS = 300
@@ -61,7 +73,8 @@ def _reader(output: Node, param: Node) -> Node | None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.kind is NodeKind.CALL and any(p is param for p in node.parents):
+        reads = any(p is param for p in node.parents)
+        if node.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and reads:
             return node
         todo.extend(node.parents)
     return None
@@ -81,6 +94,8 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
             if p is not param and p.kind is not NodeKind.PARAMETER
         )
         returned = show_value(call.peek(), 200)
+        if call.kind is NodeKind.EXCEPTION:
+            returned = "RAISED " + shorten(" ".join(str(call.peek()).split()), 200)
         if output is not call:
             returned += f" (then the program's output: {show_value(output.peek(), 120)})"
         doc = " ".join(str(call.doc or "").split())
@@ -133,3 +148,42 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
             return None, f"the sentence to add is longer than {max_length} characters"
         new = add  # the rule alone, rather than a text cut short
     return new, problem
+
+
+def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
+    """The repair question for a code parameter: its calls, their results and feedback."""
+    name = _function_name(str(param.peek())) or param.name
+    rows = "\n".join(
+        f"- {name}({e.inputs}) returned {e.returned}; feedback: {e.feedback}" for e in examples
+    )
+    text = (
+        f"The program calls the function `{name}`. Its current code:\n"
+        f"```python\n{str(param.peek()).rstrip()}\n```\n"
+        f"Calls, what they returned, and the feedback:\n{rows}\n\n"
+        "First say in one sentence what is wrong. Then give the complete corrected function in "
+        "one ```python block, so that every call gets what the feedback expects."
+    )
+    return [{"role": "user", "content": text}]
+
+
+def read_code(param: Node, text: str) -> tuple[str | None, str]:
+    """The fenced block of the reply that defines the function (or None), and the sentence on
+    what is wrong (or why nothing could be read)."""
+    name = _function_name(str(param.peek()))
+    blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", text, flags=re.DOTALL)
+    if not blocks and text.lstrip().startswith(("def ", "import ", "from ")):
+        blocks = [text]
+    wanted = f"def {name}(" if name else "def "
+    found = [b for b in blocks if wanted in b]
+    problem = " ".join(text.split("```")[0].split())[:200]
+    if not found:
+        return None, f"the reply has no code block that defines {name or 'the function'}"
+    code = found[0].strip() + "\n"
+    if code.strip() == str(param.peek()).strip():
+        return None, "the repair repeats the current code"
+    return code, problem
+
+
+def _function_name(source: str) -> str:
+    match = re.search(r"^\s*(?:async\s+)?def\s+(\w+)", source, flags=re.MULTILINE)
+    return match.group(1) if match else ""

@@ -93,3 +93,36 @@ def test_a_rule_that_does_not_fit_replaces_the_text_and_a_known_one_is_skipped()
     q = tg.param("Say POS.", name="q")
     assert read_rule(q, {"add": "Say POS."}, None)[0] is None
     assert read_rule(q, {"problem": "?"}, None) == (None, "the model named no sentence to add")
+
+
+@tg.trainable
+def shout(word: str) -> str:
+    """The word in capitals with one exclamation mark."""
+    return word + "!"
+
+
+CASES = [("hi", "HI!"), ("ok", "OK!")]
+
+
+def passed(values: dict[str, Any]) -> float:
+    namespace: dict[str, Any] = {}
+    exec(values["shout"], namespace)  # the test's own stand-in evaluation
+    return sum(namespace["shout"](w) == want for w, want in CASES) / len(CASES)
+
+
+def test_with_a_score_code_that_does_not_help_is_followed_by_a_repair() -> None:
+    code = tg.code_of(shout)
+    code.set_value('def shout(word):\n    return word + "!"\n')
+    bad = json.dumps({"reasoning": "", "updates": {"shout": "def shout(word):\n    return word\n"}})
+    fixed = "def shout(word):\n    return word.upper() + '!'\n"
+    repair = f"It does not capitalise the word.\n```python\n{fixed}```\nDone."
+    llm = ScriptedClient([bad, repair])
+    opt = GraphOptimizer([code], llm=llm, evaluate=passed, max_reasks=0)
+    for word, want in CASES:
+        out = shout(word)
+        out.backward(f"expected {want!r}")
+    report = opt.step()
+    assert code.value == fixed and shout("yo").value == "YO!"
+    question = llm.requests[1]["messages"][0]["content"]
+    assert "shout(word='hi') returned 'hi!'; feedback: expected 'HI!'" in question
+    assert "repair, the problem: It does not capitalise the word." in " ".join(report.notes)
