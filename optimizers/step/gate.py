@@ -8,7 +8,8 @@ proposal before applying it, against the current values (both cached by value se
   squared) is scored too, and the better of the two is applied: a line search whose direction
   the model chose;
 * a proposal that scores **worse** (or the same, when it moved numbers) is not applied as it
-  is: the **opposite move**, a **shorter move** (half the step), and, for a choice parameter,
+  is: the **opposite move**, a **shorter move** (half the step; on a plateau, where the score
+  did not move, a **far opposite move**, four times the step), and, for a choice parameter,
   an option **never tried** yet are scored (at most ``max_evaluations`` scores a step), and the
   best of them is applied if it beats the current values; otherwise nothing changes and every
   candidate is a :class:`~optimizers.step.replies.Rejection` that gives its score, which the
@@ -160,8 +161,11 @@ class Gate:
             c = trial(longer, "a longer move")
             if c is not None and c.score > first.score:
                 best = c
-        elif numeric:  # worse, or the same on a plateau: the other way, or not as far
-            for origin, how in (("the opposite move", _opposite), ("a shorter move", _shorter)):
+        elif numeric:  # worse: the other way, or not as far; the same (a plateau): other way, far
+            second = ("a shorter move", _shorter)
+            if first.score == base:
+                second = ("a far opposite move", _far_opposite)
+            for origin, how in (("the opposite move", _opposite), second):
                 c = trial(_variant(moves, numeric, now, nodes, how), origin)
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
@@ -210,6 +214,11 @@ def _opposite(old: float, new: float) -> float:
     return old * old / new if _factor(old, new) else old - (new - old)
 
 
+def _far_opposite(old: float, new: float) -> float:
+    """Four times the step the other way (a plateau: small moves tell nothing)."""
+    return old * (old / new) ** 4 if _factor(old, new) else old - 4 * (new - old)
+
+
 def _shorter(old: float, new: float) -> float:
     return math.sqrt(old * new) if _factor(old, new) else old + (new - old) / 2
 
@@ -228,7 +237,10 @@ def _variant(
     for name, new in numeric.items():
         node, old = nodes[name], now[name]
         assert node.spec is not None
-        value = how(float(old), float(new), *([last.get(name)] if last is not None else []))
+        try:
+            value = how(float(old), float(new), *([last.get(name)] if last is not None else []))
+        except (OverflowError, ZeroDivisionError):  # extreme values: no such variant
+            return {}
         lo, hi = node.spec.bounds or (None, None)
         if hi is not None and value > hi:
             value = (old + hi) / 2

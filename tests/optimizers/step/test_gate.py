@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tracegraph as tg
@@ -125,6 +125,7 @@ def test_an_async_evaluate_is_awaited() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@example(target=1.0, start=3.1566936282062847e-141, proposals=[2.225073858507e-311])  # overflow
 @given(
     target=st.floats(-50, 50),
     start=st.floats(-50, 50),
@@ -147,3 +148,16 @@ def test_with_a_score_a_step_never_makes_it_worse(
         fed(x, "too small" if x.value < target else "too large")
         opt.step()
         assert evaluate({"x": x.value}) >= before
+
+
+def test_on_a_plateau_the_other_way_is_tried_far() -> None:
+    t = tg.param(0.95, name="threshold", bounds=(0.0, 1.0))
+
+    def f1(v: dict[str, Any]) -> float:  # nothing is found above 0.91: flat until then
+        return 0.5 if v["threshold"] < 0.91 else 0.0
+
+    opt = GraphOptimizer([t], llm=ScriptedClient([reply(threshold=0.97)]), evaluate=f1)
+    fed(t)
+    report = opt.step()
+    assert t.value == 0.87  # 0.97 and 0.93 score 0 like 0.95; four times the step back: 0.5
+    assert "a far opposite move is applied" in report.notes[-1]
