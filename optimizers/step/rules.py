@@ -81,11 +81,15 @@ def _reader(output: Node, param: Node) -> Node | None:
 
 
 def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
-    """The calls that read ``param`` on the way to each output with feedback (at most 6)."""
+    """The calls that read ``param`` on the way to each output with feedback (at most 6).
+
+    Outputs whose feedback carries a score of 1 or more (a perfect match on the usual 0-1
+    scale, e.g. the trainer's ``[score 1] correct``) are left out: nothing to fix there."""
     out: list[Example] = []
     for output, feedback in sub.outputs:
         call = _reader(output, param)
-        if call is None or not str(feedback).strip():
+        score = getattr(feedback, "score", None)
+        if call is None or not str(feedback).strip() or (score is not None and score >= 1.0):
             continue
         names = call.arg_names or tuple(f"arg{i}" for i in range(len(call.parents)))
         inputs = ", ".join(

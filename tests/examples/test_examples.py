@@ -247,6 +247,8 @@ def labeler_or_optimizer(system: str, last: str) -> str:
         return json.dumps(
             {"reasoning": "the labels must be exact", "updates": {"instruction": BETTER}}
         )
+    if system.startswith("You improve texts"):  # the rule question, once a step did not help
+        return json.dumps({"problem": "not the labels", "add": "Say POS or NEG."})
     if "POS" in system and "NEG" in system:
         return LABELS[last]
     return "The review is positive." if LABELS[last] == "POS" else "It is negative."

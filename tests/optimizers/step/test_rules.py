@@ -126,3 +126,13 @@ def test_with_a_score_code_that_does_not_help_is_followed_by_a_repair() -> None:
     question = llm.requests[1]["messages"][0]["content"]
     assert "shout(word='hi') returned 'hi!'; feedback: expected 'HI!'" in question
     assert "repair, the problem: It does not capitalise the word." in " ".join(report.notes)
+
+
+def test_outputs_with_a_perfect_score_are_not_examples() -> None:
+    from tracegraph.graph import relevant_subgraph
+
+    instruction = tg.param("Classify.", name="instruction")
+    answer(instruction, "Great value.").backward(tg.Feedback("correct", 1.0))
+    answer(instruction, "It broke.").backward(tg.Feedback("expected 'NEG'", 0.0))
+    examples = examples_for(instruction, relevant_subgraph([instruction]))
+    assert [e.inputs for e in examples] == ["text='It broke.'"]
