@@ -132,7 +132,9 @@ def endpoint(args: argparse.Namespace) -> tuple[LLMClient, dict[str, str], Any]:
         return llm, env, None
     from optimizers.llm.local import local_server
 
-    server = local_server(args.local, threads=args.threads)
+    server = local_server(
+        args.local, threads=args.threads, parallel=getattr(args, "parallel", None) or 1
+    )
     llm = OpenAIClient(
         model=server.model,
         base_url=server.base_url + "/v1",

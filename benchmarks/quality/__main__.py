@@ -48,6 +48,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--base-url", help="OpenAI-compatible endpoint")
     p.add_argument("--local", default="1.5b", help="local model size")
     p.add_argument("--threads", type=int, help="llama.cpp threads if this starts the server")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="requests the local server decodes at once (a short task-model call then need "
+        "not wait for a long optimizer prompt)",
+    )
     p.add_argument("--tag", default="", help="added to the results file's name")
     p.add_argument("--out", help="results file (default: benchmarks/results/quality_...json)")
     args = p.parse_args(argv)

@@ -59,6 +59,7 @@ def conditions(llm: LLMClient, args: argparse.Namespace) -> dict[str, Any]:
         "model": getattr(llm, "model", None),
         "local_size": None if (args.model or args.base_url) else args.local,
         "server_threads_by_pid": server_threads(),
+        "server_parallel": getattr(args, "parallel", 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": _git("rev-parse", "HEAD"),
