@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tracegraph as tg
@@ -112,6 +113,15 @@ def ask_student(llm: LLMClient, system: str, user: str, max_tokens: int) -> str:
     return text
 
 
+def prefetch(llm: LLMClient, system: str, users: Iterable[str], max_tokens: int) -> None:
+    """Ask the task model several inputs at once (a server with several slots answers them
+    together); the answers land in the memo the traced calls then read."""
+    todo = [u for u in dict.fromkeys(users) if (id(llm), system, u, max_tokens) not in _MEMO]
+    if len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda u: ask_student(llm, system, u, max_tokens), todo))
+
+
 def student_op(llm: LLMClient, max_tokens: int) -> Callable[..., Any]:
     """The traced op that asks the task model one input under the instruction."""
 
@@ -125,6 +135,7 @@ def student_op(llm: LLMClient, max_tokens: int) -> Callable[..., Any]:
 
 def accuracy(llm: LLMClient, instruction: str, data: list[tuple[str, str]], tokens: int) -> float:
     """Exact-match accuracy of ``instruction`` on ``data``, untraced."""
+    prefetch(llm, instruction, (q for q, _ in data), tokens)
     right = sum(ask_student(llm, instruction, q, tokens) == want for q, want in data)
     return right / len(data)
 
@@ -154,6 +165,7 @@ def _prompt_family(
         def run() -> Episode:
             feedback: list[tuple[tg.Node, str]] = []
             right = 0
+            prefetch(llm, str(prompt.value), (q for q, _ in train), tokens)
             for q, want in train:
                 got = answer(prompt, q)
                 if got.value == want:
@@ -240,6 +252,7 @@ def make_extract(seed: int, student: LLMClient | None) -> Task:
     def run() -> Episode:
         feedback: list[tuple[tg.Node, str]] = []
         right = 0
+        prefetch(llm, str(instruction.value), (t for t, _ in specs.EXTRACT_CASES), EXTRACT_TOKENS)
         for text, want in specs.EXTRACT_CASES:
             reply = answer(instruction, text)
             try:
@@ -277,6 +290,7 @@ def extract_score(llm: LLMClient, instruction: str, parser_source: str) -> float
     except Exception:
         return 0.0
     right = 0
+    prefetch(llm, instruction, (t for t, _ in specs.EXTRACT_CASES), EXTRACT_TOKENS)
     for text, want in specs.EXTRACT_CASES:
         try:
             got = parse(ask_student(llm, instruction, text, EXTRACT_TOKENS))
