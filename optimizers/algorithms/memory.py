@@ -125,9 +125,9 @@ class Memory:
         return out
 
     def untried(self, params: list[Node]) -> dict[str, list[Any]]:
-        """Per choice (or bool) parameter, the options no value set tried so far had."""
+        """Per choice (or bool) parameter, the options no value set applied so far had (one
+        rejected at one scale of the other parameters may still be right at another)."""
         seen = [h.values for h in self.history] + [self.values()]
-        seen += [{r.param: r.value} for r in self.rejected]
         out: dict[str, list[Any]] = {}
         for p in params:
             spec = p.spec

@@ -161,7 +161,7 @@ class Optimizer(Memory):
         patience: int | None = None,
         number_steps: bool = True,
         evaluate: Evaluate | None = None,
-        max_evaluations: int = 4,
+        max_evaluations: int = 6,
     ) -> None:
         self.params = _collect(params)
         self._init_memory(history_size, patience)

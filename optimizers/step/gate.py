@@ -10,7 +10,9 @@ proposal before applying it, against the current values (both cached by value se
 * a proposal that scores **worse** (or the same, when it moved numbers) is not applied as it
   is: the **opposite move**, a **shorter move** (half the step; on a plateau, where the score
   did not move, a **far opposite move**, four times the step), and, for a choice parameter,
-  an option **never tried** yet are scored (at most ``max_evaluations`` scores a step), and the
+  an option **never applied** yet (with the real-number parameters swept over scales x10, /10,
+  x100...: another choice often needs another scale; also when the proposal did score better)
+  are scored (at most ``max_evaluations`` new value sets a step), and the
   best of them is applied if it beats the current values; otherwise nothing changes and every
   candidate is a :class:`~optimizers.step.replies.Rejection` that gives its score, which the
   re-ask and the next prompts show to the model.
@@ -45,6 +47,7 @@ __all__ = ["Candidate", "Evaluate", "Gate", "Verdict"]
 
 Evaluate = Callable[[dict[str, Any]], "float | Awaitable[float]"]
 CACHE = 512  # scored value sets kept
+SWEEP = (1.0, 10.0, 0.1, 100.0, 0.01, 1000.0, 0.001)  # scales tried with a new choice
 
 
 @dataclass
@@ -90,7 +93,7 @@ class Gate:
         max_evaluations: the most value sets scored in one step (the proposal included).
     """
 
-    def __init__(self, evaluate: Evaluate, max_evaluations: int = 4) -> None:
+    def __init__(self, evaluate: Evaluate, max_evaluations: int = 6) -> None:
         if not callable(evaluate):
             raise TypeError(f"evaluate must be callable, got {evaluate!r:.80}")
         if max_evaluations < 1:
@@ -142,11 +145,14 @@ class Gate:
         budget = [self.max_evaluations]
 
         def trial(values: dict[str, Any], origin: str) -> Candidate | None:
-            if not values or budget[0] <= 0 or any(c.values == values for c in verdict.tried):
+            if not values or any(c.values == values for c in verdict.tried):
                 return None
             if all(same_value(now[k], v) for k, v in values.items()):
                 return None
-            budget[0] -= 1
+            if values_key({**now, **values}) not in self.cache:  # cached scores are free
+                if budget[0] <= 0:
+                    return None
+                budget[0] -= 1
             score, error = self.score({**now, **values})
             verdict.tried.append(c := Candidate(values, origin, score, error))
             return c
@@ -170,12 +176,19 @@ class Gate:
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
                     break  # (with one peak, better the other way means worse this way)
-        if best is None:
-            for name, options in untried.items():  # a choice never tried, with the proposal
-                if name in nodes and options:
-                    c = trial({**moves, name: options[0]}, f"{name} = {options[0]!r}, never tried")
-                    if c is not None and c.score > base and (best is None or c.score > best.score):
-                        best = c
+        for name, options in untried.items():  # a choice never applied, with the proposal
+            if name not in nodes or not options:
+                continue
+            switched = {**moves, name: options[0]}
+            origin = f"{name} = {options[0]!r}, never tried"
+            # another choice often needs another scale of the rates and thresholds: swept
+            # over the steps (scored value sets are cached and cost nothing again)
+            for factor in SWEEP:
+                rescaled = _rescaled(switched, now, nodes, factor) if factor != 1 else switched
+                how = origin if factor == 1 else f"{origin}, the real numbers x{factor:g}"
+                c = trial(rescaled, how)
+                if c is not None and c.score > base and (best is None or c.score > best.score):
+                    best = c
         if best is not None:
             verdict.values, verdict.origin = best.values, best.origin
         return verdict
@@ -221,6 +234,25 @@ def _far_opposite(old: float, new: float) -> float:
 
 def _shorter(old: float, new: float) -> float:
     return math.sqrt(old * new) if _factor(old, new) else old + (new - old) / 2
+
+
+def _rescaled(
+    values: Mapping[str, Any], now: Mapping[str, Any], nodes: Mapping[str, Node], factor: float
+) -> dict[str, Any]:
+    """``values`` with every positive real-number parameter (a rate, a threshold: not a count)
+    multiplied by ``factor`` and rounded to a power of ten, within its bounds; {} when none
+    can move."""
+    out, moved = dict(values), False
+    for name, node in nodes.items():
+        old = values.get(name, now[name])
+        spec = node.spec
+        if spec is None or spec.type is not ParamType.NUMBER or not _number(old) or old <= 0:
+            continue
+        # a power of ten: the sweep's value sets are the same from step to step (cached)
+        value = float(f"{10 ** round(math.log10(old * factor)):.6g}")
+        if not spec.check(value):
+            out[name], moved = value, True
+    return out if moved else {}
 
 
 def _variant(

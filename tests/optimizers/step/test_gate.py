@@ -161,3 +161,23 @@ def test_on_a_plateau_the_other_way_is_tried_far() -> None:
     report = opt.step()
     assert t.value == 0.87  # 0.97 and 0.93 score 0 like 0.95; four times the step back: 0.5
     assert "a far opposite move is applied" in report.notes[-1]
+
+
+def test_a_new_choice_is_swept_over_scales_across_steps() -> None:
+    lr = tg.param(1e-4, name="lr", bounds=(1e-6, 1.0))
+    norm = tg.param("none", name="norm", choices=["none", "standard"])
+
+    def loss_score(v: dict[str, Any]) -> float:  # standard only pays off at a larger rate
+        if v["norm"] == "standard":
+            return 1.0 if v["lr"] >= 0.05 else -1.0
+        return -0.5 + v["lr"]  # "none" improves a little as lr grows: a local optimum
+
+    up = [reply(lr=1e-4 * 1.1 ** (i + 1)) for i in range(4)]
+    opt = GraphOptimizer([lr, norm], llm=ScriptedClient(up), evaluate=loss_score)
+    for _ in range(2):
+        opt.zero_feedback()
+        probe(lr).backward("lower the loss")
+        probe(norm).backward("lower the loss")
+        opt.step()
+    assert (norm.value, lr.value) == ("standard", 0.1)  # 1e-4 x 1000, found at the 2nd step
+    assert opt.gate is not None and opt.gate.evaluations <= 1 + 2 * 6

@@ -1,0 +1,85 @@
+"""Offline benchmark of the gate on the training family: stand-in models that know one move.
+
+Each stand-in proposes the same kind of change every step, whatever the feedback says
+(double the learning rate, halve it, add epochs, flip the optimizer): the kinds of moves a
+small model makes. They drive ``GraphOptimizer(..., evaluate=...)`` on the three starts of the
+quality suite's training family (``benchmarks/quality/specs.py``: solved only with
+standardized features, plain SGD and a learning rate of about 0.05-0.5), 12 steps each, with
+and without the gate (``optimizers/step/gate.py``). No model is called. Prints one JSON object.
+
+    python benchmarks/hyper_steps.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+
+from benchmarks.quality.numeric_tasks import make_training  # noqa: E402
+from optimizers import GraphOptimizer, ScriptedClient  # noqa: E402
+from tracegraph.node import Node  # noqa: E402
+
+STEPS = 12
+Move = Callable[[dict[str, Any]], dict[str, Any]]
+MOVES: dict[str, Move] = {
+    "double the learning rate": lambda v: {"learning_rate": v["learning_rate"] * 2},
+    "halve the learning rate": lambda v: {"learning_rate": v["learning_rate"] / 2},
+    "add 5 epochs": lambda v: {"epochs": min(50, v["epochs"] + 5)},
+    "flip the optimizer": lambda v: {"optimizer": "momentum" if v["optimizer"] == "sgd" else "sgd"},
+}
+
+
+class OneMove(ScriptedClient):
+    """Proposes ``move(current values)`` every time it is asked."""
+
+    def __init__(self, params: list[Node], move: Move) -> None:
+        super().__init__([])
+        self.params, self.move = params, move
+
+    def _send(self, request: Any) -> Any:
+        values = {p.name: p.peek() for p in self.params}
+        with self._lock:
+            self._script.append(json.dumps({"reasoning": "", "updates": self.move(values)}))
+        return super()._send(request)
+
+
+def steps_to_solve(seed: int, move: Move, gated: bool) -> int | None:
+    task = make_training(seed)
+    opt = GraphOptimizer(
+        task.params, llm=OneMove(task.params, move), evaluate=task.evaluate if gated else None
+    )
+    episode = task.run()
+    opt.record_score(episode.score)
+    for step in range(STEPS):
+        if episode.solved:
+            return step
+        opt.zero_feedback()
+        for node, text in episode.feedback:
+            node.backward(text)
+        opt.step()
+        episode = task.run()
+        opt.record_score(episode.score)
+    return STEPS if episode.solved else None
+
+
+def main() -> int:
+    doc: dict[str, Any] = {"runs": 3 * len(MOVES), "step_budget": STEPS}
+    for gated in (True, False):
+        runs = {f"{m} / start {s}": steps_to_solve(s, f, gated) for m, f in MOVES.items()
+                for s in range(3)}  # fmt: skip
+        doc["gated" if gated else "plain"] = {
+            "solved": sum(r is not None for r in runs.values()),
+            "steps": runs,
+        }
+    print(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
