@@ -185,8 +185,8 @@ class Gate:
             # over the steps (scored value sets are cached and cost nothing again)
             for factor in SWEEP:
                 rescaled = _rescaled(switched, now, nodes, factor) if factor != 1 else switched
-                how = origin if factor == 1 else f"{origin}, the real numbers x{factor:g}"
-                c = trial(rescaled, how)
+                said = origin if factor == 1 else f"{origin}, the real numbers x{factor:g}"
+                c = trial(rescaled, said)
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
         if best is not None:
