@@ -97,6 +97,7 @@ class GraphOptimizer(Optimizer):
         if self.gate is not None:  # stuck: the proposal did not score better than before
             v = self.verdict
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
+        edits: dict[str, str] = {}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
             if kind not in (ParamType.TEXT, ParamType.CODE) or not stuck:
@@ -109,9 +110,16 @@ class GraphOptimizer(Optimizer):
                 ctx.report.notes.append(f"{p.name}: no {_EDIT[kind]} ({said})")
                 continue
             ctx.report.notes.append(f"{p.name}: {_EDIT[kind]}, the problem: {said[:200]}")
-            now, rejected = self.validate({p.name: value}, ctx)
+            edits[p.name] = value
+        # together first (an instruction for JSON and a parser for fenced JSON only help
+        # together); with a score, each alone too when together they do not help
+        tries = [edits] if len(edits) < 2 else [edits, *({k: v} for k, v in edits.items())]
+        for edit in tries if edits else []:
+            now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
             accepted.update(now)
+            if now or self.gate is None:
+                break
         return accepted
 
     def build_messages(self, ctx: StepContext) -> list[Message]:

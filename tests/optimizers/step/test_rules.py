@@ -136,3 +136,35 @@ def test_outputs_with_a_perfect_score_are_not_examples() -> None:
     answer(instruction, "It broke.").backward(tg.Feedback("expected 'NEG'", 0.0))
     examples = examples_for(instruction, relevant_subgraph([instruction]))
     assert [e.inputs for e in examples] == ["text='It broke.'"]
+
+
+@tg.trainable
+def parse(reply: str) -> str:
+    """The label in the reply."""
+    return reply
+
+
+@tg.op
+def ask_model(instruction: str, text: str) -> str:
+    """Ask the task model."""
+    return "```POS```" if "POS" in instruction else "Positive"
+
+
+def test_a_rule_and_a_repair_that_only_help_together_are_scored_together() -> None:
+    instruction = tg.param("Classify.", name="instruction")
+    code = tg.code_of(parse)
+    code.set_value("def parse(reply):\n    return reply\n")
+    fixed = "def parse(reply):\n    return reply.strip('`')\n"
+
+    def score(v: dict[str, Any]) -> float:
+        namespace: dict[str, Any] = {}
+        exec(v["parse"], namespace)
+        reply = "```POS```" if "POS" in v["instruction"] else "Positive"
+        return float(namespace["parse"](reply) == "POS")
+
+    no_change = json.dumps({"reasoning": "", "updates": {}})
+    llm = ScriptedClient([no_change, RULE, f"Strip the fences.\n```python\n{fixed}```"])
+    opt = GraphOptimizer([instruction, code], llm=llm, evaluate=score, max_reasks=0)
+    parse(ask_model(instruction, "Great value.")).backward("expected exactly 'POS'")
+    report = opt.step()
+    assert code.value == fixed and "POS" in instruction.value, report.notes
