@@ -9,7 +9,8 @@ proposal before applying it, against the current values (both cached by value se
   the model chose;
 * a proposal that scores **worse** (or the same, when it moved numbers) is not applied as it
   is: the **opposite move**, a **shorter move** (half the step; on a plateau, where the score
-  did not move, a **far opposite move**, four times the step), and, for a choice parameter,
+  did not move, a **far opposite move**, four times the step; when several numbers moved
+  together, each one's move alone, either way), and, for a choice parameter,
   an option **never applied** yet (with the real-number parameters swept over scales x10, /10,
   x100...: another choice often needs another scale; also when the proposal did score better)
   are scored (at most ``max_evaluations`` new value sets a step), and the
@@ -176,6 +177,14 @@ class Gate:
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
                     break  # (with one peak, better the other way means worse this way)
+            for name in numeric if best is None and len(numeric) > 1 else ():
+                # the numbers moved together did not help: each one's move alone, either way
+                one = {name: numeric[name]}
+                for alone, origin in ((one, "alone"), (_variant(one, one, now, nodes, _opposite),
+                                                       "alone, the other way")):  # fmt: skip
+                    c = trial(alone, f"{name} {origin}")
+                    if c is not None and c.score > base and (best is None or c.score > best.score):
+                        best = c
         for name, options in untried.items():  # a choice never applied, with the proposal
             if name not in nodes or not options:
                 continue
@@ -264,23 +273,26 @@ def _variant(
     last: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The proposal with every numeric move replaced by ``how(old, new)``, kept within the
-    parameter's bounds (halfway to a bound it would pass); {} if a number would not move."""
-    out = dict(moves)
+    parameter's bounds (halfway to a bound it would pass); a number that cannot move so (at
+    its bound already) keeps its current value; {} if no number moves."""
+    out, moved = dict(moves), False
     for name, new in numeric.items():
         node, old = nodes[name], now[name]
         assert node.spec is not None
         try:
             value = how(float(old), float(new), *([last.get(name)] if last is not None else []))
         except (OverflowError, ZeroDivisionError):  # extreme values: no such variant
-            return {}
+            value = math.nan
         lo, hi = node.spec.bounds or (None, None)
         if hi is not None and value > hi:
             value = (old + hi) / 2
         if lo is not None and value < lo:
             value = (old + lo) / 2
         integer = node.spec.type is ParamType.INTEGER
-        value = round(value) if integer else float(f"{value:.6g}")
+        if math.isfinite(value):
+            value = round(value) if integer else float(f"{value:.6g}")
         if not math.isfinite(value) or value == old or node.spec.check(value):
-            return {}
-        out[name] = value
-    return out
+            out[name] = old
+            continue
+        out[name], moved = value, True
+    return out if moved else {}

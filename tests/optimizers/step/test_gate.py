@@ -181,3 +181,34 @@ def test_a_new_choice_is_swept_over_scales_across_steps() -> None:
         opt.step()
     assert (norm.value, lr.value) == ("standard", 0.1)  # 1e-4 x 1000, found at the 2nd step
     assert opt.gate is not None and opt.gate.evaluations <= 1 + 2 * 6
+
+
+def test_a_number_at_its_bound_stays_while_the_others_move_the_other_way() -> None:
+    k = tg.param(1, name="top_k", bounds=(1, 9))
+    t = tg.param(0.95, name="threshold", bounds=(0.0, 1.0))
+
+    def f1(v: dict[str, Any]) -> float:
+        return 0.5 if v["threshold"] < 0.91 else 0.0
+
+    llm = ScriptedClient([reply(top_k=2, threshold=0.97)])
+    opt = GraphOptimizer([k, t], llm=llm, evaluate=f1, number_steps=False)
+    probe(k).backward("more")
+    probe(t).backward("more")
+    opt.step()
+    assert (k.value, t.value) == (1, 0.87)  # top_k cannot go below 1: only the threshold turns
+
+
+def test_numbers_moved_together_are_tried_alone_when_together_they_do_not_help() -> None:
+    a = tg.param(1.0, name="a")
+    b = tg.param(1.0, name="b")
+
+    def score(v: dict[str, Any]) -> float:  # a should grow, b should stay
+        return v["a"] - 10 * abs(v["b"] - 1.0)
+
+    llm = ScriptedClient([reply(a=1.5, b=1.5)])
+    opt = GraphOptimizer([a, b], llm=llm, evaluate=score, number_steps=False)
+    probe(a).backward("more")
+    probe(b).backward("more")
+    report = opt.step()
+    assert (a.value, b.value) == (1.5, 1.0)
+    assert "a alone is applied" in report.notes[-1]
