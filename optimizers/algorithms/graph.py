@@ -98,6 +98,7 @@ class GraphOptimizer(Optimizer):
             v = self.verdict
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
         edits: dict[str, str] = {}
+        nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
             if kind not in (ParamType.TEXT, ParamType.CODE) or not stuck:
@@ -112,14 +113,25 @@ class GraphOptimizer(Optimizer):
             ctx.report.notes.append(f"{p.name}: {_EDIT[kind]}, the problem: {said[:200]}")
             edits[p.name] = value
         # together first (an instruction for JSON and a parser for fenced JSON only help
-        # together); with a score, each alone too when together they do not help
+        # together); with a score, each alone too when together they do not help, and a
+        # rule in place of the text it was added to ("Explain how..." + "Reply with the
+        # number only" contradicts itself)
         tries = [edits] if len(edits) < 2 else [edits, *({k: v} for k, v in edits.items())]
+        for name, value in edits.items():  # a rule that contradicts the text: the rule alone
+            current = str(nodes[name].peek()).rstrip()
+            if value.startswith(current + " ") and len(value) > len(current) + 1:
+                tries.append({**edits, name: value[len(current) + 1 :]})
+        tie: dict[Node, Any] = {}  # with a score: the first edit that only ties, if none wins
         for edit in tries if edits else []:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
-            accepted.update(now)
-            if now or self.gate is None:
-                break
+            v = self.verdict
+            won = now and v is not None and v.score is not None and v.score > v.current
+            if self.gate is None or won:
+                accepted.update(now)
+                return accepted
+            tie = tie or now
+        accepted.update(tie)
         return accepted
 
     def build_messages(self, ctx: StepContext) -> list[Message]:

@@ -168,3 +168,17 @@ def test_a_rule_and_a_repair_that_only_help_together_are_scored_together() -> No
     parse(ask_model(instruction, "Great value.")).backward("expected exactly 'POS'")
     report = opt.step()
     assert code.value == fixed and "POS" in instruction.value, report.notes
+
+
+def test_a_rule_that_contradicts_the_text_is_tried_in_its_place() -> None:
+    instruction = tg.param("Explain every step.", name="instruction")
+
+    def score(v: dict[str, Any]) -> float:  # "explain" wins over any rule added to it
+        text = v["instruction"]
+        return float("POS" in text and "Explain" not in text)
+
+    llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {}}), RULE])
+    opt = GraphOptimizer([instruction], llm=llm, evaluate=score, max_reasks=0)
+    run(instruction)
+    opt.step()
+    assert instruction.value == "Reply with exactly POS or NEG."
