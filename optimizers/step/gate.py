@@ -9,8 +9,9 @@ proposal before applying it, against the current values (both cached by value se
   the model chose;
 * a proposal that scores **worse** (or the same, when it moved numbers) is not applied as it
   is: the **opposite move**, a **shorter move** (half the step; on a plateau, where the score
-  did not move, a **far opposite move**, four times the step; when several numbers moved
-  together, each one's move alone, either way), and, for a choice parameter,
+  did not move, a **far opposite move**, four times the step, and the positive numbers the
+  proposal left alone doubled and halved; when several numbers moved together, each one's
+  move alone, either way), and, for a choice parameter,
   an option **never applied** yet (with the real-number parameters swept over scales x10, /10,
   x100...: another choice often needs another scale; also when the proposal did score better)
   are scored (at most ``max_evaluations`` new value sets a step), and the
@@ -185,6 +186,16 @@ class Gate:
                     c = trial(alone, f"{name} {origin}")
                     if c is not None and c.score > base and (best is None or c.score > best.score):
                         best = c
+            if first.score == base and best in (None, first):  # a plateau: numbers left alone
+                for name, node in nodes.items():
+                    for factor in () if name in moves else (2.0, 0.5):
+                        c = trial(_doubled(node, now[name], factor, moves), f"{name} x{factor:g}")
+                        if (
+                            c is not None
+                            and c.score > base
+                            and (best is None or c.score > best.score)
+                        ):
+                            best = c
         for name, options in untried.items():  # a choice never applied, with the proposal
             if name not in nodes or not options:
                 continue
@@ -243,6 +254,20 @@ def _far_opposite(old: float, new: float) -> float:
 
 def _shorter(old: float, new: float) -> float:
     return math.sqrt(old * new) if _factor(old, new) else old + (new - old) / 2
+
+
+def _doubled(node: Node, old: Any, factor: float, moves: Mapping[str, Any]) -> dict[str, Any]:
+    """The proposal with a positive number it left alone multiplied by ``factor`` (rounded for
+    an integer, within bounds); {} when that number cannot move so."""
+    spec = node.spec
+    if spec is None or spec.type not in (ParamType.NUMBER, ParamType.INTEGER):
+        return {}
+    if not _number(old) or old <= 0:
+        return {}
+    value = round(old * factor) if spec.type is ParamType.INTEGER else float(f"{old * factor:.6g}")
+    if value == old or spec.check(value):
+        return {}
+    return {**moves, node.name: value}
 
 
 def _rescaled(

@@ -212,3 +212,18 @@ def test_numbers_moved_together_are_tried_alone_when_together_they_do_not_help()
     report = opt.step()
     assert (a.value, b.value) == (1.5, 1.0)
     assert "a alone is applied" in report.notes[-1]
+
+
+def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_doubled_and_halved() -> None:
+    k = tg.param(2, name="top_k", bounds=(1, 9))
+    t = tg.param(0.5, name="threshold", bounds=(0.0, 1.0))
+
+    def f1(v: dict[str, Any]) -> float:  # only more passages help; the threshold is flat here
+        return 1.0 if v["top_k"] >= 4 else 0.8
+
+    opt = GraphOptimizer([k, t], llm=ScriptedClient([reply(threshold=0.52)]), evaluate=f1)
+    probe(k).backward("more")
+    probe(t).backward("more")
+    report = opt.step()
+    assert (k.value, t.value) == (4, 0.52)
+    assert "top_k x2 is applied" in report.notes[-1]
