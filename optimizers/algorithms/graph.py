@@ -17,13 +17,13 @@ parameters, the outputs with their feedback, and the history of tried and reject
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
 from optimizers.errors import LLMError
+from optimizers.llm.structured import JSONNotFound, extract_json
 from optimizers.llm.types import Reply
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
@@ -182,6 +182,6 @@ class GraphOptimizer(Optimizer):
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
+        return extract_json(text)
+    except JSONNotFound:
         return None

@@ -16,7 +16,6 @@ Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -24,7 +23,7 @@ from typing import Any
 
 from optimizers.errors import OptimizerError
 from optimizers.step.gate import Gate, Verdict
-from optimizers.step.numbers import NumberSteps, Track, context_key
+from optimizers.step.numbers import NumberSteps, context_key
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
@@ -33,6 +32,8 @@ from tracegraph.node import Node
 from tracegraph.params import ParamType
 
 __all__ = ["Memory"]
+
+Bracket = tuple[float | None, float | None]
 
 
 class Memory:
@@ -193,18 +194,18 @@ class Memory:
         return new
 
     def _judge(
-        self, accepted: dict[Node, Any], ctx: StepContext, tracks: dict[str, Track]
+        self, accepted: dict[Node, Any], ctx: StepContext, brackets: dict[str, Bracket]
     ) -> tuple[dict[Node, Any], list[Rejection]]:
         """Let the gate score the proposal (and its variants): what to apply, and, when nothing
         beats the current values, the proposal's rejections with their scores (the re-ask and
-        the next prompts show them). ``tracks``: the numbers' brackets before this proposal."""
+        the next prompts show them). ``brackets``: the numbers' brackets before this proposal."""
         assert self.gate is not None
         last = {
             name: (t.last_from, t.last_to)
             for name, t in self.numbers.tracks.items()
             if t.last_from is not None and t.last_to is not None
         }
-        verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), ctx.step, last)
+        verdict = self.gate.judge(self.params, accepted, self.untried(ctx.params), last)
         self.verdict = verdict
         now = self.values()
         if not self.history or self.history[-1].score is None:
@@ -216,9 +217,7 @@ class Memory:
                 self.numbers.observe(name, value, c.score, context_key({**now, **c.values}, name))
         if verdict.values != proposed:  # the scores, not the model's direction, tell the bracket
             for name, t in self.numbers.tracks.items():
-                t.low, t.high = (
-                    (tracks[name].low, tracks[name].high) if name in tracks else (None,) * 2
-                )
+                t.low, t.high = brackets.get(name, (None, None))
             for c in verdict.tried:
                 moved = [k for k, v in c.values.items() if not same_value(now[k], v)]
                 if len(moved) == 1 and c.score != verdict.current:
@@ -238,9 +237,9 @@ class Memory:
         ctx.report.rejected.extend(_rejections(verdict, skip="proposed"))
         return {}, _rejections(verdict, only="proposed")
 
-    def _tracks(self) -> dict[str, Track]:
-        """A copy of the numbers' brackets, for :meth:`_judge` to go back to."""
-        return copy.deepcopy(self.numbers.tracks)
+    def _brackets(self) -> dict[str, Bracket]:
+        """The numbers' brackets (low, high), for :meth:`_judge` to go back to."""
+        return {name: (t.low, t.high) for name, t in self.numbers.tracks.items()}
 
     def _remember_feedback(self, sub: Subgraph) -> None:
         """Put the outputs and their feedback (about the current values) on the latest history

@@ -191,26 +191,14 @@ class Optimizer(Memory):
         for attempt in range(1 + self.max_reasks):
             try:
                 reply = yield from self.ask(ctx, messages)
-            except APIStatusError as exc:  # e.g. a request over the server's context
-                if exc.status != 400:
+            except (APIStatusError, ReplyParseError) as exc:
+                if isinstance(exc, APIStatusError) and exc.status != 400:
                     raise
-                said = shorten(str(exc), 300)
-                if attempt == 0:
-                    ctx.report.error = f"the server refused the request, nothing changed: {said}"
+                first, later = _unanswered(exc)
+                if attempt == 0:  # nothing was accepted: the step fails and says why
+                    ctx.report.error = first
                     return {}
-                ctx.report.notes.append(
-                    f"the server refused a re-ask ({said}); the updates accepted before it "
-                    "are applied"
-                )
-                break
-            except ReplyParseError as exc:
-                if attempt == 0:
-                    ctx.report.error = f"the reply could not be read, nothing changed: {exc}"
-                    return {}
-                ctx.report.notes.append(
-                    f"a re-ask could not be read ({exc.problems[-1:]}); "
-                    "the updates accepted before it are applied"
-                )
+                ctx.report.notes.append(later)
                 break
             reasoning, raw, shape = self.parse(reply)
             ctx.report.reasoning = reasoning
@@ -272,11 +260,11 @@ class Optimizer(Memory):
         accepted, rejected = check_updates(
             raw, ctx.params, readonly=ctx.readonly, extra_check=trial
         )
-        tracks = self._tracks() if self.gate is not None else {}
+        brackets = self._brackets() if self.gate is not None else {}
         if self.number_steps:  # valid values only: a value past a bound is told to the model
             accepted = {n: self._step_size(n, v, ctx) for n, v in accepted.items()}
         if self.gate is not None and accepted:  # scored before anything is applied
-            accepted, worse = self._judge(accepted, ctx, tracks)
+            accepted, worse = self._judge(accepted, ctx, brackets)
             rejected = rejected + worse
         return accepted, rejected
 
@@ -358,6 +346,22 @@ class Optimizer(Memory):
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
         return options
+
+
+def _unanswered(exc: APIStatusError | ReplyParseError) -> tuple[str, str]:
+    """Why a request got no usable reply: as the step's error (the first request), and as a
+    note (a re-ask, after which what was accepted before is applied)."""
+    kept = "the updates accepted before it are applied"
+    if isinstance(exc, APIStatusError):  # e.g. a request over the server's context
+        said = shorten(str(exc), 300)
+        return (
+            f"the server refused the request, nothing changed: {said}",
+            f"the server refused a re-ask ({said}); {kept}",
+        )
+    return (
+        f"the reply could not be read, nothing changed: {exc}",
+        f"a re-ask could not be read ({exc.problems[-1:]}); {kept}",
+    )
 
 
 def _unchanged(

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from optimizers.algorithms.graph import GraphOptimizer
 from optimizers.algorithms.optimizer import Optimizer, StepReport
 from optimizers.errors import LLMError, OptimizerError, refuse_running_loop
 from optimizers.llm.types import LLMClient
+from optimizers.step.gate import values_key
 from optimizers.step.replies import HistoryEntry, same_value
 from tracegraph.node import Node
 
@@ -57,13 +57,6 @@ class Candidate:
     score: float | None = None
     error: str | None = None
     report: StepReport | None = field(default=None, repr=False)
-
-
-def values_key(values: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(values, sort_keys=True, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(sorted(values.items()))
 
 
 class BestOfN(Optimizer):

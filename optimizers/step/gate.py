@@ -26,7 +26,7 @@ what every scored value set implies is kept: scored numbers feed the brackets of
 >>> import tracegraph as tg
 >>> x = tg.param(4.0, name="x")
 >>> gate = Gate(lambda v: -abs(v["x"] - 1.0))
->>> chosen = gate.judge([x], {x: 7.0}, {}, step=1)    # the wrong way: the opposite move wins
+>>> chosen = gate.judge([x], {x: 7.0}, {})    # the wrong way: the opposite move wins
 >>> chosen.values, chosen.origin
 ({'x': 1.0}, 'the opposite move')
 """
@@ -131,7 +131,6 @@ class Gate:
         params: Sequence[Node],
         proposal: Mapping[Node, Any],
         untried: Mapping[str, list[Any]],
-        step: int,
         last: Mapping[str, tuple[float, float]] | None = None,
     ) -> Verdict:
         """Score ``proposal`` (node -> new value) and its variants against the current values.

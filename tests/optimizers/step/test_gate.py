@@ -106,9 +106,9 @@ def test_evaluations_per_step_are_bounded_and_cached() -> None:
 
     gate = Gate(evaluate, max_evaluations=2)
     x = tg.param(4.0, name="x")
-    gate.judge([x], {x: 7.0}, {}, step=1)
+    gate.judge([x], {x: 7.0}, {})
     assert len(calls) == 3  # the current values, then at most 2 candidates
-    gate.judge([x], {x: 7.0}, {}, step=2)
+    gate.judge([x], {x: 7.0}, {})
     assert len(calls) == 3  # all cached
 
 
