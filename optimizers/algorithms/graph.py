@@ -34,8 +34,10 @@ from optimizers.step.rules import (
     examples_for,
     read_code,
     read_rule,
+    read_target,
     repair_messages,
     rule_messages,
+    target_messages,
 )
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -98,6 +100,7 @@ class GraphOptimizer(Optimizer):
             v = self.verdict
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
         edits: dict[str, str] = {}
+        forms: list[dict[str, str]] = []  # with a score: the needed reply shown as an example
         nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
@@ -106,6 +109,13 @@ class GraphOptimizer(Optimizer):
             examples = examples_for(p, ctx.sub)
             if not examples:
                 continue
+            if self.gate is not None and kind is ParamType.TEXT and examples[0].after:
+                form, said = yield from self._target(p, examples[0], ctx)
+                ctx.report.notes.append(
+                    f"{p.name}: {'an example reply' if form else 'no example reply'} ({said[:200]})"
+                )
+                if form is not None:
+                    forms.append({p.name: form})
             value, said = yield from self._easier(p, kind, examples, ctx)
             if value is None:
                 ctx.report.notes.append(f"{p.name}: no {_EDIT[kind]} ({said})")
@@ -117,12 +127,13 @@ class GraphOptimizer(Optimizer):
         # rule in place of the text it was added to ("Explain how..." + "Reply with the
         # number only" contradicts itself)
         tries = [edits] if len(edits) < 2 else [edits, *({k: v} for k, v in edits.items())]
+        tries[1:1] = forms  # after the edits together, before each alone
         for name, value in edits.items():  # a rule that contradicts the text: the rule alone
             current = str(nodes[name].peek()).rstrip()
             if value.startswith(current + " ") and len(value) > len(current) + 1:
                 tries.append({**edits, name: value[len(current) + 1 :]})
         tie: dict[Node, Any] = {}  # with a score: the first edit that only ties, if none wins
-        for edit in tries if edits else []:
+        for edit in [t for t in tries if t]:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
             v = self.verdict
@@ -161,6 +172,17 @@ class GraphOptimizer(Optimizer):
         data = reply.parsed if reply.parsed is not None else _json(reply.text)
         assert p.spec is not None
         return read_rule(p, data, p.spec.max_length)
+
+    def _target(
+        self, p: Node, example: Example, ctx: StepContext
+    ) -> Generator[Ask, Reply, tuple[str | None, str]]:
+        """Ask for the exact reply the code downstream needs; the text with it as an example."""
+        try:
+            reply = yield from self.ask(replace(ctx, schema=None), target_messages(p, example))
+        except LLMError as exc:
+            return None, f"the question failed: {str(exc)[:200]}"
+        assert p.spec is not None
+        return read_target(p, reply.text, p.spec.max_length)
 
     def validate(
         self, raw: Mapping[str, Any], ctx: StepContext

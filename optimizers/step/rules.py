@@ -36,8 +36,10 @@ __all__ = [
     "examples_for",
     "read_code",
     "read_rule",
+    "read_target",
     "repair_messages",
     "rule_messages",
+    "target_messages",
 ]
 
 MAX_EXAMPLES = 6
@@ -53,6 +55,8 @@ class Example:
     inputs: str
     returned: str
     feedback: str
+    after: str = ""  # the call that reads what ``op`` returned, on the way to the output
+    after_code: str = ""  # its code, when it runs a trainable function
 
 
 class RuleReply(BaseModel):
@@ -75,6 +79,21 @@ def _reader(output: Node, param: Node) -> Node | None:
         seen.add(id(node))
         reads = any(p is param for p in node.parents)
         if node.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and reads:
+            return node
+        todo.extend(node.parents)
+    return None
+
+
+def _consumer(output: Node, call: Node) -> Node | None:
+    """The node on the way from ``call`` to ``output`` that reads ``call``'s value (or None)."""
+    seen: set[int] = set()
+    todo = [output]
+    while todo:
+        node = todo.pop(0)
+        if id(node) in seen or node is call:
+            continue
+        seen.add(id(node))
+        if any(p is call for p in node.parents):
             return node
         todo.extend(node.parents)
     return None
@@ -103,8 +122,17 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
         if output is not call:
             returned += f" (then the program's output: {show_value(output.peek(), 120)})"
         doc = " ".join(str(call.doc or "").split())
+        after = _consumer(output, call)
         out.append(
-            Example(call.op or call.name, doc, inputs, returned, shorten(str(feedback), 240))
+            Example(
+                call.op or call.name,
+                doc,
+                inputs,
+                returned,
+                shorten(str(feedback), 240),
+                "" if after is None else (after.op or after.name),
+                "" if after is None or after.code_param is None else str(after.code_param.peek()),
+            )
         )
         if len(out) >= MAX_EXAMPLES:
             break
@@ -152,6 +180,47 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
             return None, f"the sentence to add is longer than {max_length} characters"
         new = add  # the rule alone, rather than a text cut short
     return new, problem
+
+
+def target_messages(param: Node, example: Example) -> list[dict[str, str]]:
+    """The question when what reads the text's result is more code: the exact result needed.
+
+    A text read by a model whose reply goes through code (a parser) to the output: the model
+    is not asked to phrase a rule about "the output" but to write one reply that the code
+    turns into what the feedback expects (a coder model writes ``{"name": ...}`` for
+    ``json.loads`` at once); that reply becomes the example in the rule (:func:`read_target`)."""
+    e = example
+    about = f" ({shorten(e.doc, 160)})" if e.doc else ""
+    code = f":\n```python\n{e.after_code.rstrip()}\n```" if e.after_code else "."
+    text = (
+        f"The program gives the text {param.name!r} to {e.op}{about}. What {e.op} returns is "
+        f"read by {e.after}{code}\n\n"
+        f"One call: {e.op}({e.inputs or ''}) returned {e.returned}\n"
+        f"Feedback on the program's output: {e.feedback}\n\n"
+        f"Write the exact text that {e.op} should have returned here, so that {e.after} turns "
+        "it into exactly what the feedback expects. Reply with that text only."
+    )
+    return [{"role": "user", "content": text}]
+
+
+def read_target(param: Node, text: str, max_length: int | None) -> tuple[str | None, str]:
+    """The text with a rule that shows the needed reply as an example (or None), and what it
+    says / why not."""
+    blocks = re.findall(r"```[\w-]*[ \t]*\n(.*?)```", text, flags=re.DOTALL)
+    target = " ".join((blocks[0] if blocks else text).split())
+    if not target:
+        return None, "the model wrote no reply to show"
+    rule = "Reply in exactly this form and nothing else (no code fences, no other text), like: "
+    rule += target
+    current = str(param.peek()).rstrip()
+    if rule in current:
+        return None, "the text already shows that reply"
+    new = f"{current} {rule}" if current else rule
+    if max_length is not None and len(new) > max_length:
+        if len(rule) > max_length:
+            return None, f"the reply to show is longer than {max_length} characters"
+        new = rule
+    return new, f"the reply needed: {shorten(target, 120)}"
 
 
 def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:

@@ -163,11 +163,64 @@ def test_a_rule_and_a_repair_that_only_help_together_are_scored_together() -> No
         return float(namespace["parse"](reply) == "POS")
 
     no_change = json.dumps({"reasoning": "", "updates": {}})
-    llm = ScriptedClient([no_change, RULE, f"Strip the fences.\n```python\n{fixed}```"])
+    target = "```\n```POS```\n```"  # the reply parse needs: shown as an example, ties alone
+    repair = f"Strip the fences.\n```python\n{fixed}```"
+    llm = ScriptedClient([no_change, target, RULE, repair])
     opt = GraphOptimizer([instruction, code], llm=llm, evaluate=score, max_reasks=0)
     parse(ask_model(instruction, "Great value.")).backward("expected exactly 'POS'")
     report = opt.step()
     assert code.value == fixed and "POS" in instruction.value, report.notes
+    assert "like:" not in instruction.value  # the edits together won
+
+
+@tg.trainable
+def read_json(reply: str) -> Any:
+    """The reply as data."""
+    return json.loads(reply)
+
+
+def json_model(instruction: str) -> str:
+    """A stand-in task model: JSON only when the instruction shows it."""
+    return '{"name": "Ann"}' if 'like: {"name": "Ann"}' in instruction else "The name is Ann."
+
+
+@tg.op
+def extractor(instruction: str, text: str) -> str:
+    """Ask the task model: the instruction is its system prompt, the text its input."""
+    return json_model(instruction)
+
+
+def test_the_reply_the_code_downstream_needs_is_shown_as_an_example() -> None:
+    instruction = tg.param("Find the name.", name="instruction")
+    code = tg.code_of(read_json)
+    start = code.value
+
+    def score(v: dict[str, Any]) -> float:
+        namespace: dict[str, Any] = {"json": json}
+        exec(v["read_json"], namespace)
+        reply = json_model(v["instruction"])
+        try:
+            return float(namespace["read_json"](reply) == {"name": "Ann"})
+        except ValueError:
+            return 0.0
+
+    no_change = json.dumps({"reasoning": "", "updates": {}})
+    rule = json.dumps({"problem": "not a dict", "add": "The program should return a dict."})
+    swallow = "def read_json(reply):\n    return {}\n"  # scores no better
+    target = 'It needs JSON:\n```json\n{"name": "Ann"}\n```'
+    llm = ScriptedClient([no_change, target, rule, f"Fix.\n```python\n{swallow}```"])
+    opt = GraphOptimizer([instruction, code], llm=llm, evaluate=score, max_reasks=0)
+    try:
+        read_json(extractor(instruction, "Ann came."))
+    except tg.OpError as exc:
+        assert exc.node is not None
+        exc.node.backward("read_json raised JSONDecodeError; expected {'name': 'Ann'}")
+    report = opt.step()
+    assert instruction.value.startswith("Find the name. Reply in exactly this form")
+    assert instruction.value.endswith('like: {"name": "Ann"}'), report.notes
+    assert code.value == start
+    asked = llm.requests[1]["messages"][-1]["content"]  # the question shows the parser's code
+    assert "json.loads(reply)" in asked and "read by read_json" in asked
 
 
 def test_a_rule_that_contradicts_the_text_is_tried_in_its_place() -> None:
