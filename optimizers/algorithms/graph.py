@@ -132,18 +132,21 @@ class GraphOptimizer(Optimizer):
             current = str(nodes[name].peek()).rstrip()
             if value.startswith(current + " ") and len(value) > len(current) + 1:
                 tries.append({**edits, name: value[len(current) + 1 :]})
-        tie: dict[Node, Any] = {}  # with a score: the first edit that only ties, if none wins
+        ties = [accepted] if accepted else []  # with a score: the proposal's tie first
         for edit in [t for t in tries if t]:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
             v = self.verdict
             won = now and v is not None and v.score is not None and v.score > v.current
-            if self.gate is None or won:
+            if self.gate is None:
                 accepted.update(now)
                 return accepted
-            tie = tie or now
-        accepted.update(tie)
-        return accepted
+            if won:  # scored against the current values: applied alone, not merged
+                return now
+            ties += [now] if now else []
+        # each tie was scored alone: keep one; code only when no tie leaves the code alone
+        # (a repair that turns the error into a placeholder ties at 0 and hides the error)
+        return next((t for t in ties if not any(_is_code(n) for n in t)), ties[0] if ties else {})
 
     def build_messages(self, ctx: StepContext) -> list[Message]:
         text = render_problem(
@@ -182,7 +185,7 @@ class GraphOptimizer(Optimizer):
         except LLMError as exc:
             return None, f"the question failed: {str(exc)[:200]}"
         assert p.spec is not None
-        return read_target(p, reply.text, p.spec.max_length)
+        return read_target(p, example, reply.text, p.spec.max_length)
 
     def validate(
         self, raw: Mapping[str, Any], ctx: StepContext
@@ -200,6 +203,10 @@ class GraphOptimizer(Optimizer):
                 rejected += [Rejection(n.name, v, [reason]) for n, v in accepted.items()]
                 return {}, rejected
         return accepted, rejected
+
+
+def _is_code(node: Node) -> bool:
+    return node.spec is not None and node.spec.type is ParamType.CODE
 
 
 def _json(text: str) -> Any:

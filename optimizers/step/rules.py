@@ -18,6 +18,7 @@ best: a sentence on what is wrong, then the whole function in a fenced block
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -203,13 +204,17 @@ def target_messages(param: Node, example: Example) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
-def read_target(param: Node, text: str, max_length: int | None) -> tuple[str | None, str]:
+def read_target(
+    param: Node, example: Example, text: str, max_length: int | None
+) -> tuple[str | None, str]:
     """The text with a rule that shows the needed reply as an example (or None), and what it
     says / why not."""
     blocks = re.findall(r"```[\w-]*[ \t]*\n(.*?)```", text, flags=re.DOTALL)
     target = " ".join((blocks[0] if blocks else text).split())
     if not target:
         return None, "the model wrote no reply to show"
+    if example.after_code and "json" in example.after_code:
+        target = _as_json(target)  # the feedback shows {'k': 'v'}: JSON readers need "k"
     rule = "Reply in exactly this form and nothing else (no code fences, no other text), like: "
     rule += target
     current = str(param.peek()).rstrip()
@@ -255,6 +260,20 @@ def read_code(param: Node, text: str) -> tuple[str | None, str]:
     if code.strip() == str(param.peek()).strip():
         return None, "the repair repeats the current code"
     return code, problem
+
+
+def _as_json(text: str) -> str:
+    """A Python literal of a dict or list (as feedback prints them) written as JSON; else as is."""
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return json.dumps(value) if isinstance(value, (dict, list)) else text
 
 
 def _function_name(source: str) -> str:

@@ -207,7 +207,7 @@ def test_the_reply_the_code_downstream_needs_is_shown_as_an_example() -> None:
     no_change = json.dumps({"reasoning": "", "updates": {}})
     rule = json.dumps({"problem": "not a dict", "add": "The program should return a dict."})
     swallow = "def read_json(reply):\n    return {}\n"  # scores no better
-    target = 'It needs JSON:\n```json\n{"name": "Ann"}\n```'
+    target = "It needs:\n```python\n{'name': 'Ann'}\n```"  # as the feedback prints it
     llm = ScriptedClient([no_change, target, rule, f"Fix.\n```python\n{swallow}```"])
     opt = GraphOptimizer([instruction, code], llm=llm, evaluate=score, max_reasks=0)
     try:
@@ -235,3 +235,17 @@ def test_a_rule_that_contradicts_the_text_is_tried_in_its_place() -> None:
     run(instruction)
     opt.step()
     assert instruction.value == "Reply with exactly POS or NEG."
+
+
+def test_a_tie_that_changes_code_gives_way_to_a_tie_that_does_not() -> None:
+    instruction = tg.param("Classify.", name="instruction")
+    code = tg.code_of(parse)
+    start = code.value
+    proposal = {"reasoning": "", "updates": {"parse": "def parse(reply):\n    return 'x'\n"}}
+    repair = "Fix.\n```python\ndef parse(reply):\n    return reply.upper()\n```"
+    llm = ScriptedClient([json.dumps(proposal), "POS", RULE, repair])
+    opt = GraphOptimizer([instruction, code], llm=llm, evaluate=lambda v: 0.0, max_reasks=0)
+    parse(ask_model(instruction, "Great value.")).backward("expected exactly 'POS'")
+    report = opt.step()
+    assert code.value == start, report.notes  # every candidate tied at 0
+    assert instruction.value.endswith("like: POS")  # the first tie that leaves the code alone
