@@ -132,7 +132,7 @@ class GraphOptimizer(Optimizer):
             current = str(nodes[name].peek()).rstrip()
             if value.startswith(current + " ") and len(value) > len(current) + 1:
                 tries.append({**edits, name: value[len(current) + 1 :]})
-        ties = [accepted] if accepted else []  # with a score: the proposal's tie first
+        ties: list[dict[Node, Any]] = []  # with a score: the edits that only tie
         for edit in [t for t in tries if t]:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
@@ -144,8 +144,10 @@ class GraphOptimizer(Optimizer):
             if won:  # scored against the current values: applied alone, not merged
                 return now
             ties += [now] if now else []
-        # each tie was scored alone: keep one; code only when no tie leaves the code alone
-        # (a repair that turns the error into a placeholder ties at 0 and hides the error)
+        # each tie was scored alone: keep one (an edit before the proposal it followed), code
+        # only when no tie leaves the code alone (a repair that turns the error into a
+        # placeholder ties at 0 and hides the error)
+        ties += [accepted] if accepted else []
         return next((t for t in ties if not any(_is_code(n) for n in t)), ties[0] if ties else {})
 
     def build_messages(self, ctx: StepContext) -> list[Message]:
