@@ -13,7 +13,11 @@ each output that got feedback (their other inputs and what they returned) with t
 value (or says why it cannot). For code the same examples (calls of the function, what they
 returned or raised, the feedback) go into a repair question, answered the way code models answer
 best: a sentence on what is wrong, then the whole function in a fenced block
-(:func:`repair_messages`, :func:`read_code`).
+(:func:`repair_messages`, :func:`read_code`). When a text's result is read by more code on the
+way to the output (a model's reply read by a parser), the model is asked for the exact reply
+that code needs (:func:`target_messages`); the text then shows it as an example
+(:func:`read_target`): asked to describe the format, the local model wrote rules about "the
+program" returning a dict; asked for the reply, it wrote the JSON.
 """
 
 from __future__ import annotations
