@@ -18,6 +18,8 @@ labels       (d)   prompt tuning, the same model answers: sentiment with exact l
 digits       (d)   prompt tuning, the same model answers: sums with the number alone
 retrieval    (e)   retrieve -> rerank workflow (intermediate node), top_k and threshold; F1
 extract      (f)   a name and an ISO date into a dict: trainable instruction and parser
+invoice      (f)   vendor, numeric total and currency code into a dict: instruction and parser
+                   (a second extraction task, written after the strategy was built on extract)
 ===========  ====  ===========================================================================
 
 The API (other code, e.g. an optimizer's own tests, may import it)::

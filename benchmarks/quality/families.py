@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from benchmarks.quality.code_tasks import CODE
+from benchmarks.quality.extract_tasks import EXTRACT, INVOICE
 from benchmarks.quality.numeric_tasks import NUMBER, RETRIEVAL, TRAINING
-from benchmarks.quality.prompt_tasks import DIGITS, EXTRACT, LABELS
+from benchmarks.quality.prompt_tasks import DIGITS, LABELS
 from benchmarks.quality.task import Family
 
 # in the order the suite runs them (cheapest first: no task-model calls)
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (NUMBER, TRAINING, CODE, RETRIEVAL, EXTRACT, LABELS, DIGITS)
+    f.name: f for f in (NUMBER, TRAINING, CODE, RETRIEVAL, EXTRACT, INVOICE, LABELS, DIGITS)
 }

@@ -1,12 +1,10 @@
-"""Families where the same local model is also the task model: (d) prompt tuning, (f) extraction.
+"""Families where the same local model is also the task model: (d) prompt tuning.
 
 (d) ``labels``: sentiment with the exact labels ``POS``/``NEG``, which the model can only learn
 from the feedback; ``digits``: two-digit sums answered with the number alone. Each has a fixed
 train/test split; the seed picks the starting instruction. Calibration measures the test
 accuracy of a short hand-written instruction (it must score well, the starting ones poorly).
-(f) ``extract``: the model pulls a name and a date out of a sentence under a trainable
-instruction, and a trainable ``parse_reply`` turns its reply into ``{"name", "date"}``, the date
-as ``YYYY-MM-DD``. Both parameters start out wrong (prose replies, ``json.loads`` of fenced JSON).
+The task model's op and memo here are shared with (f) extraction (``extract_tasks``).
 
 Task-model calls are labelled ``student``, run at temperature 0 and are memoised per client for
 the process (the same prompt and input give the same answer), so only new questions cost calls.
@@ -14,16 +12,12 @@ the process (the same prompt and input give the same answer), so only new questi
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tracegraph as tg
-from benchmarks.quality import specs
-from benchmarks.quality.code_tasks import compile_source
 from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
 
@@ -72,25 +66,6 @@ DIGIT_STARTS = [
     "Explain how to compute the answer.",
 ]
 DIGIT_HANDWRITTEN = "Reply with only the resulting number, no words."
-
-EXTRACT_STARTS = [
-    "Find the person and the date in the text.",
-    "Who is mentioned, and when?",
-    "Summarize the text.",
-]
-EXTRACT_HANDWRITTEN = (
-    'Reply with a JSON object with the keys "name" (the person\'s full name) and "date" '
-    "(the date as YYYY-MM-DD)."
-)
-PARSE_HANDWRITTEN = '''def parse_reply(reply):
-    """Turn the model's reply into a dict with the keys "name" and "date" (YYYY-MM-DD)."""
-    text = reply.strip().removeprefix("```json").removeprefix("```").removesuffix("```")
-    return json.loads(text)
-'''
-PARSE_START = '''def parse_reply(reply):
-    """Turn the model's reply into a dict with the keys "name" and "date" (YYYY-MM-DD)."""
-    return json.loads(reply)
-'''
 
 # -------------------------------------------------------------------- the task model
 
@@ -222,101 +197,4 @@ DIGITS = _prompt_family(
     DIGIT_STARTS,
     DIGIT_HANDWRITTEN,
     24,
-)
-
-# -------------------------------------------------------------------- (f) extraction
-
-
-@tg.trainable
-def parse_reply(reply: str) -> dict[str, str]:
-    """Turn the model's reply into a dict with the keys "name" and "date" (YYYY-MM-DD)."""
-    return dict(json.loads(reply))
-
-
-EXTRACT_TOKENS = 60
-_ = re  # the module's globals are the parse function's: `re` and `json` are there to use
-
-
-def make_extract(seed: int, student: LLMClient | None) -> Task:
-    """Extract a name and an ISO date into a dict: an instruction and a parser, both trainable."""
-    assert student is not None, "the extract family needs a task model"
-    llm = student
-    answer = student_op(llm, EXTRACT_TOKENS)
-    start = EXTRACT_STARTS[seed % len(EXTRACT_STARTS)]
-    instruction = tg.param(
-        start, name="instruction", max_length=300, description="the task model's instruction"
-    )
-    code = tg.code_of(parse_reply)
-    code.set_value(PARSE_START)
-
-    def run() -> Episode:
-        feedback: list[tuple[tg.Node, str]] = []
-        right = 0
-        prefetch(llm, str(instruction.value), (t for t, _ in specs.EXTRACT_CASES), EXTRACT_TOKENS)
-        for text, want in specs.EXTRACT_CASES:
-            reply = answer(instruction, text)
-            try:
-                out = parse_reply(reply)
-            except tg.OpError as exc:
-                assert exc.node is not None
-                why = type(exc.__cause__ or exc).__name__
-                feedback.append((exc.node, f"parse_reply raised {why}; expected {want!r}"))
-                continue
-            verdict = specs.extract_verdict(text, want, out.value)
-            if verdict is None:
-                right += 1
-            else:
-                feedback.append((out, verdict))
-        score = right / len(specs.EXTRACT_CASES)
-        return Episode(feedback, score, score == 1.0)
-
-    def evaluate(values: dict[str, Any]) -> float:
-        return extract_score(llm, str(values["instruction"]), str(values["parse_reply"]))
-
-    return Task(
-        "extract",
-        f"extract/start={seed % 3}",
-        [instruction, code],
-        run,
-        evaluate,
-        info={"start": start},
-    )
-
-
-def extract_score(llm: LLMClient, instruction: str, parser_source: str) -> float:
-    """The share of cases an instruction and a parser get exactly right, untraced."""
-    try:
-        parse = compile_source("parse_reply", parser_source, globals())
-    except Exception:
-        return 0.0
-    right = 0
-    prefetch(llm, instruction, (t for t, _ in specs.EXTRACT_CASES), EXTRACT_TOKENS)
-    for text, want in specs.EXTRACT_CASES:
-        try:
-            got = parse(ask_student(llm, instruction, text, EXTRACT_TOKENS))
-        except Exception:
-            continue
-        right += specs.extract_verdict(text, want, got) is None
-    return right / len(specs.EXTRACT_CASES)
-
-
-def calibrate_extract(llm: LLMClient) -> dict[str, Any]:
-    """Hand-written instruction and parser, and the starting ones."""
-    return {
-        "handwritten": EXTRACT_HANDWRITTEN,
-        "handwritten_score": extract_score(llm, EXTRACT_HANDWRITTEN, PARSE_HANDWRITTEN),
-        "handwritten_instruction_start_parser": extract_score(
-            llm, EXTRACT_HANDWRITTEN, PARSE_START
-        ),
-        "start_score": {s: extract_score(llm, s, PARSE_START) for s in EXTRACT_STARTS},
-    }
-
-
-EXTRACT = Family(
-    "extract",
-    "f",
-    "extract name and ISO date into a dict: instruction + parser (same model)",
-    make_extract,
-    uses_model=True,
-    calibrate=calibrate_extract,
 )

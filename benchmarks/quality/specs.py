@@ -184,3 +184,43 @@ def extract_verdict(text: str, want: dict[str, str], got: Any) -> str | None:
     if got != want:
         return f"expected {want!r}, got {got!r}"
     return None
+
+
+INVOICE_CASES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "Acme Tools billed us 1,250.50 EUR for the drills.",
+        {"vendor": "Acme Tools", "total": 1250.5, "currency": "EUR"},
+    ),
+    (
+        "Invoice from Blue Harbor Ltd: total due USD 89.99.",
+        {"vendor": "Blue Harbor Ltd", "total": 89.99, "currency": "USD"},
+    ),
+    (
+        "We owe Kessler Optics 3400 Swiss francs (CHF) for the repair.",
+        {"vendor": "Kessler Optics", "total": 3400, "currency": "CHF"},
+    ),
+    (
+        "Northwind charged 12.00 GBP for shipping.",
+        {"vendor": "Northwind", "total": 12.0, "currency": "GBP"},
+    ),
+]
+INVOICE_KEYS = {"vendor", "total", "currency"}
+
+
+def invoice_verdict(text: str, want: dict[str, Any], got: Any) -> str | None:
+    """None when ``got`` is exactly right, else what is wrong (format first)."""
+    keys = "'vendor', 'total' and 'currency'"
+    if not isinstance(got, dict):
+        return f"expected a dict with keys {keys}, got {type(got).__name__} {got!r:.80}"
+    if set(got) != INVOICE_KEYS:
+        return f"expected exactly the keys {keys}, got keys {sorted(map(str, got))}"
+    total = got["total"]
+    if isinstance(total, bool) or not isinstance(total, (int, float)):
+        return f"total {total!r} is not a number (expected {want['total']!r})"
+    if not isinstance(got["currency"], str) or not re.fullmatch(r"[A-Z]{3}", got["currency"]):
+        return (
+            f"currency {got['currency']!r} is not a 3-letter code (expected {want['currency']!r})"
+        )
+    if got != want:
+        return f"expected {want!r}, got {got!r}"
+    return None

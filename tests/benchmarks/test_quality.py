@@ -13,8 +13,8 @@ import pytest
 
 import tracegraph as tg
 from benchmarks.quality import runner, specs
+from benchmarks.quality.extract_tasks import HANDWRITTEN_PARSER, parse_reply, read_invoice
 from benchmarks.quality.families import FAMILIES
-from benchmarks.quality.prompt_tasks import PARSE_HANDWRITTEN, parse_reply
 from benchmarks.quality.runner import run_task, silent, summarize
 from optimizers import Rejection, ScriptedClient, StepReport
 from optimizers.llm.types import LLMClient
@@ -171,12 +171,30 @@ def test_extract_family_needs_a_format_and_a_parser() -> None:
     episode = task.run()
     assert episode.score == 0 and len(episode.feedback) == 4  # json.loads of fenced JSON fails
     assert "parse_reply raised JSONDecodeError" in episode.feedback[0][1]
-    values = {"instruction": task.params[0].value, "parse_reply": PARSE_HANDWRITTEN}
+    handwritten = HANDWRITTEN_PARSER["extract"]
+    values = {"instruction": task.params[0].value, "parse_reply": handwritten}
     assert task.evaluate(values) == 3 / 4
-    tg.code_of(parse_reply).set_value(PARSE_HANDWRITTEN)
+    tg.code_of(parse_reply).set_value(handwritten)
     episode = task.run()
     assert episode.score == 3 / 4
     assert "does not have the format YYYY-MM-DD" in episode.feedback[0][1]
+
+
+def test_invoice_family_checks_keys_number_and_currency() -> None:
+    replies = [json.dumps(want) for _, want in specs.INVOICE_CASES]
+    replies[1] = '{"vendor": "Blue Harbor Ltd", "total": "89.99", "currency": "USD"}'
+    replies[2] = '{"vendor": "Kessler Optics", "total": 3400, "currency": "Swiss francs"}'
+    task = FAMILIES["invoice"].make(1, ScriptedClient(replies))
+    assert task.params[1].name == "read_invoice" and "json.loads(reply)" in task.params[1].value
+    episode = task.run()
+    assert episode.score == 2 / 4 and not episode.solved
+    assert [t for _, t in episode.feedback] == [
+        "total '89.99' is not a number (expected 89.99)",
+        "currency 'Swiss francs' is not a 3-letter code (expected 'CHF')",
+    ]
+    values = {"instruction": task.params[0].value, "read_invoice": HANDWRITTEN_PARSER["invoice"]}
+    assert task.evaluate(values) == 2 / 4  # the fence-stripping parser reads plain JSON too
+    assert read_invoice.__name__ == "read_invoice"
 
 
 @pytest.mark.local_model
