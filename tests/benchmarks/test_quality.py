@@ -243,3 +243,13 @@ def test_command_line_writes_results_with_conditions(
     assert record["steps"] == 2 and record["calls"] == 2 and not record["solved"]
     assert doc["summary"]["number/graph"]["steps"] == 2 and "in_flight" not in doc
     assert doc["conditions"]["cores"] and doc["conditions"]["model"] == "scripted"
+
+
+def test_unseen_extraction_sentences_are_scored_with_the_final_values() -> None:
+    from benchmarks.quality.unseen_extract import UNSEEN, unseen_accuracy
+
+    first = json.dumps(UNSEEN["invoice"][0][1])
+    llm = ScriptedClient([first] * 4)  # every sentence gets the first one's answer
+    values = {"instruction": "Read it.", "read_invoice": HANDWRITTEN_PARSER["invoice"]}
+    assert unseen_accuracy(llm, "invoice", values) == 1 / 4
+    assert all(t not in dict(specs.INVOICE_CASES) for t, _ in UNSEEN["invoice"])
