@@ -73,8 +73,10 @@ class RuleReply(BaseModel):
     )
 
 
-def _reader(output: Node, param: Node) -> Node | None:
-    """The call nearest to ``output`` (itself included) that takes ``param`` as an argument."""
+def _reader(output: Node, value: Node, kinds: tuple[NodeKind, ...] = ()) -> Node | None:
+    """The node nearest to ``output`` (itself included) that takes ``value`` as an argument,
+    of one of ``kinds`` when given: the call that read a parameter, or what read a call's
+    result on the way to the output."""
     seen: set[int] = set()
     todo = [output]
     while todo:
@@ -82,23 +84,7 @@ def _reader(output: Node, param: Node) -> Node | None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        reads = any(p is param for p in node.parents)
-        if node.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and reads:
-            return node
-        todo.extend(node.parents)
-    return None
-
-
-def _consumer(output: Node, call: Node) -> Node | None:
-    """The node on the way from ``call`` to ``output`` that reads ``call``'s value (or None)."""
-    seen: set[int] = set()
-    todo = [output]
-    while todo:
-        node = todo.pop(0)
-        if id(node) in seen or node is call:
-            continue
-        seen.add(id(node))
-        if any(p is call for p in node.parents):
+        if any(p is value for p in node.parents) and (not kinds or node.kind in kinds):
             return node
         todo.extend(node.parents)
     return None
@@ -111,7 +97,7 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
     scale, e.g. the trainer's ``[score 1] correct``) are left out: nothing to fix there."""
     out: list[Example] = []
     for output, feedback in sub.outputs:
-        call = _reader(output, param)
+        call = _reader(output, param, (NodeKind.CALL, NodeKind.EXCEPTION))
         score = getattr(feedback, "score", None)
         if call is None or not str(feedback).strip() or (score is not None and score >= 1.0):
             continue
@@ -127,7 +113,7 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
         if output is not call:
             returned += f" (then the program's output: {show_value(output.peek(), 120)})"
         doc = " ".join(str(call.doc or "").split())
-        after = _consumer(output, call)
+        after = _reader(output, call)
         out.append(
             Example(
                 call.op or call.name,
