@@ -56,6 +56,30 @@ def _fenced(fn_name: str, doc: str) -> str:
     )
 
 
+def accuracy(
+    llm: LLMClient,
+    cases: list[tuple[str, dict[str, Any]]],
+    verdict: Verdict,
+    instruction: str,
+    fn_name: str,
+    parser_source: str,
+) -> float:
+    """The share of ``cases`` an instruction and a parser get exactly right, untraced."""
+    try:
+        parse = compile_source(fn_name, parser_source, globals())
+    except Exception:
+        return 0.0
+    right = 0
+    prefetch(llm, instruction, (t for t, _ in cases), TOKENS)
+    for text, want in cases:
+        try:
+            got = parse(ask_student(llm, instruction, text, TOKENS))
+        except Exception:
+            continue
+        right += verdict(text, want, got) is None
+    return right / len(cases)
+
+
 def _family(
     name: str,
     description: str,
@@ -71,20 +95,7 @@ def _family(
     HANDWRITTEN_PARSER[name] = handwritten_parser
 
     def score(llm: LLMClient, instruction: str, parser_source: str) -> float:
-        """The share of cases an instruction and a parser get exactly right, untraced."""
-        try:
-            parse = compile_source(fn_name, parser_source, globals())
-        except Exception:
-            return 0.0
-        right = 0
-        prefetch(llm, instruction, (t for t, _ in cases), TOKENS)
-        for text, want in cases:
-            try:
-                got = parse(ask_student(llm, instruction, text, TOKENS))
-            except Exception:
-                continue
-            right += verdict(text, want, got) is None
-        return right / len(cases)
+        return accuracy(llm, cases, verdict, instruction, fn_name, parser_source)
 
     def make(seed: int, student: LLMClient | None) -> Task:
         assert student is not None, f"the {name} family needs a task model"

@@ -21,8 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a fresh
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 from benchmarks.quality import extract_tasks, specs
-from benchmarks.quality.code_tasks import compile_source
-from benchmarks.quality.prompt_tasks import ask_student, prefetch
 
 UNSEEN: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "extract": [
@@ -67,18 +65,10 @@ VERDICTS = {"extract": specs.extract_verdict, "invoice": specs.invoice_verdict}
 
 def unseen_accuracy(llm: Any, family: str, values: dict[str, str]) -> float:
     """The share of the family's unseen sentences the final values get exactly right."""
-    cases, verdict = UNSEEN[family], VERDICTS[family]
     (code_name,) = (k for k in values if k != "instruction")
-    parse = compile_source(code_name, values[code_name], vars(extract_tasks))
-    prefetch(llm, values["instruction"], (t for t, _ in cases), extract_tasks.TOKENS)
-    right = 0
-    for text, want in cases:
-        try:
-            got = parse(ask_student(llm, values["instruction"], text, extract_tasks.TOKENS))
-        except Exception:
-            got = None
-        right += verdict(text, want, got) is None
-    return right / len(cases)
+    return extract_tasks.accuracy(
+        llm, UNSEEN[family], VERDICTS[family], values["instruction"], code_name, values[code_name]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
