@@ -45,6 +45,7 @@ from tracegraph.params import ParamType
 __all__ = ["GraphOptimizer"]
 
 _EDIT = {ParamType.TEXT: "rule edit", ParamType.CODE: "repair"}
+SAMPLE_TEMPERATURES = (0.7, 1.0, 0.9, 0.6, 0.8)  # the repairs after the first, with a score
 
 SYSTEM = (
     "You tune the parameters of a program from feedback on its outputs. Read the program, "
@@ -68,6 +69,9 @@ class GraphOptimizer(Optimizer):
             score), ask one more, easier question about the calls that read it, their results
             and feedback: which sentences to add to the text, or the repaired function
             (:mod:`optimizers.step.rules`).
+        repair_samples: with ``evaluate``, how many repairs of a stuck function to ask for
+            and score, one after another until one scores better (sampled hotter each time:
+            the local model wrote a passing repair in about 3 of 4 samples, not every time).
         **config: see :class:`~optimizers.algorithms.optimizer.Optimizer`.
     """
 
@@ -81,6 +85,7 @@ class GraphOptimizer(Optimizer):
         system: str = SYSTEM,
         allow_repeats: bool = False,
         rule_edits: bool = True,
+        repair_samples: int = 3,
         **config: Any,
     ) -> None:
         super().__init__(params, **config)
@@ -88,6 +93,7 @@ class GraphOptimizer(Optimizer):
         self.system = system
         self.allow_repeats = allow_repeats
         self.rule_edits = rule_edits
+        self.repair_samples = max(1, repair_samples)
 
     def propose(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, Any]]:
         """The whole proposal; then a rule edit for each text parameter it did not help."""
@@ -100,6 +106,7 @@ class GraphOptimizer(Optimizer):
             v = self.verdict
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
         edits: dict[str, str] = {}
+        repairs: list[tuple[Node, list[Example]]] = []  # code: more samples when none wins
         forms: list[dict[str, str]] = []  # with a score: the needed reply shown as an example
         nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
@@ -109,6 +116,8 @@ class GraphOptimizer(Optimizer):
             examples = examples_for(p, ctx.sub)
             if not examples:
                 continue
+            if kind is ParamType.CODE:
+                repairs.append((p, examples))
             if self.gate is not None and kind is ParamType.TEXT and examples[0].after:
                 form, said = yield from self._target(p, examples[0], ctx)
                 ctx.report.notes.append(
@@ -136,19 +145,37 @@ class GraphOptimizer(Optimizer):
         for edit in [t for t in tries if t]:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
-            v = self.verdict
-            won = now and v is not None and v.score is not None and v.score > v.current
             if self.gate is None:
                 accepted.update(now)
                 return accepted
-            if won:  # scored against the current values: applied alone, not merged
+            if now and self._won():  # scored against the current values: applied alone, not merged
                 return now
             ties += [now] if now else []
+        for p, examples in repairs if self.gate is not None else []:  # more, each scored alone
+            for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
+                hotter = replace(ctx, options={**ctx.options, "temperature": temperature})
+                value, said = yield from self._easier(p, ParamType.CODE, examples, hotter)
+                label = f"{p.name}: repair {i + 2} of {self.repair_samples}"
+                if value is None or value == edits.get(p.name):
+                    ctx.report.notes.append(f"{label}: none ({said[:200]})")
+                    continue
+                ctx.report.notes.append(f"{label}, the problem: {said[:200]}")
+                edits[p.name] = value
+                now, rejected = self.validate({p.name: value}, ctx)
+                ctx.report.rejected.extend(rejected)
+                if now and self._won():
+                    return now
+                ties += [now] if now else []
         # each tie was scored alone: keep one (an edit before the proposal it followed), code
         # only when no tie leaves the code alone (a repair that turns the error into a
         # placeholder ties at 0 and hides the error)
         ties += [accepted] if accepted else []
         return next((t for t in ties if not any(_is_code(n) for n in t)), ties[0] if ties else {})
+
+    def _won(self) -> bool:
+        """Whether the gate's last verdict scored better than the current values."""
+        v = self.verdict
+        return v is not None and v.score is not None and v.score > v.current
 
     def build_messages(self, ctx: StepContext) -> list[Message]:
         text = render_problem(

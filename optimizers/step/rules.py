@@ -30,6 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from optimizers.step.difference import difference, expected_in
 from optimizers.step.listing import show_value
 from optimizers.step.replies import SubgraphLike
 from tracegraph.node import Node, NodeKind
@@ -62,6 +63,7 @@ class Example:
     feedback: str
     after: str = ""  # the call that reads what ``op`` returned, on the way to the output
     after_code: str = ""  # its code, when it runs a trainable function
+    difference: str = ""  # what differs between the output and the value the feedback expects
 
 
 class RuleReply(BaseModel):
@@ -114,6 +116,9 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
             returned += f" (then the program's output: {show_value(output.peek(), 120)})"
         doc = " ".join(str(call.doc or "").split())
         after = _reader(output, call)
+        found, want = expected_in(str(feedback))
+        raised = output.kind is NodeKind.EXCEPTION
+        differs = difference(output.peek(), want) if found and not raised else None
         out.append(
             Example(
                 call.op or call.name,
@@ -123,6 +128,7 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
                 shorten(str(feedback), 240),
                 "" if after is None else (after.op or after.name),
                 "" if after is None or after.code_param is None else str(after.code_param.peek()),
+                differs or "",
             )
         )
         if len(out) >= MAX_EXAMPLES:
@@ -222,7 +228,9 @@ def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]
     """The repair question for a code parameter: its calls, their results and feedback."""
     name = _function_name(str(param.peek())) or param.name
     rows = "\n".join(
-        f"- {name}({e.inputs}) returned {e.returned}; feedback: {e.feedback}" for e in examples
+        f"- {name}({e.inputs}) returned {e.returned}; feedback: {e.feedback}"
+        + (f"\n  what differs: {e.difference}" if e.difference else "")
+        for e in examples
     )
     text = (
         f"The program calls the function `{name}`. Its current code:\n"

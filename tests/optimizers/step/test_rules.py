@@ -249,3 +249,34 @@ def test_a_tie_that_changes_code_gives_way_to_a_tie_that_does_not() -> None:
     report = opt.step()
     assert code.value == start, report.notes  # every candidate tied at 0
     assert instruction.value.endswith("like: POS")  # the first tie that leaves the code alone
+
+
+def test_the_repair_question_says_what_differs_from_the_expected_value() -> None:
+    code = tg.code_of(shout)
+    code.set_value('def shout(word):\n    return word + "!"\n')
+    bad = json.dumps({"reasoning": "", "updates": {"shout": "def shout(word):\n    return word\n"}})
+    fixed = "def shout(word):\n    return word.upper() + '!'\n"
+    llm = ScriptedClient([bad, f"Capitals.\n```python\n{fixed}```"])
+    opt = GraphOptimizer([code], llm=llm, evaluate=passed, max_reasks=0)
+    shout("hi").backward("shout('hi') returned 'hi!', expected 'HI!'")
+    opt.step()
+    question = llm.requests[1]["messages"][0]["content"]
+    assert "\n  what differs: the same letters in another case\n" in question + "\n"
+
+
+def test_with_a_score_more_repairs_are_sampled_until_one_scores_better() -> None:
+    code = tg.code_of(shout)
+    code.set_value('def shout(word):\n    return word + "!"\n')
+    bad = json.dumps({"reasoning": "", "updates": {"shout": "def shout(word):\n    return word\n"}})
+    wrong = "Two marks.\n```python\ndef shout(word):\n    return word + '!!'\n```"
+    fixed = "def shout(word):\n    return word.upper() + '!'\n"
+    llm = ScriptedClient([bad, wrong, f"Capitals.\n```python\n{fixed}```", "never asked"])
+    opt = GraphOptimizer([code], llm=llm, evaluate=passed, max_reasks=0)
+    for word, want in CASES:
+        shout(word).backward(f"expected {want!r}")
+    report = opt.step()
+    assert code.value == fixed, report.notes
+    assert llm.remaining == 1  # the third sample was not needed
+    assert "shout: repair 2 of 3, the problem: Capitals." in report.notes
+    first, second = (llm.requests[i]["temperature"] for i in (1, 2))
+    assert first != second  # sampled hotter: the same request at the same seed repeats itself

@@ -1,0 +1,87 @@
+"""What differs between a result and the expected value: unit cases and properties."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optimizers.step.difference import difference, expected_in
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False)
+)
+
+
+def nested(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+values = nested(scalars)
+literals = nested(  # what repr writes as a Python literal (inf and nan are not)
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(0, 1e9))
+)
+
+
+@given(values)
+def test_a_value_does_not_differ_from_itself(v: Any) -> None:
+    assert difference(v, v) is None
+
+
+@given(values, values)
+def test_different_values_always_get_a_short_sentence(a: Any, b: Any) -> None:
+    said = difference(a, b)
+    if a == b and type(a) is type(b):
+        assert said is None
+    elif said is not None:
+        assert 0 < len(said) <= 300
+
+
+@given(st.lists(st.integers(), min_size=2, max_size=8, unique=True), st.randoms())
+def test_a_permutation_is_told_as_another_order(items: list[int], rng: random.Random) -> None:
+    shuffled = items[:]
+    rng.shuffle(shuffled)
+    if shuffled == items:
+        return
+    said = difference(shuffled, items)
+    assert said is not None and said.startswith("the same items in another order")
+    assert ("(expected: sorted)" in said) == (items == sorted(items))
+
+
+@given(literals)
+def test_the_expected_literal_is_read_back_from_the_feedback(v: Any) -> None:
+    assert expected_in(f"f(1) returned None, expected {v!r}") == (True, v)
+
+
+def test_nested_differences_name_the_key_and_the_kind() -> None:
+    assert difference({1: ["b", "a"], 2: ["c"]}, {1: ["a", "b"], 2: ["c"]}) == (
+        "at key 1: the same items in another order (expected: sorted)"
+    )
+    assert difference({"a": 1}, {"a": 1, "b": 2}) == "missing keys 'b'"
+    assert difference([1, 2], [1, 2, 3]) == "2 items where 3 expected: missing 3"
+    assert difference(3, 2.5) == "3 is too large by 0.5"
+    assert difference(True, False) == "True where False is expected"
+    assert difference(None, 3) == "a NoneType (None) where a int is expected"
+
+
+def test_strings_are_compared_by_their_edits() -> None:
+    assert difference("hello--world", "hello-world") == "extra '-' at character 6"
+    assert difference("tracegraph:-a-guide", "tracegraph-a-guide") == "extra ':' at character 10"
+    assert difference("Hello", "hello") == "the same letters in another case"
+    assert difference(" hi ", "hi") == "the same text with other spaces around it"
+    assert difference("abc", "abXc") == "missing 'X' at character 2"
+
+
+def test_feedback_without_an_expected_literal_gives_nothing() -> None:
+    assert expected_in("the answer is too long") == (False, None)
+    assert expected_in("expected exactly 'NEG', got 'Positive'") == (False, None)
+    assert expected_in("f() raised KeyError; expected 'x'. Try again.") == (True, "x")
+    assert expected_in("assert f(2) == 4") == (True, 4)
