@@ -113,6 +113,13 @@ def _strings(got: str, want: str) -> str:
         return "the same text with other spaces around it"
     if got.lower() == want.lower():
         return "the same letters in another case"
+    if len(got) * len(want) > 4_000_000:  # difflib is quadratic: long texts get their sizes
+        start = next(
+            (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b),
+            min(len(got), len(want)),
+        )
+        where = f"; the first difference at character {start}" if start < len(got) else ""
+        return f"{len(got)} characters where {len(want)} expected{where}"
     ops = [o for o in difflib.SequenceMatcher(None, got, want, autojunk=False).get_opcodes()]
     edits = [o for o in ops if o[0] != "equal"]
     if len(edits) > MAX_PARTS:

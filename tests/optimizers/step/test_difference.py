@@ -85,3 +85,11 @@ def test_feedback_without_an_expected_literal_gives_nothing() -> None:
     assert expected_in("expected exactly 'NEG', got 'Positive'") == (False, None)
     assert expected_in("f() raised KeyError; expected 'x'. Try again.") == (True, "x")
     assert expected_in("assert f(2) == 4") == (True, 4)
+
+
+def test_long_texts_are_compared_by_size_and_first_difference() -> None:
+    got, want = "a" * 5000 + "b", "a" * 5000 + "c" * 2000
+    assert (
+        difference(got, want)
+        == "5001 characters where 7000 expected; the first difference at character 5000"
+    )
