@@ -14,6 +14,7 @@ number       (a)   one number, feedback "too small"/"too large" only; targets 0.
 training     (b)   learning rate, epochs, optimizer and feature scaling of a tiny pure-Python
                    training loop; feedback is the final loss only
 code         (c)   repair slugify / is_leap_year / invert_mapping from failing unit tests
+code_more    (c)   repair parse_duration / dedupe / word_count (written after the strategy)
 labels       (d)   prompt tuning, the same model answers: sentiment with exact labels POS/NEG
 digits       (d)   prompt tuning, the same model answers: sums with the number alone
 retrieval    (e)   retrieve -> rerank workflow (intermediate node), top_k and threshold; F1

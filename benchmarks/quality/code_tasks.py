@@ -2,7 +2,9 @@
 
 Seed ``i`` repairs ``specs.CODE_ORDER[i % 3]``: string processing (``slugify``), an arithmetic
 edge case (``is_leap_year``) and dict/list logic (``invert_mapping``). The functions below are
-the buggy versions; every task resets the code parameter to the bug first.
+the buggy versions; every task resets the code parameter to the bug first. ``code_more`` repairs
+three functions written after the repair strategy was built (``parse_duration``, ``dedupe``,
+``word_count``): the same family, tasks the strategy was not tuned on.
 """
 
 from __future__ import annotations
@@ -34,10 +36,34 @@ def invert_mapping(mapping: dict[str, int]) -> dict[int, list[str]]:
     return {value: [key] for key, value in mapping.items()}
 
 
+@tg.trainable
+def parse_duration(text: str) -> int:
+    """Minutes in a duration written like '1h30m', '45m' or '2h'."""
+    return int(text.rstrip("m").split("h")[-1] or 0)
+
+
+@tg.trainable
+def dedupe(items: list[str]) -> list[str]:
+    """The items without repeats, each kept at its first position."""
+    return sorted(set(items))
+
+
+@tg.trainable
+def word_count(text: str) -> dict[str, int]:
+    """How often each word occurs, ignoring case and punctuation."""
+    counts: dict[str, int] = {}
+    for word in text.split():
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
 FUNCTIONS: dict[str, tuple[Any, str]] = {
     "slugify": (slugify, specs.SLUGIFY_BUGGY),
     "is_leap_year": (is_leap_year, specs.LEAP_BUGGY),
     "invert_mapping": (invert_mapping, specs.INVERT_BUGGY),
+    "parse_duration": (parse_duration, specs.DURATION_BUGGY),
+    "dedupe": (dedupe, specs.DEDUPE_BUGGY),
+    "word_count": (word_count, specs.COUNT_BUGGY),
 }
 
 
@@ -66,7 +92,15 @@ def passed_fraction(name: str, fn: Callable[..., Any]) -> float:
 
 def make_code(seed: int, student: LLMClient | None = None) -> Task:
     """Repair one function until every unit test passes."""
-    name = specs.CODE_ORDER[seed % len(specs.CODE_ORDER)]
+    return _make(specs.CODE_ORDER[seed % len(specs.CODE_ORDER)], "code")
+
+
+def make_code_more(seed: int, student: LLMClient | None = None) -> Task:
+    """The same, for the functions written after the strategy was built."""
+    return _make(specs.CODE_MORE_ORDER[seed % len(specs.CODE_MORE_ORDER)], "code_more")
+
+
+def _make(name: str, family: str) -> Task:
     fn, buggy = FUNCTIONS[name]
     code = tg.code_of(fn)
     code.set_value(buggy)  # every run starts from the bug, also after an earlier repair
@@ -95,7 +129,10 @@ def make_code(seed: int, student: LLMClient | None = None) -> Task:
         except Exception:  # the candidate does not even define the function
             return 0.0
 
-    return Task("code", f"code/{name}", [code], run, evaluate, info={"function": name})
+    return Task(family, f"{family}/{name}", [code], run, evaluate, info={"function": name})
 
 
 CODE = Family("code", "c", "repair a function from failing unit tests", make_code)
+CODE_MORE = Family(
+    "code_more", "c", "repair a function from failing unit tests (unseen)", make_code_more
+)

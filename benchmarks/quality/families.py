@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.quality.code_tasks import CODE
+from benchmarks.quality.code_tasks import CODE, CODE_MORE
 from benchmarks.quality.extract_tasks import EXTRACT, INVOICE
 from benchmarks.quality.numeric_tasks import NUMBER, RETRIEVAL, TRAINING
 from benchmarks.quality.prompt_tasks import DIGITS, LABELS
@@ -10,5 +10,6 @@ from benchmarks.quality.task import Family
 
 # in the order the suite runs them (cheapest first: no task-model calls)
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (NUMBER, TRAINING, CODE, RETRIEVAL, EXTRACT, INVOICE, LABELS, DIGITS)
+    f.name: f
+    for f in (NUMBER, TRAINING, CODE, CODE_MORE, RETRIEVAL, EXTRACT, INVOICE, LABELS, DIGITS)
 }

@@ -137,6 +137,42 @@ CODE_CASES: dict[str, list[tuple[tuple[Any, ...], Any]]] = {
 }
 CODE_ORDER = ["slugify", "is_leap_year", "invert_mapping"]  # seed i repairs CODE_ORDER[i % 3]
 
+# (c) more: three functions written after the repair strategy was built, to test that it
+# carries over (parsing, order-keeping list logic, counting with normalisation)
+DURATION_BUGGY = '''def parse_duration(text):
+    """Minutes in a duration written like '1h30m', '45m' or '2h'."""
+    return int(text.rstrip("m").split("h")[-1] or 0)
+'''
+DEDUPE_BUGGY = '''def dedupe(items):
+    """The items without repeats, each kept at its first position."""
+    return sorted(set(items))
+'''
+COUNT_BUGGY = '''def word_count(text):
+    """How often each word occurs, ignoring case and punctuation."""
+    counts = {}
+    for word in text.split():
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+'''
+CODE_CASES.update(
+    {
+        "parse_duration": [(("1h30m",), 90), (("45m",), 45), (("2h",), 120), (("0h5m",), 5)],
+        "dedupe": [
+            ((["b", "a", "b"],), ["b", "a"]),
+            ((["x", "x"],), ["x"]),
+            (([],), []),
+            ((["c", "a", "c", "b", "a"],), ["c", "a", "b"]),
+        ],
+        "word_count": [
+            (("a b a",), {"a": 2, "b": 1}),
+            (("The cat, the hat.",), {"the": 2, "cat": 1, "hat": 1}),
+            (("",), {}),
+            (("Go! go GO",), {"go": 3}),
+        ],
+    }
+)
+CODE_MORE_ORDER = ["parse_duration", "dedupe", "word_count"]
+
 
 def code_verdict(name: str, args: tuple[Any, ...], want: Any, got: Any, error: str | None) -> str:
     """The unit test's message for one case."""

@@ -134,6 +134,14 @@ SOLUTIONS: dict[str, list[dict[str, Any]]] = {
          "    for k in sorted(mapping):\n        out.setdefault(mapping[k], []).append(k)\n"
          "    return out\n"},
     ],
+    "code_more": [
+        {"parse_duration": "def parse_duration(text):\n    h, _, m = text.rpartition('h')\n"
+         "    return int(h or 0) * 60 + int(m.rstrip('m') or 0)\n"},
+        {"dedupe": "def dedupe(items):\n    return list(dict.fromkeys(items))\n"},
+        {"word_count": "def word_count(text):\n    counts = {}\n"
+         "    for w in text.lower().split():\n        w = w.strip('.,!?')\n"
+         "        counts[w] = counts.get(w, 0) + 1\n    return counts\n"},
+    ],
 }  # fmt: skip
 
 
