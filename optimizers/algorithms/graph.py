@@ -151,26 +151,40 @@ class GraphOptimizer(Optimizer):
             if now and self._won():  # scored against the current values: applied alone, not merged
                 return now
             ties += [now] if now else []
-        for p, examples in repairs if self.gate is not None else []:  # more, each scored alone
-            for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
-                hotter = replace(ctx, options={**ctx.options, "temperature": temperature})
-                value, said = yield from self._easier(p, ParamType.CODE, examples, hotter)
-                label = f"{p.name}: repair {i + 2} of {self.repair_samples}"
-                if value is None or value == edits.get(p.name):
-                    ctx.report.notes.append(f"{label}: none ({said[:200]})")
-                    continue
-                ctx.report.notes.append(f"{label}, the problem: {said[:200]}")
-                edits[p.name] = value
-                now, rejected = self.validate({p.name: value}, ctx)
-                ctx.report.rejected.extend(rejected)
-                if now and self._won():
-                    return now
-                ties += [now] if now else []
+        if self.gate is not None:
+            won, more = yield from self._more_repairs(repairs, edits, ctx)
+            if won:
+                return won
+            ties += more
         # each tie was scored alone: keep one (an edit before the proposal it followed), code
         # only when no tie leaves the code alone (a repair that turns the error into a
         # placeholder ties at 0 and hides the error)
         ties += [accepted] if accepted else []
         return next((t for t in ties if not any(_is_code(n) for n in t)), ties[0] if ties else {})
+
+    def _more_repairs(
+        self, repairs: list[tuple[Node, list[Example]]], edits: dict[str, str], ctx: StepContext
+    ) -> Generator[Ask, Reply, tuple[dict[Node, Any], list[dict[Node, Any]]]]:
+        """With a score: more repairs of each stuck function, hotter each time, each scored
+        alone; the first that scores better (or nothing), and those that tie."""
+        ties: list[dict[Node, Any]] = []
+        for p, examples in repairs:
+            tried = {edits.get(p.name)}
+            for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
+                hotter = replace(ctx, options={**ctx.options, "temperature": temperature})
+                value, said = yield from self._easier(p, ParamType.CODE, examples, hotter)
+                label = f"{p.name}: repair {i + 2} of {self.repair_samples}"
+                if value is None or value in tried:
+                    ctx.report.notes.append(f"{label}: none ({said[:200] or 'the same repair'})")
+                    continue
+                tried.add(value)
+                ctx.report.notes.append(f"{label}, the problem: {said[:200]}")
+                now, rejected = self.validate({p.name: value}, ctx)
+                ctx.report.rejected.extend(rejected)
+                if now and self._won():
+                    return now, ties
+                ties += [now] if now else []
+        return {}, ties
 
     def _won(self) -> bool:
         """Whether the gate's last verdict scored better than the current values."""
