@@ -25,6 +25,8 @@ from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
 from optimizers.errors import LLMError
 from optimizers.llm.structured import JSONNotFound, extract_json
 from optimizers.llm.types import Reply
+from optimizers.step.difference import difference
+from optimizers.step.implied import implied_tests, improves
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
 from optimizers.step.replies import Rejection, same_value
@@ -39,7 +41,7 @@ from optimizers.step.rules import (
     rule_messages,
     target_messages,
 )
-from tracegraph.node import Node
+from tracegraph.node import Node, NodeKind
 from tracegraph.params import ParamType
 
 __all__ = ["GraphOptimizer"]
@@ -111,7 +113,9 @@ class GraphOptimizer(Optimizer):
         nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
-            if kind not in (ParamType.TEXT, ParamType.CODE) or not stuck:
+            if kind not in (ParamType.TEXT, ParamType.CODE):
+                continue
+            if not (stuck or (kind is ParamType.CODE and self._fails_tests(p, accepted, ctx))):
                 continue
             examples = examples_for(p, ctx.sub)
             if not examples:
@@ -145,8 +149,10 @@ class GraphOptimizer(Optimizer):
         for edit in [t for t in tries if t]:
             now, rejected = self.validate(edit, ctx)
             ctx.report.rejected.extend(rejected)
-            if self.gate is None:
+            if self.gate is None:  # the repairs are judged by the tests the feedback implies
                 accepted.update(now)
+                won, more = yield from self._more_repairs(repairs, edits, ctx)
+                accepted.update(won or next((t for t in more if not set(t) & set(accepted)), {}))
                 return accepted
             if now and self._won():  # scored against the current values: applied alone, not merged
                 return now
@@ -170,6 +176,10 @@ class GraphOptimizer(Optimizer):
         ties: list[dict[Node, Any]] = []
         for p, examples in repairs:
             tried = {edits.get(p.name)}
+            if self.gate is None and (
+                improves(ctx.trials.get(edits.get(p.name))) or not implied_tests(p, ctx.sub.outputs)
+            ):
+                continue  # without a score: only while the tests the feedback implies fail
             for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
                 hotter = replace(ctx, options={**ctx.options, "temperature": temperature})
                 value, said = yield from self._easier(p, ParamType.CODE, examples, hotter)
@@ -181,10 +191,18 @@ class GraphOptimizer(Optimizer):
                 ctx.report.notes.append(f"{label}, the problem: {said[:200]}")
                 now, rejected = self.validate({p.name: value}, ctx)
                 ctx.report.rejected.extend(rejected)
-                if now and self._won():
+                if now and (self._won() if self.gate else improves(ctx.trials.get(value))):
                     return now, ties
                 ties += [now] if now else []
         return {}, ties
+
+    def _fails_tests(self, p: Node, accepted: Mapping[Node, Any], ctx: StepContext) -> bool:
+        """Without a score: the feedback names results the function does not return, and the
+        proposal did not fix more of them."""
+        if self.gate is not None or improves(ctx.trials.get(accepted.get(p))):
+            return False
+        tests = implied_tests(p, ctx.sub.outputs)
+        return any(n.kind is not NodeKind.CALL or difference(n.peek(), w) for n, w in tests)
 
     def _won(self) -> bool:
         """Whether the gate's last verdict scored better than the current values."""

@@ -48,6 +48,7 @@ from optimizers.errors import (
 )
 from optimizers.llm.types import LLMClient, Reply
 from optimizers.step.gate import Evaluate, Gate
+from optimizers.step.implied import implied_tests, regression
 from optimizers.step.problem import show_value
 from optimizers.step.records import Ask, Message, StepContext, StepReport
 from optimizers.step.replies import (
@@ -59,7 +60,7 @@ from optimizers.step.replies import (
     read_reply,
     readonly_names,
 )
-from optimizers.step.trial import TrialConfig, code_check
+from optimizers.step.trial import TrialConfig, code_trial
 from tracegraph.errors import ParameterError
 from tracegraph.graph import Subgraph, relevant_subgraph
 from tracegraph.node import Node
@@ -253,9 +254,13 @@ class Optimizer(Memory):
         """Check each update against its spec, and code by a trial run in a child process."""
 
         def trial(node: Node, value: Any) -> list[str]:
-            if node.spec is not None and node.spec.type is ParamType.CODE:
-                return code_check(node, value, ctx.sub.nodes, self.trial)
-            return []
+            if node.spec is None or node.spec.type is not ParamType.CODE:
+                return []
+            # without a score, the feedback's expected results are the tests (step/implied.py)
+            tests = implied_tests(node, ctx.sub.outputs) if self.gate is None else []
+            result = code_trial(node, value, ctx.sub.nodes, self.trial, tests)
+            ctx.trials[value] = result
+            return result.reasons or regression(result)
 
         accepted, rejected = check_updates(
             raw, ctx.params, readonly=ctx.readonly, extra_check=trial

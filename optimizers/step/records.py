@@ -118,3 +118,4 @@ class StepContext:
     schema: type[BaseModel] | None  # None: a free-text reply
     options: dict[str, Any]
     readonly: dict[str, str] = field(default_factory=dict)
+    trials: dict[Any, Any] = field(default_factory=dict)  # proposed code -> its TrialResult

@@ -29,17 +29,24 @@ import json
 import pickle
 import symtable
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from optimizers.step.replay import Call, find_def, replayable, trial_calls
 from tracegraph.node import Node, NodeKind
 from tracegraph.sandbox import Limits, Sandbox, describe_status
 from tracegraph.sandbox.isolated import globals_for
 
-__all__ = ["TrialConfig", "code_check", "static_problems", "trial_calls", "trial_run"]
-
-Call = tuple[tuple[Any, ...], dict[str, Any]]
+__all__ = [
+    "TrialConfig",
+    "TrialResult",
+    "code_check",
+    "code_trial",
+    "static_problems",
+    "trial_calls",
+    "trial_run",
+]
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,16 @@ class TrialConfig:
         return Limits(timeout=self.timeout, memory_mb=self.memory_mb)
 
 
-def _find_def(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
-            return stmt
-    return None
+@dataclass(frozen=True)
+class TrialResult:
+    """What a trial found: why the code was rejected (empty: it passed), and, for the recorded
+    calls given an expected result, how many returned it and how the others went wrong."""
+
+    reasons: list[str]
+    passed: int = 0
+    failed: tuple[str, ...] = ()
+    compared: tuple[int, ...] = ()  # the calls whose result was compared (indices)
+    baseline: int = 0  # of those, how many the current code got right (see code_trial)
 
 
 def _positional(a: ast.arguments) -> list[tuple[str, bool, bool]]:
@@ -130,7 +142,7 @@ def static_problems(source: str, name: str, original: str) -> list[str]:
     except SyntaxError as exc:
         line = (exc.text or "").strip()
         return [f"the code does not parse: {exc.msg} at line {exc.lineno}: {line!r}"]
-    node = _find_def(tree, name)
+    node = find_def(tree, name)
     if node is None:
         found = [
             s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
@@ -142,7 +154,7 @@ def static_problems(source: str, name: str, original: str) -> list[str]:
     problems: list[str] = []
     if node.decorator_list:
         problems.append(f"remove the decorators above def {name}: give only the plain function")
-    old = _find_def(ast.parse(original), name)
+    old = find_def(ast.parse(original), name)
     if old is None:  # nothing to compare with (the original could not be read)
         return problems
     if isinstance(old, ast.AsyncFunctionDef) != isinstance(node, ast.AsyncFunctionDef):
@@ -155,57 +167,6 @@ def static_problems(source: str, name: str, original: str) -> list[str]:
             + "; ".join(sig)
         )
     return problems
-
-
-def trial_calls(
-    code_param: Node, calls: Sequence[Node], original: str, name: str | None = None
-) -> list[Call]:
-    """The arguments each traced call of the function received, rebuilt from its parents.
-
-    Calls whose arguments cannot be rebuilt exactly (an argument assembled from several nodes,
-    a bound method's ``self``) are left out.
-    """
-    tree = ast.parse(original)
-    fn = _find_def(tree, name or code_param.name) or next(
-        (s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))), None
-    )
-    if fn is None:
-        return []
-    out: list[Call] = []
-    for call in calls:
-        rebuilt = _rebuild(call, code_param, fn.args)
-        if rebuilt is not None:
-            out.append(rebuilt)
-    return out
-
-
-def _rebuild(call: Node, code_param: Node, a: ast.arguments) -> Call | None:
-    positional = [p.arg for p in a.posonlyargs + a.args]
-    kwonly = {p.arg for p in a.kwonlyargs}
-    star = a.vararg.arg if a.vararg else None
-    named: dict[str, Any] = {}
-    extra: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    for parent, label in zip(call.parents, call.arg_names, strict=False):
-        if parent is code_param or label.startswith("<"):
-            continue  # the code itself, or a value read implicitly: not an argument
-        if label in positional or label in kwonly:
-            named[label] = parent.peek()
-        elif star and label.startswith(f"{star}[") and label[len(star) + 1 : -1].isdigit():
-            extra.append(parent.peek())
-        elif a.kwarg is not None and label.isidentifier():
-            kwargs[label] = parent.peek()
-        else:
-            return None  # a nested element such as "x[0]": the container is not recorded whole
-    if any(p not in named for p in positional[: len(positional) - len(a.defaults)]):
-        return None
-    args: list[Any] = []
-    for p in positional:
-        if p not in named:
-            break
-        args.append(named.pop(p))
-    kwargs.update(named)
-    return (*args, *extra), kwargs
 
 
 #: The child's program: stdlib only, it never imports this package (a fast, clean start).
@@ -231,17 +192,39 @@ def trial_run(
     Returns:
         An empty list when the definition, every call and the user's check succeeded.
     """
+    return _trial(source, name, calls, {}, config, fn_globals, outer).reasons
+
+
+def _trial(
+    source: str,
+    name: str,
+    calls: Sequence[Call],
+    expect: Mapping[int, Any],
+    config: TrialConfig | None,
+    fn_globals: Mapping[str, Any] | None,
+    outer: Collection[str],
+) -> TrialResult:
+    """The trial; ``expect``: call index -> the result the feedback expects for that call."""
     config = config or TrialConfig()
-    sendable = []
-    for call in calls[: config.max_calls]:
+    sendable: list[bytes] = []
+    expected: dict[int, Any] = {}
+    compared: list[int] = []  # indices into calls
+    for i, call in enumerate(calls[: config.max_calls]):
         try:
-            sendable.append(pickle.dumps(call))
+            blob = pickle.dumps(call)
+            if i in expect:
+                pickle.dumps(expect[i])
         except Exception:  # an input we cannot send is not the proposal's fault
             continue
+        if i in expect:
+            expected[len(sendable)] = expect[i]
+            compared.append(i)
+        sendable.append(blob)
     job = {
         "source": source,
         "name": name,
         "calls": sendable,
+        "expect": expected,
         "check": config.check,
         "memory": config.memory_mb * 2**20,
         "is_async": _is_async(source, name),
@@ -251,30 +234,35 @@ def trial_run(
     try:
         payload = pickle.dumps(job)
     except Exception as exc:
-        return [f"the trial could not be prepared ({type(exc).__name__}: {exc})"]
-    return _run_child(payload, config.limits(), name)
+        return TrialResult([f"the trial could not be prepared ({type(exc).__name__}: {exc})"])
+    return replace(_run_child(payload, config.limits(), name), compared=tuple(compared))
 
 
-def _run_child(payload: bytes, limits: Limits, name: str) -> list[str]:
+def _run_child(payload: bytes, limits: Limits, name: str) -> TrialResult:
     box = Sandbox(_CHILD, limits)
     try:
         box.start()
         reply = box.exchange(payload)
     except OverflowError as exc:
-        return [f"the trial of {name} failed: {exc}"]
+        return TrialResult([f"the trial of {name} failed: {exc}"])
     finally:
         status = box.close()
     if reply is None and box.timed_out:
-        return [
-            f"{name} did not finish within {limits.timeout:g} s on the traced inputs "
-            "(an endless loop?)"
-        ]
+        return TrialResult(
+            [
+                f"{name} did not finish within {limits.timeout:g} s on the traced inputs "
+                "(an endless loop?)"
+            ]
+        )
     try:
-        return [str(r) for r in json.loads(reply or b"")["reasons"]]
+        report = json.loads(reply or b"")
+        reasons = [str(r) for r in report["reasons"]]
+        failed = tuple(str(f) for f in report.get("failed", []))
+        return TrialResult(reasons, int(report.get("passed", 0)), failed)
     except (ValueError, KeyError, TypeError):
         tail = box.stderr.text().strip()[-300:]
         why = describe_status(status)
-        return [f"the trial of {name} crashed ({why}){': ' + tail if tail else ''}"]
+        return TrialResult([f"the trial of {name} crashed ({why}){': ' + tail if tail else ''}"])
 
 
 def code_check(
@@ -285,26 +273,42 @@ def code_check(
     ``subgraph_nodes`` are searched for the calls of the function (nodes whose
     ``code_param`` is this parameter); their recorded inputs are replayed.
     """
+    return code_trial(code_param, source, subgraph_nodes, config).reasons
+
+
+def code_trial(
+    code_param: Node,
+    source: str,
+    subgraph_nodes: Sequence[Node],
+    config: TrialConfig,
+    expect: Sequence[tuple[Node, Any]] = (),
+) -> TrialResult:
+    """:func:`code_check`, and for the calls in ``expect`` (call node, the result the feedback
+    expects) whether the proposal returns that result (those calls are replayed first)."""
     original = code_param.peek()
     name = _function_name(original) or code_param.name
     problems = static_problems(source, name, original)
     if problems:
-        return problems
+        return TrialResult(problems)
+    wanted = {id(n): want for n, want in expect}
     calls = [
         n
         for n in subgraph_nodes
         if n.kind in (NodeKind.CALL, NodeKind.EXCEPTION) and n.code_param is code_param
     ]
-    replay = trial_calls(code_param, calls, original, name)
+    calls.sort(key=lambda n: id(n) not in wanted)  # stable: the expected ones first
+    replay = replayable(code_param, calls, original, name)
+    at = {i: wanted[id(n)] for i, (n, _) in enumerate(replay) if id(n) in wanted}
     fn_globals = _fn_globals(code_param)
-    return trial_run(
-        source, name, replay, config=config, fn_globals=fn_globals, outer=_outer_names(original)
-    )
+    outer = _outer_names(original)
+    result = _trial(source, name, [c for _, c in replay], at, config, fn_globals, outer)
+    right = sum(_same(replay[i][0], at[i]) for i in result.compared)
+    return replace(result, baseline=right)
 
 
 def _is_async(source: str, name: str) -> bool:
     try:
-        return isinstance(_find_def(ast.parse(source), name), ast.AsyncFunctionDef)
+        return isinstance(find_def(ast.parse(source), name), ast.AsyncFunctionDef)
     except SyntaxError:
         return False
 
@@ -338,3 +342,11 @@ def _fn_globals(code_param: Node) -> Mapping[str, Any]:
         return given
     fn = code_param.meta.get("function")
     return getattr(fn, "__globals__", {}) or {}
+
+
+def _same(call: Node, want: Any) -> bool:
+    """Whether a recorded call returned ``want`` (the current code's result)."""
+    try:
+        return call.kind is NodeKind.CALL and bool(call.peek() == want)
+    except Exception:
+        return False

@@ -28,10 +28,11 @@ from typing import Any, NoReturn
 FILENAME = "<proposed code>"
 
 
-def done(out: Any, reasons: list[str]) -> NoReturn:
+def done(out: Any, reasons: list[str], tally: dict[str, Any] | None = None) -> NoReturn:
     """Report on the private channel and leave at once (no cleanup code of the proposal runs)."""
     guards = os.environ.get("TRACEGRAPH_SANDBOX_GUARDS", "")
-    out.send(json.dumps({"reasons": reasons, "guards": guards.split(",")}).encode())
+    report = {"reasons": reasons, "guards": guards.split(","), **(tally or {})}
+    out.send(json.dumps(report).encode())
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
@@ -87,7 +88,8 @@ def runner(job: dict[str, Any], chan: Any, loads_plain: Callable[[bytes], Any]) 
         except Exception:  # an input this process cannot rebuild: not the proposal's fault
             chan.send(pickle.dumps({"skip": True}))
             continue
-        chan.send(_answer(fn, args, kwargs, kind == "call", job, loads_plain))
+        keep = kind == "call" or what in job.get("expect", {})  # replay: what is an index
+        chan.send(_answer(fn, args, kwargs, keep, job, loads_plain))
     os._exit(0)
 
 
@@ -125,6 +127,8 @@ class Judge:
     def __init__(self, job: dict[str, Any], out: Any, code: Any, pid: int) -> None:
         self.job, self.out, self.code, self.pid = job, out, code, pid
         self.loads_plain = sys.modules[type(out).__module__].loads_plain
+        self.passed = 0  # recorded inputs whose result is the one the feedback expects
+        self.failed: list[str] = []  # the others: "f(args) returned x, expected y"
 
     def ask(self, request: Any) -> dict[str, Any]:
         """The runner's answer; when the runner died, leave with its status (no report)."""
@@ -148,21 +152,23 @@ class Judge:
         name = self.job["name"]
         for i, blob in enumerate(self.job["calls"]):
             answer = self.ask(("replay", i))
+            if "ok" in answer and i in self.job.get("expect", {}):
+                want = self.job["expect"][i]
+                if answer["ok"] == want:  # plain data on both sides: no proposal code runs
+                    self.passed += 1
+                else:
+                    shown = _shown(blob)
+                    self.failed.append(
+                        f"{name}({shown}) returned {answer['ok']!r:.120}, expected {want!r:.120}"
+                    )
             if "error" not in answer:
                 continue
             if answer.get("name") in self.job["outer"]:
                 continue  # a global the original used that the trial could not provide
-            try:
-                args, kwargs = pickle.loads(blob)
-                shown = ", ".join(
-                    [repr(a)[:80] for a in args] + [f"{k}={v!r:.80}" for k, v in kwargs.items()]
-                )
-            except Exception:
-                shown = "..."
             done(
                 self.out,
                 [
-                    f"calling {name}({shown}) on the inputs it got in the trace raised "
+                    f"calling {name}({_shown(blob)}) on the inputs it got in the trace raised "
                     + answer["error"]
                 ],
             )
@@ -200,6 +206,17 @@ class Judge:
         if verdict is False or isinstance(verdict, str):
             said = f"the check {label} failed: {verdict}" if verdict else f"{label} said False"
             done(self.out, [said])
+
+
+def _shown(blob: bytes) -> str:
+    """The arguments of a recorded call, short."""
+    try:
+        args, kwargs = pickle.loads(blob)
+        return ", ".join(
+            [repr(a)[:80] for a in args] + [f"{k}={v!r:.80}" for k, v in kwargs.items()]
+        )
+    except Exception:
+        return "..."
 
 
 def _builtin_error(kind: str, message: str) -> Exception | None:
@@ -240,4 +257,4 @@ def main(out: Any) -> None:
     judge.check()
     if "stopped" not in judge.ask(("stop", None)):  # the runner must still be there, and answer
         done(out, [f"the trial's runner of {job['name']} did not stop when asked"])
-    done(out, [])
+    done(out, [], {"passed": judge.passed, "failed": judge.failed[:5]})

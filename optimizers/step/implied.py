@@ -1,0 +1,55 @@
+"""Tests the feedback implies: a call whose feedback names the result it should have returned.
+
+Unit-test feedback such as "slugify('Hello, World!') returned 'hello,-world!', expected
+'hello-world'" is a test case: the call's recorded inputs and the expected result. Without a
+score function (``evaluate=``), a proposed function is replayed on those inputs in its trial
+(:func:`optimizers.step.trial.code_trial`, in the sandbox) and compared with the expected
+results; the current code's recorded results are the baseline. A proposal that gets fewer of
+them right than the current code is rejected with the cases it broke (:func:`regression`):
+nothing that worked is lost to a rewrite, and the model is told which cases it broke. The
+graph optimizer also uses the counts to sample another repair when one does not help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from optimizers.step.difference import expected_in
+from optimizers.step.trial import TrialResult
+from tracegraph.node import Node, NodeKind
+
+__all__ = ["implied_tests", "improves", "regression"]
+
+
+def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list[tuple[Node, Any]]:
+    """(call, expected result) for each output that is a call of ``code_param``'s function and
+    whose feedback names the expected result ("expected <Python literal>", "== <literal>")."""
+    tests: list[tuple[Node, Any]] = []
+    for output, feedback in outputs:
+        if output.code_param is not code_param:
+            continue
+        if output.kind not in (NodeKind.CALL, NodeKind.EXCEPTION):
+            continue
+        found, want = expected_in(str(feedback))
+        if found:
+            tests.append((output, want))
+    return tests
+
+
+def regression(result: TrialResult) -> list[str]:
+    """Why a proposal that passed its trial is still rejected: it gets fewer of the implied
+    tests right than the current code (nothing when it gets as many or more)."""
+    if result.reasons or not result.compared or result.passed >= result.baseline:
+        return []
+    broke = "; ".join(result.failed[:3])
+    return [
+        f"it returns the expected result for {result.passed} of the {len(result.compared)} "
+        f"calls whose feedback names one, the current code for {result.baseline}: {broke}"
+    ]
+
+
+def improves(result: TrialResult | None) -> bool:
+    """Whether a proposal passed its trial and got more implied tests right than the current
+    code."""
+    return result is not None and not result.reasons and result.passed > result.baseline

@@ -1,0 +1,78 @@
+"""Without a score, the feedback's expected results are tests: a proposal that breaks one the
+current code passes is rejected, and repairs are sampled until one passes more."""
+
+from __future__ import annotations
+
+import json
+
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.implied import implied_tests
+from optimizers.step.trial import TrialConfig, code_trial
+from tracegraph.graph import relevant_subgraph
+
+
+@tg.trainable
+def shout(word: str) -> str:
+    """The word in capitals with one exclamation mark."""
+    return word + "!"
+
+
+START = 'def shout(word):\n    return word + "!"\n'
+FIXED = "def shout(word):\n    return word.upper() + '!'\n"
+
+
+def run(words: list[str], wants: list[str]) -> list[tg.Node]:
+    outs = []
+    for word, want in zip(words, wants, strict=True):
+        out = shout(word)
+        said = "correct" if out.value == want else f"returned {out.value!r}, expected {want!r}"
+        out.backward(f"shout({word!r}) {said}")
+        outs.append(out)
+    return outs
+
+
+def test_the_trial_counts_the_expected_results_a_proposal_returns() -> None:
+    code = tg.code_of(shout)
+    code.set_value(START)
+    GraphOptimizer([code], llm=ScriptedClient([])).zero_feedback()
+    outs = run(["hi", "ok", "YO"], ["HI!", "OK!", "YO!"])
+    tests = implied_tests(code, relevant_subgraph([code]).outputs)
+    assert [w for _, w in tests] == ["HI!", "OK!"]  # "correct" names no expected result
+    result = code_trial(code, FIXED, outs, TrialConfig(), tests)
+    assert (result.reasons, result.passed, result.baseline) == ([], 2, 0)
+    worse = code_trial(code, "def shout(word):\n    return word\n", outs, TrialConfig(), tests)
+    assert worse.passed == 0 and worse.failed[0] == "shout('hi') returned 'hi', expected 'HI!'"
+
+
+def test_without_a_score_a_proposal_that_breaks_a_passing_case_is_rejected() -> None:
+    code = tg.code_of(shout)
+    code.set_value("def shout(word):\n    return word.upper() + '!' if word == 'hi' else word\n")
+    breaks = {"reasoning": "", "updates": {"shout": "def shout(word):\n    return word\n"}}
+    llm = ScriptedClient([json.dumps(breaks), "Sorry.", "Sorry.", "Sorry."])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+    opt.zero_feedback()
+    outs = [shout("hi"), shout("ok")]
+    outs[0].backward("shout('hi') = 'HI!'; expected 'HI!'")
+    outs[1].backward("shout('ok') returned 'ok', expected 'OK!'")
+    report = opt.step()
+    assert not report.applied
+    (reason,) = report.rejected[0].reasons
+    assert "for 0 of the 2 calls whose feedback names one, the current code for 1" in reason
+    assert "shout('hi') returned 'hi', expected 'HI!'" in reason
+
+
+def test_without_a_score_repairs_are_sampled_until_one_passes_more_tests() -> None:
+    code = tg.code_of(shout)
+    code.set_value(START)
+    same = {"reasoning": "", "updates": {"shout": "def shout(word):\n    return word + '!' \n"}}
+    wrong = "Two marks.\n```python\ndef shout(word):\n    return word + '!!'\n```"
+    llm = ScriptedClient([json.dumps(same), wrong, f"Capitals.\n```python\n{FIXED}```", "spare"])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+    opt.zero_feedback()
+    run(["hi", "ok"], ["HI!", "OK!"])
+    report = opt.step()  # no score recorded: the failing tests alone call for the repair
+    assert code.value == FIXED, report.notes
+    assert llm.remaining == 1
+    question = llm.requests[1]["messages"][0]["content"]
+    assert "what differs: the same letters in another case" in question
