@@ -5,7 +5,7 @@ parameters, the outputs with their feedback, and the history of tried and reject
 
 >>> import tracegraph.params as tp
 >>> from tracegraph.backward import backward
->>> from tracegraph.node import Node, NodeKind
+>>> from tracegraph.node import Node
 >>> from optimizers.llm.scripted import ScriptedClient
 >>> x = Node(1.0, NodeKind.PARAMETER, "x", spec=tp.ParamSpec(tp.ParamType.NUMBER))
 >>> y = Node(2.0, NodeKind.CALL, "double_1", op="double", parents=(x,), arg_names=("v",))
@@ -25,8 +25,7 @@ from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
 from optimizers.errors import LLMError
 from optimizers.llm.structured import JSONNotFound, extract_json
 from optimizers.llm.types import Reply
-from optimizers.step.difference import difference
-from optimizers.step.implied import implied_tests, improves
+from optimizers.step.implied import any_failing, implied_tests, improves
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
 from optimizers.step.replies import Rejection, same_value
@@ -41,7 +40,7 @@ from optimizers.step.rules import (
     rule_messages,
     target_messages,
 )
-from tracegraph.node import Node, NodeKind
+from tracegraph.node import Node
 from tracegraph.params import ParamType
 
 __all__ = ["GraphOptimizer"]
@@ -175,9 +174,10 @@ class GraphOptimizer(Optimizer):
         alone; the first that scores better (or nothing), and those that tie."""
         ties: list[dict[Node, Any]] = []
         for p, examples in repairs:
-            tried = {edits.get(p.name)}
+            first = edits.get(p.name)
+            tried = {first}
             if self.gate is None and (
-                improves(ctx.trials.get(edits.get(p.name))) or not implied_tests(p, ctx.sub.outputs)
+                improves(ctx.trials.get(first)) or not implied_tests(p, ctx.sub.outputs)
             ):
                 continue  # without a score: only while the tests the feedback implies fail
             for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
@@ -201,8 +201,7 @@ class GraphOptimizer(Optimizer):
         proposal did not fix more of them."""
         if self.gate is not None or improves(ctx.trials.get(accepted.get(p))):
             return False
-        tests = implied_tests(p, ctx.sub.outputs)
-        return any(n.kind is not NodeKind.CALL or difference(n.peek(), w) for n, w in tests)
+        return any_failing(implied_tests(p, ctx.sub.outputs))
 
     def _won(self) -> bool:
         """Whether the gate's last verdict scored better than the current values."""

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from optimizers.step.difference import expected_in
-from optimizers.step.trial import TrialResult
+from optimizers.step.trial import TrialResult, returned
 from tracegraph.node import Node, NodeKind
 
-__all__ = ["implied_tests", "improves", "regression"]
+__all__ = ["any_failing", "implied_tests", "improves", "regression"]
 
 
 def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list[tuple[Node, Any]]:
@@ -35,6 +35,12 @@ def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list
         if found:
             tests.append((output, want))
     return tests
+
+
+def any_failing(tests: Sequence[tuple[Node, Any]]) -> bool:
+    """Whether the current code got one of the implied tests wrong (raised, or returned
+    another result: the same comparison as the trial's baseline)."""
+    return not all(returned(call, want) for call, want in tests)
 
 
 def regression(result: TrialResult) -> list[str]:

@@ -43,6 +43,7 @@ __all__ = [
     "TrialResult",
     "code_check",
     "code_trial",
+    "returned",
     "static_problems",
     "trial_calls",
     "trial_run",
@@ -302,7 +303,7 @@ def code_trial(
     fn_globals = _fn_globals(code_param)
     outer = _outer_names(original)
     result = _trial(source, name, [c for _, c in replay], at, config, fn_globals, outer)
-    right = sum(_same(replay[i][0], at[i]) for i in result.compared)
+    right = sum(returned(replay[i][0], at[i]) for i in result.compared)
     return replace(result, baseline=right)
 
 
@@ -344,8 +345,9 @@ def _fn_globals(code_param: Node) -> Mapping[str, Any]:
     return getattr(fn, "__globals__", {}) or {}
 
 
-def _same(call: Node, want: Any) -> bool:
-    """Whether a recorded call returned ``want`` (the current code's result)."""
+def returned(call: Node, want: Any) -> bool:
+    """Whether a recorded call returned ``want``: the current code's side of the comparison the
+    trial's judge makes for a proposal (``==`` on the values)."""
     try:
         return call.kind is NodeKind.CALL and bool(call.peek() == want)
     except Exception:
