@@ -5,7 +5,7 @@ parameters, the outputs with their feedback, and the history of tried and reject
 
 >>> import tracegraph.params as tp
 >>> from tracegraph.backward import backward
->>> from tracegraph.node import Node
+>>> from tracegraph.node import Node, NodeKind
 >>> from optimizers.llm.scripted import ScriptedClient
 >>> x = Node(1.0, NodeKind.PARAMETER, "x", spec=tp.ParamSpec(tp.ParamType.NUMBER))
 >>> y = Node(2.0, NodeKind.CALL, "double_1", op="double", parents=(x,), arg_names=("v",))
