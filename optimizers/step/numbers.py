@@ -12,7 +12,8 @@ parameter, what the proposals so far imply:
   three times in a row whatever its steps (it is not converging by itself), the step grows 4x
   (as a factor when the model thinks in factors, e.g. a learning rate 0.001 -> 0.01 -> 0.1 ->
   10); a model that insists twice on going past an end of the
-  bracket drops that end (the evidence was wrong, e.g. another parameter was to blame);
+  bracket, or at its end, drops that end (the evidence was wrong, e.g. the model moved
+  against the feedback once, or another parameter was to blame);
 * once the direction flips, the value goes where a **V through the scores** peaks (scored
   values on both sides of the bracket, under the same values of the other parameters: scores
   often fall linearly with the distance to the best value), else to the model's own value when
@@ -133,7 +134,9 @@ class NumberSteps:
         up = proposed > current
         past = t.high if up else t.low
         way = 1 if up else -1  # counted per end: up past the high one (+), down past the low (-)
-        overshoots = past is not None and (proposed - past) * way > 0
+        # proposing the end itself (a value already tried) counts: asked twice in a row, the
+        # model says the best is there or beyond (measured: 150 -> 200 -> 199.98 in 10 steps)
+        overshoots = past is not None and (proposed - past) * way >= 0
         t.beyond = t.beyond + way if overshoots and t.beyond * way >= 0 else way * overshoots
         if abs(t.beyond) >= 2:  # the model insists on going past that end: its evidence was wrong
             t.high, t.low = (None, t.low) if up else (t.high, None)

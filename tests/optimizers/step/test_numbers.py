@@ -87,6 +87,21 @@ def test_growth_bisection_and_bounds_explain_themselves() -> None:
     assert value == pytest.approx((now + 2.0) / 2, rel=1e-3) and "halfway to the upper" in why
 
 
+def test_a_model_asking_twice_for_the_end_of_the_bracket_drops_that_end() -> None:
+    """Measured on the local model (target 1250): 100 -> 200 (too small), then a move down to
+    150 (against the feedback) set the bracket's high end to 200; the model then asked for 200
+    each step, and bisection crept 160, 180, ..., 199.98 without ever reaching it."""
+    steps = NumberSteps()
+    for old, new in [(100.0, 200.0), (200.0, 150.0)]:
+        steps.adjust("x", old, new, None)
+        steps.record("x", old, new)
+    value, why = steps.adjust("x", 150.0, 200.0, None)  # once: still inside, halfway
+    assert value == pytest.approx(175.0) and "between 150 and 200" in why
+    steps.record("x", 150.0, value)
+    value, why = steps.adjust("x", value, 200.0, None)  # twice: the end was wrong
+    assert value >= 200.0 and "below 200" not in steps.hint("x"), (value, steps.hint("x"))
+
+
 def test_a_converging_model_is_never_overruled_outside_a_bracket() -> None:
     steps = NumberSteps()
     for old, new in [(0.0, 10.0), (10.0, 14.0), (14.0, 14.5)]:
