@@ -8,26 +8,29 @@ what the checker says about the parsed dict (format first) or the parser's excep
 ``extract``: a name and a date as ``YYYY-MM-DD``. ``invoice``: a vendor, a total as a number and
 a 3-letter currency code (a second task of the family, added after the optimizer's extraction
 strategy was built on ``extract``, to see whether it carries over).
+
+The data (instructions, starting and hand-written parsers, feedback texts) is in
+``prompt_data``, standard library only, which the Trace runner reads too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import tracegraph as tg
-from benchmarks.quality import specs
+from benchmarks.quality import prompt_data
 from benchmarks.quality.code_tasks import compile_source
+from benchmarks.quality.prompt_data import EXTRACT_TOKENS as TOKENS
+from benchmarks.quality.prompt_data import ExtractData, Verdict, raised_feedback
 from benchmarks.quality.prompt_tasks import ask_student, prefetch, student_op
 from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
 
-TOKENS = 60
 _ = re  # the module's globals are the parsers': `re` and `json` are there to use
+__all__ = ["EXTRACT", "HANDWRITTEN_PARSER", "INVOICE", "TOKENS", "Verdict", "accuracy"]
 
-Verdict = Callable[[str, dict[str, Any], Any], "str | None"]
 HANDWRITTEN_PARSER: dict[str, str] = {}  # family -> the hand-written parser (calibration)
 
 
@@ -41,19 +44,6 @@ def parse_reply(reply: str) -> dict[str, str]:
 def read_invoice(reply: str) -> dict[str, Any]:
     """The model's reply as a dict: "vendor", "total" (a number) and "currency" (3 letters)."""
     return dict(json.loads(reply))
-
-
-def _starting(fn_name: str, doc: str) -> str:
-    return f'def {fn_name}(reply):\n    """{doc}"""\n    return json.loads(reply)\n'
-
-
-def _fenced(fn_name: str, doc: str) -> str:
-    """The hand-written parser: JSON with the Markdown fence removed."""
-    return (
-        f'def {fn_name}(reply):\n    """{doc}"""\n'
-        '    text = reply.strip().removeprefix("```json").removeprefix("```").removesuffix("```")\n'
-        "    return json.loads(text)\n"
-    )
 
 
 def accuracy(
@@ -80,18 +70,11 @@ def accuracy(
     return right / len(cases)
 
 
-def _family(
-    name: str,
-    description: str,
-    fn: Any,
-    cases: list[tuple[str, dict[str, Any]]],
-    verdict: Verdict,
-    starts: list[str],
-    handwritten: str,
-) -> Family:
+def _family(name: str, description: str, fn: Any, data: ExtractData) -> Family:
     fn_name = fn.__name__
-    doc = " ".join(str(fn.__doc__).split())
-    start_parser, handwritten_parser = _starting(fn_name, doc), _fenced(fn_name, doc)
+    assert (fn_name, " ".join(str(fn.__doc__).split())) == (data.fn_name, data.doc), fn_name
+    cases, verdict, starts, handwritten = data.cases, data.verdict, data.starts, data.handwritten
+    start_parser, handwritten_parser = data.start_parser, data.handwritten_parser
     HANDWRITTEN_PARSER[name] = handwritten_parser
 
     def score(llm: LLMClient, instruction: str, parser_source: str) -> float:
@@ -119,7 +102,7 @@ def _family(
                 except tg.OpError as exc:
                     assert exc.node is not None
                     why = type(exc.__cause__ or exc).__name__
-                    feedback.append((exc.node, f"{fn_name} raised {why}; expected {want!r}"))
+                    feedback.append((exc.node, raised_feedback(fn_name, why, want)))
                     continue
                 said = verdict(text, want, out.value)
                 if said is None:
@@ -152,28 +135,12 @@ EXTRACT = _family(
     "extract",
     "extract name and ISO date into a dict: instruction + parser (same model)",
     parse_reply,
-    specs.EXTRACT_CASES,
-    specs.extract_verdict,
-    [
-        "Find the person and the date in the text.",
-        "Who is mentioned, and when?",
-        "Summarize the text.",
-    ],
-    'Reply with a JSON object with the keys "name" (the person\'s full name) and "date" '
-    "(the date as YYYY-MM-DD).",
+    prompt_data.EXTRACT,
 )
 
 INVOICE = _family(
     "invoice",
     "extract vendor, numeric total and currency code into a dict: instruction + parser",
     read_invoice,
-    specs.INVOICE_CASES,
-    specs.invoice_verdict,
-    [
-        "Read the invoice text.",
-        "What does this invoice say?",
-        "Summarize the billing information.",
-    ],
-    'Reply with a JSON object with the keys "vendor" (the company), "total" (a number, no '
-    'thousands separators) and "currency" (the 3-letter code).',
+    prompt_data.INVOICE,
 )

@@ -8,6 +8,8 @@ The task model's op and memo here are shared with (f) extraction (``extract_task
 
 Task-model calls are labelled ``student``, run at temperature 0 and are memoised per client for
 the process (the same prompt and input give the same answer), so only new questions cost calls.
+The data (train/test sets, instructions, token limits) is in ``prompt_data``, standard library
+only, which the Trace runner reads too.
 """
 
 from __future__ import annotations
@@ -18,54 +20,44 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import tracegraph as tg
+from benchmarks.quality.prompt_data import (  # the data, shared with the Trace runner
+    DIGIT_DATA,
+    DIGIT_HANDWRITTEN,
+    DIGIT_STARTS,
+    DIGIT_TEST,
+    DIGIT_TOKENS,
+    DIGIT_TRAIN,
+    LABEL_HANDWRITTEN,
+    LABEL_STARTS,
+    LABEL_TEST,
+    LABEL_TOKENS,
+    LABEL_TRAIN,
+    NEG,
+    POS,
+    answer_verdict,
+)
 from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
 
-POS = [
-    "An absolute delight from start to finish.",
-    "The battery lasts all day and charging is quick.",
-    "Friendly staff and the food arrived hot.",
-    "I would happily buy this again.",
-    "Clear instructions, setup took five minutes.",
-    "The best concert I have been to in years.",
-    "Comfortable shoes, no blisters after a long walk.",
-    "It works exactly as advertised.",
-    "The hotel room was spotless and quiet.",
-    "Great value for the price.",
+__all__ = [
+    "DIGITS",
+    "DIGIT_DATA",
+    "DIGIT_HANDWRITTEN",
+    "DIGIT_STARTS",
+    "DIGIT_TEST",
+    "DIGIT_TRAIN",
+    "LABELS",
+    "LABEL_HANDWRITTEN",
+    "LABEL_STARTS",
+    "LABEL_TEST",
+    "LABEL_TRAIN",
+    "NEG",
+    "POS",
+    "accuracy",
+    "ask_student",
+    "prefetch",
+    "student_op",
 ]
-NEG = [
-    "The screen cracked after two days.",
-    "Customer service never answered my emails.",
-    "Cold soup and a rude waiter.",
-    "It stopped working within a week.",
-    "The plot was dull and far too long.",
-    "Shipping took a month and the box was crushed.",
-    "Way too loud, I returned it.",
-    "The app crashes every time I open it.",
-    "Uncomfortable seats and a blurry screen.",
-    "A complete waste of money.",
-]
-LABEL_TRAIN = [(t, "POS") for t in POS[:4]] + [(t, "NEG") for t in NEG[:4]]
-LABEL_TEST = [(t, "POS") for t in POS[4:]] + [(t, "NEG") for t in NEG[4:]]
-LABEL_STARTS = [
-    "Classify the sentiment of the review.",
-    "What is the sentiment of this review?",
-    "Read the review and tell whether the customer liked it.",
-]
-LABEL_HANDWRITTEN = (
-    "Answer with exactly one word: POS if the review is positive, NEG if it is negative."
-)
-
-_PAIRS = [(37, 48), (52, 19), (66, 27), (14, 79), (83, 11), (45, 45), (28, 63), (71, 18)]
-_PAIRS += [(39, 56), (22, 67), (58, 34), (91, 15), (17, 26), (64, 29), (33, 88), (76, 47)]
-DIGIT_DATA = [(f"What is {a} + {b}?", str(a + b)) for a, b in _PAIRS]
-DIGIT_TRAIN, DIGIT_TEST = DIGIT_DATA[:6], DIGIT_DATA[6:]
-DIGIT_STARTS = [
-    "You are a helpful assistant.",
-    "Solve the math problem.",
-    "Explain how to compute the answer.",
-]
-DIGIT_HANDWRITTEN = "Reply with only the resulting number, no words."
 
 # -------------------------------------------------------------------- the task model
 
@@ -143,12 +135,11 @@ def _prompt_family(
             prefetch(llm, str(prompt.value), (q for q, _ in train), tokens)
             for q, want in train:
                 got = answer(prompt, q)
-                if got.value == want:
+                said = answer_verdict(want, got.value)
+                if said is None:
                     right += 1
                 else:
-                    feedback.append(
-                        (got, f"expected exactly {want!r} (nothing else), got {got.value!r}")
-                    )
+                    feedback.append((got, said))
             score = right / len(train)
             return Episode(feedback, score, score == 1.0)
 
@@ -186,7 +177,7 @@ LABELS = _prompt_family(
     LABEL_TEST,
     LABEL_STARTS,
     LABEL_HANDWRITTEN,
-    8,
+    LABEL_TOKENS,
 )
 DIGITS = _prompt_family(
     "digits",
@@ -196,5 +187,5 @@ DIGITS = _prompt_family(
     DIGIT_TEST,
     DIGIT_STARTS,
     DIGIT_HANDWRITTEN,
-    24,
+    DIGIT_TOKENS,
 )
