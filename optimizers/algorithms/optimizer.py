@@ -262,6 +262,8 @@ class Optimizer(Memory):
             ctx.trials[value] = result
             return result.reasons or regression(result)
 
+        if self.number_steps:  # past a bound: halfway to it (memory.py)
+            raw = self._within_bounds(raw, ctx)
         accepted, rejected = check_updates(
             raw, ctx.params, readonly=ctx.readonly, extra_check=trial
         )
