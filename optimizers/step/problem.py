@@ -139,12 +139,19 @@ def _memory(
 
 
 def _effect(entry: HistoryEntry, before: Sequence[HistoryEntry]) -> str:
-    """How the score moved since the values before: the measured effect of that change."""
+    """How the score moved since the values before, and what changed: the measured effect of
+    that change ("learning_rate 0.01 -> 0.001: worse than -13.1 at step 0")."""
     if not before or before[0].score is None or entry.score is None:
         return ""
-    was = before[0].score
+    was, old = before[0].score, before[0].values
     word = "better" if entry.score > was else "worse" if entry.score < was else "same"
-    return f" ({word} than {was:g} at step {before[0].step})"
+    moved = [
+        f"{k} {_json(old[k], 24)} -> {_json(v, 24)}"
+        for k, v in entry.values.items()
+        if k in old and not same_value(old[k], v)
+    ]
+    what = ", ".join(moved[:3]) + (f" and {len(moved) - 3} more" if len(moved) > 3 else "")
+    return f" ({what + ': ' if what else ''}{word} than {was:g} at step {before[0].step})"
 
 
 def _slot(node: Node) -> str:
@@ -170,6 +177,11 @@ def _reply_shape(trainable: Sequence[Node]) -> str:
         f'Keys of "updates" must be among these exact names: {names}. Give a complete new '
         "value for each parameter you change; leave the others out (or null). Empty updates "
         "({}) mean no change."
+        + (  # measured: a small model changing all four at once never learned which one helped
+            " Change one or two parameters at a time, so that the scores show what each change did."
+            if len(trainable) >= 3
+            else ""
+        )
     )
 
 
@@ -199,8 +211,9 @@ def render_problem(
         "You improve a program by changing its trainable parameters so that its outputs get "
         f"better feedback.\nYou may change ONLY: {names}\n"
         "Everything else (inputs, intermediate values, outputs) is READ-ONLY: never put it in "
-        '"updates". The feedback says what the outputs should have been: change the parameters '
-        "so that the program itself produces such outputs."
+        '"updates". The feedback judges the outputs: what they should have been, or how good '
+        "they are (a number such as a loss is a measurement to improve, not a value to "
+        "reproduce). Change the parameters so that the program itself produces better outputs."
     )
     fixed = [head, "## Trainable parameters\n" + _param_section(trainable, config, hints)]
     tail = "## Your reply\n" + _reply_shape(trainable)

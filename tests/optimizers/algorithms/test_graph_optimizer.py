@@ -341,7 +341,7 @@ def test_the_history_shows_the_measured_effect_of_each_change() -> None:
     opt.zero_feedback()
     backward(call("f", 5.0, "f_2", {"x": x}), "too large")
     shown = opt.step().prompts[0][-1]["content"]
-    assert "- step 1: x=5.0 (current) -> score -7 (worse than -3 at step 0)" in shown
+    assert "- step 1: x=5.0 (current) -> score -7 (x 1.0 -> 5.0: worse than -3 at step 0)" in shown
     assert "from the feedback so far, the best value is above 1" in shown
 
 
