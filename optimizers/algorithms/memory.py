@@ -25,6 +25,7 @@ from typing import Any
 from optimizers.errors import OptimizerError
 from optimizers.step.direction import mirror, stated_direction
 from optimizers.step.gate import Gate, Verdict
+from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
@@ -42,6 +43,7 @@ class Memory:
     """The bookkeeping half of :class:`~optimizers.algorithms.optimizer.Optimizer`."""
 
     params: list[Node]
+    number_steps: bool = True
     gate: Gate | None = None
     verdict: Verdict | None = None  # the gate's last verdict
 
@@ -145,7 +147,10 @@ class Memory:
     # ------------------------------------------------------------------ used by the step
 
     def _back_to_best(self, report: StepReport) -> bool:
-        """After ``patience`` steps without improvement, go back to the best values scored."""
+        """After ``patience`` steps without improvement, go back to the best values scored
+        (not when the current values differ from them in one number only, with number steps
+        on: a worse score there is evidence for its bracket, and going back would cut the
+        growth of its step and its bisection short)."""
         if self.patience is None or self.best_values is None or self.stall < self.patience:
             return False
         now = self.values()
@@ -160,6 +165,9 @@ class Memory:
         }
         if not back:
             return False
+        (lone,) = back if len(back) == 1 else (None,)
+        if lone is not None and self.number_steps and _numeric(lone):
+            return False  # one number away from the best: its bracket and scores steer it back
         report.applied = apply_updates(back)
         report.notes.append(
             f"went back to the best values so far (scored {self.best_score:g} after step "
@@ -308,17 +316,32 @@ class Memory:
         """The numbers' brackets (low, high), for :meth:`_judge` to go back to."""
         return {name: (t.low, t.high) for name, t in self.numbers.tracks.items()}
 
-    def _remember_feedback(self, sub: Subgraph) -> None:
+    def _remember_feedback(self, sub: Subgraph) -> str:
         """Put the outputs and their feedback (about the current values) on the latest history
-        entry: with the output values in view, a small model can see the trend across steps."""
+        entry: with the output values in view, a small model can see the trend across steps.
+        Without a recorded score, the feedback's own scores, else the measurement every
+        feedback text states ("final training loss: 0.0173": :mod:`optimizers.step.measure`),
+        are the score of the current values; returns a note saying so ("" otherwise)."""
         texts = [f"output {show_value(o.peek(), 60)}: {fb}" for o, fb in sub.outputs if str(fb)]
         scores = [fb.score for _, fb in sub.outputs if fb.score is not None]
         if not self.history:
             self.history.append(HistoryEntry(0, self.values()))
         last = self.history[-1]
         last.feedback = " | ".join(texts)[:400]
-        if last.score is None and scores:
+        if last.score is not None or not sub.outputs:
+            return ""
+        if scores:
             last.score = sum(scores) / len(scores)
+            return ""
+        implied = [implied_score(str(fb)) for _, fb in sub.outputs]
+        if not all(v is not None for v in implied):
+            return ""
+        score = sum(v for v in implied if v is not None) / len(implied)
+        self.record_score(score)
+        return (
+            f"the current values score {score:g}, read from the feedback "
+            f"({str(sub.outputs[0][1])[:80]!r}; no score was recorded for them)"
+        )
 
     def _after(self, report: StepReport, moved: bool = True) -> None:
         """Book a finished step; ``moved``: its changes came from proposals (not a return to
@@ -366,6 +389,10 @@ def _rejections(verdict: Verdict, skip: str = "", only: str = "") -> list[Reject
             why += f": {c.error}"
         out += [Rejection(k, v, [why]) for k, v in c.values.items()]
     return out
+
+
+def _numeric(node: Node) -> bool:
+    return node.spec is not None and node.spec.type in (ParamType.NUMBER, ParamType.INTEGER)
 
 
 def _is_number(v: Any) -> bool:

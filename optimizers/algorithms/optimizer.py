@@ -92,8 +92,12 @@ class Optimizer(Memory):
         temperatures: sampling temperature by number of steps without progress.
         trial: how proposed code is tried; ``code_check`` is a shortcut for ``trial.check``.
         patience: steps without a better score after which a step goes back to the best
-            values scored so far (None, the default: never; it can cut a bisection short);
-            see :mod:`optimizers.algorithms.memory`.
+            values scored so far, while the current ones score worse (default 1: the step
+            after one that made the score worse goes back, without a model call, and the next
+            proposal starts from the best; measured on the local model, a small model's
+            proposals wander off the best and do not come back); None: never. Only with
+            scores (``record_score``, scores on the feedback, or a measurement the feedback
+            states); see :mod:`optimizers.algorithms.memory`.
         number_steps: let the history choose the size of numeric moves (the model's value
             gives the direction); see :mod:`optimizers.step.numbers`.
         evaluate: ``{name: value} -> score`` (higher is better): each proposal is scored before
@@ -116,7 +120,7 @@ class Optimizer(Memory):
         trial: TrialConfig | None = None,
         code_check: Callable[[Callable[..., Any]], Any] | None = None,
         max_tokens: int | None = None,
-        patience: int | None = None,
+        patience: int | None = 1,
         number_steps: bool = True,
         evaluate: Evaluate | None = None,
         max_evaluations: int = 6,
@@ -309,8 +313,11 @@ class Optimizer(Memory):
         report = StepReport(step=self.steps)
         sub = relevant_subgraph(self.params)
         params = self.select(sub)
+        # the feedback is about the current values (and may state their score)
+        scored = self._remember_feedback(sub) if params else ""
         if self._back_to_best(report):
             self._after(report, moved=False)
+            report.notes += [scored] if scored else []
             return report
         chosen = set(params)
         for p in self.params:
@@ -324,7 +331,6 @@ class Optimizer(Memory):
         if not params:
             report.skipped = "no feedback reached any parameter: " + "; ".join(report.notes)
             return report
-        self._remember_feedback(sub)
         ctx = StepContext(
             self.steps,
             sub,
@@ -343,6 +349,8 @@ class Optimizer(Memory):
         if not (report.applied or report.rejected or report.error or report.notes):
             said = f": {report.reasoning[:200]}" if report.reasoning.strip() else ""
             report.notes.append(f"the model proposed no change (empty updates){said}")
+        if scored:  # after the check above: it says nothing about why nothing changed
+            report.notes.append(scored)
         self._after(report)
         return report
 

@@ -333,7 +333,7 @@ def test_patience_goes_back_to_the_best_values_without_a_model_call() -> None:
 
 def test_the_history_shows_the_measured_effect_of_each_change() -> None:
     x = param(1.0, "x", ParamType.NUMBER)
-    opt = GraphOptimizer([x], llm=ScriptedClient([reply({"x": 5.0}), reply({})]))
+    opt = GraphOptimizer([x], llm=ScriptedClient([reply({"x": 5.0}), reply({})]), patience=None)
     opt.record_score(-3.0)
     backward(call("f", 1.0, "f_1", {"x": x}), "too small")
     opt.step()
@@ -347,7 +347,8 @@ def test_the_history_shows_the_measured_effect_of_each_change() -> None:
 
 def test_choices_never_tried_are_named_once_values_were_tried() -> None:
     mode = param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum", "adam"])
-    opt = GraphOptimizer([mode], llm=ScriptedClient([reply({"mode": "momentum"}), reply({})]))
+    script = ScriptedClient([reply({"mode": "momentum"}), reply({})])
+    opt = GraphOptimizer([mode], llm=script, patience=None)  # (else: back to "sgd", 3.2 < 4.0)
     backward(call("f", 1.0, "f_1", {"mode": mode}), "loss 3.2")
     assert "never tried" not in opt.step().prompts[0][-1]["content"]
     opt.zero_feedback()

@@ -1,0 +1,83 @@
+"""Feedback that states a measurement is a score (optimizers/step/measure.py), and a step that
+made the score worse is followed by a return to the best values (``patience=1``, the default)
+unless only one number moved (its bracket steers it back)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.measure import implied_score
+from tests.optimizers.graphs import call, param
+from tracegraph.backward import backward
+from tracegraph.node import Node
+from tracegraph.params import ParamType
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("final training loss: 0.0173", -0.0173),  # the training family's feedback
+        ("final training loss: 3.103e+17", -3.103e17),
+        ("F1 = 0.50 (1 of 3 relevant passages found); missed 2 relevant passages", 0.5),
+        ("accuracy 75%", 0.75),
+        ("the error is 2", -2.0),
+        ("too small", None),
+        ("loss 3.2, accuracy 0.5", None),  # two measures: which one?
+        ("the loss went down", None),
+        ("loss is inf", None),
+        ("slugify('a b') returned 'a b', expected 'a-b'", None),
+    ],
+)
+def test_the_score_a_feedback_text_states(text: str, want: float | None) -> None:
+    assert implied_score(text) == want
+
+
+@given(st.text(max_size=300))
+def test_any_text_gives_a_finite_score_or_none(text: str) -> None:
+    got = implied_score(text)
+    assert got is None or abs(got) < float("inf")
+
+
+def reply(updates: dict[str, object]) -> str:
+    return json.dumps({"reasoning": "", "updates": updates})
+
+
+def _step(opt: GraphOptimizer, node: Node, value: float, feedback: str) -> list[str]:
+    opt.zero_feedback()
+    backward(call("train", value, "train_1", {"p": node}), feedback)
+    return opt.step().notes
+
+
+def test_a_worse_measurement_sends_the_next_step_back_to_the_best_values() -> None:
+    mode = param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum", "adam"])
+    script = ScriptedClient([reply({"mode": "momentum"}), reply({"mode": "adam"})])
+    opt = GraphOptimizer([mode], llm=script)
+    notes = _step(opt, mode, 3.2, "final training loss: 3.2")
+    assert mode.value == "momentum"
+    assert any("score -3.2, read from the feedback" in n for n in notes)
+    notes = _step(opt, mode, 4.0, "final training loss: 4.0")  # worse: back, no model call
+    assert mode.value == "sgd" and len(script.requests) == 1
+    assert any("went back to the best values" in n and "-3.2" in n for n in notes), notes
+    assert opt.history[-2].score == -4.0  # the worse values keep their measured score
+    _step(opt, mode, 3.2, "final training loss: 3.2")
+    assert mode.value == "adam" and len(script.requests) == 2  # the next proposal starts there
+
+
+def test_without_patience_or_with_one_number_moved_the_step_asks_the_model() -> None:
+    mode = param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum", "adam"])
+    script = ScriptedClient([reply({"mode": "momentum"}), reply({"mode": "adam"})])
+    opt = GraphOptimizer([mode], llm=script, patience=None)
+    _step(opt, mode, 3.2, "final training loss: 3.2")
+    _step(opt, mode, 4.0, "final training loss: 4.0")
+    assert mode.value == "adam" and len(script.requests) == 2
+    x = param(1.0, "x", ParamType.NUMBER)
+    numbers = ScriptedClient([reply({"x": 5.0}), reply({"x": 3.0})])
+    opt = GraphOptimizer([x], llm=numbers)
+    _step(opt, x, 1.0, "loss 3.2")
+    _step(opt, x, 5.0, "loss 4.0")  # worse, but one number moved: the bracket handles it
+    assert len(numbers.requests) == 2 and x.value != 1.0
