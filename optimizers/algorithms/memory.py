@@ -331,7 +331,7 @@ class Memory:
         if last.score is not None or not sub.outputs:
             return ""
         if scores:
-            last.score = sum(scores) / len(scores)
+            self.record_score(sum(scores) / len(scores))
             return ""
         implied = [implied_score(str(fb)) for _, fb in sub.outputs]
         if not all(v is not None for v in implied):
