@@ -1,7 +1,8 @@
 """``--vs-trace``: run Trace's OptoPrime on a task in its own virtual environment.
 
 The runner (``trace_runner.py``) talks to the same endpoint as our side (the environment from
-``benchmarks.optimize.endpoint``) and prints one record in the suite's format.
+``benchmarks.optimize.endpoint``), both as the optimizer's model and, in the families whose
+workflow calls one, as the task model; it prints one record in the suite's format.
 """
 
 from __future__ import annotations
@@ -13,11 +14,26 @@ from pathlib import Path
 from typing import Any
 
 RUNNER = Path(__file__).resolve().parent / "trace_runner.py"
-TRACE_FAMILIES = ("number", "training", "code", "retrieval")  # what the runner implements
+# what the runner implements (its ``TASKS``)
+TRACE_FAMILIES = (
+    "number",
+    "training",
+    "code",
+    "retrieval",
+    "labels",
+    "digits",
+    "extract",
+    "invoice",
+)
 
 
 def run_trace(
-    family: str, seed: int, steps: int, env: dict[str, str], python: str
+    family: str,
+    seed: int,
+    steps: int,
+    env: dict[str, str],
+    python: str,
+    timeout: float = 3600,
 ) -> dict[str, Any]:
     """One Trace run; an error record (not solved) when it cannot run or crashes."""
     base = {"family": family, "task": f"{family}/seed={seed}", "optimizer": "trace-optoprime"}
@@ -36,17 +52,20 @@ def run_trace(
     }
     if not Path(python).exists():
         return {**failed, "error": f"no Trace environment at {python} (pip install trace-opt)"}
-    full = {**os.environ, **env, "TRACE_DEFAULT_LLM_BACKEND": "CustomLLM"}
+    # LiteLLM, which Trace imports though the runner does not use it, would otherwise fetch its
+    # price list from the network at start-up (and retry for seconds where there is none)
+    full = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **os.environ, **env}
+    full["TRACE_DEFAULT_LLM_BACKEND"] = "CustomLLM"
     try:
         proc = subprocess.run(
             [python, str(RUNNER), family, str(seed), str(steps)],
             env=full,
             capture_output=True,
             text=True,
-            timeout=3600,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return {**failed, "error": "timed out after 3600 s"}
+        return {**failed, "error": f"timed out after {timeout:g} s"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip()[-600:]
