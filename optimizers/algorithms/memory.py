@@ -17,13 +17,12 @@ Against feedback friction an optimizer keeps (bounded, and in ``state_dict``):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from optimizers.errors import OptimizerError
-from optimizers.step.direction import mirror, stated_direction
+from optimizers.step.checks import checked_direction, lone_output, numeric
 from optimizers.step.gate import Gate, Verdict
 from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
@@ -166,7 +165,7 @@ class Memory:
         if not back:
             return False
         (lone,) = back if len(back) == 1 else (None,)
-        if lone is not None and self.number_steps and _numeric(lone):
+        if lone is not None and self.number_steps and numeric(lone):
             return False  # one number away from the best: its bracket and scores steer it back
         report.applied = apply_updates(back)
         report.notes.append(
@@ -185,7 +184,7 @@ class Memory:
             return value
         assert spec is not None
         integer = spec.type is ParamType.INTEGER
-        value = self._stated(node, value, ctx, integer)
+        value = checked_direction(node, value, ctx, self.numbers, integer)
         now = self.values()
         new, why = self.numbers.adjust(
             node.name,
@@ -203,70 +202,6 @@ class Memory:
             f"{node.name}: the model proposed {value:g}, {new:g} is applied ({why})"
         )
         return new
-
-    def _within_bounds(self, raw: Mapping[str, Any], ctx: StepContext) -> dict[str, Any]:
-        """A proposed number past a bound of its parameter, as the move halfway to that bound
-        (the model's direction, a size it can live with): a re-ask only confuses a small model
-        (measured: told 411 is past the bound 100, it answered 0.726 from 3, the wrong way).
-        Left to the spec's rejection when the current value is at the bound already."""
-        nodes = {p.name: p for p in ctx.params}
-        out = dict(raw)
-        for name, value in raw.items():
-            node = nodes.get(name)
-            spec = node.spec if node is not None else None
-            if node is None or spec is None or spec.bounds is None:
-                continue
-            current = node.peek()
-            numeric = spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-            if not (numeric and _is_number(value) and _is_number(current)):
-                continue
-            lo, hi = spec.bounds
-            bound = hi if hi is not None and value > hi else None
-            bound = lo if lo is not None and value < lo else bound
-            if bound is None or not math.isfinite(value):
-                continue
-            new: float = (current + bound) / 2
-            new = round(new) if spec.type is ParamType.INTEGER else new
-            new = bound if same_value(new, current) else new
-            if spec.check(new) or same_value(new, current):
-                continue
-            out[name] = new
-            ctx.report.notes.append(
-                f"{name}: the model proposed {value:g}, past the bound {bound:g}: {new:g}, "
-                "halfway to it, is applied"
-            )
-        return out
-
-    def _stated(self, node: Node, value: Any, ctx: StepContext, integer: bool) -> Any:
-        """A proposed number that moves against the direction the reply's reasoning states for
-        it, mirrored: the same step the stated way (:mod:`optimizers.step.direction`). Only in
-        a step's first reply: the reasoning of a re-ask is about the rejected value (measured:
-        "411 is too large ... decrease" after 411 was past the bound)."""
-        current = node.peek()
-        if len(ctx.report.replies) > 1:
-            return value
-        changed = [
-            p
-            for p in ctx.params
-            if p.spec is not None
-            and p.spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-            and p.name in ctx.report.proposed
-            and not same_value(ctx.report.proposed[p.name], p.peek())
-        ]
-        names = [p.name for p in self.params]
-        way = stated_direction(ctx.report.reasoning, node.name, names, alone=len(changed) <= 1)
-        if not way or value == current or (value > current) == (way > 0):
-            return value
-        mirrored = mirror(current, value, node.spec.bounds if node.spec is not None else None)
-        mirrored = round(mirrored) if integer else mirrored
-        if mirrored == current or (mirrored > current) != (way > 0):
-            return value
-        said = "raise" if way > 0 else "lower"
-        ctx.report.notes.append(
-            f"{node.name}: the model proposed {value:g}, but its reasoning says to {said} it: "
-            f"{mirrored:g}, the same step the other way"
-        )
-        return mirrored
 
     def _judge(
         self, accepted: dict[Node, Any], ctx: StepContext, brackets: dict[str, Bracket]
@@ -328,6 +263,11 @@ class Memory:
             self.history.append(HistoryEntry(0, self.values()))
         last = self.history[-1]
         last.feedback = " | ".join(texts)[:400]
+        lone = lone_output(list(sub.outputs)) if self.number_steps else None
+        if lone is not None:  # which way the output moves with each number (step/checks.py)
+            now = self.values()
+            for p in filter(numeric, self.params):
+                self.numbers.saw(p.name, p.peek(), lone[0], context_key(now, p.name))
         if last.score is not None or not sub.outputs:
             return ""
         if scores:
@@ -389,10 +329,6 @@ def _rejections(verdict: Verdict, skip: str = "", only: str = "") -> list[Reject
             why += f": {c.error}"
         out += [Rejection(k, v, [why]) for k, v in c.values.items()]
     return out
-
-
-def _numeric(node: Node) -> bool:
-    return node.spec is not None and node.spec.type in (ParamType.NUMBER, ParamType.INTEGER)
 
 
 def _is_number(v: Any) -> bool:

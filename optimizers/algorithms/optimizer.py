@@ -47,6 +47,7 @@ from optimizers.errors import (
     ReplyParseError,
 )
 from optimizers.llm.types import LLMClient, Reply
+from optimizers.step.checks import halfway_past_bounds
 from optimizers.step.gate import Evaluate, Gate
 from optimizers.step.implied import implied_tests, regression
 from optimizers.step.problem import show_value
@@ -267,7 +268,8 @@ class Optimizer(Memory):
             return result.reasons or regression(result)
 
         if self.number_steps:  # past a bound: halfway to it (memory.py)
-            raw = self._within_bounds(raw, ctx)
+            raw, notes = halfway_past_bounds(raw, ctx.params)
+            ctx.report.notes.extend(notes)
         accepted, rejected = check_updates(
             raw, ctx.params, readonly=ctx.readonly, extra_check=trial
         )

@@ -31,11 +31,12 @@ disagree (a model that argues both ways is not overruled).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
 
-__all__ = ["mirror", "stated_direction"]
+__all__ = ["feedback_direction", "mirror", "relation", "stated_direction"]
 
 _SENTENCES = re.compile(r"[.;!?\n]+(?:\s|$)")
 _CLAUSES = re.compile(r",\s|\bbut\b|\band\b", re.IGNORECASE)
@@ -119,3 +120,21 @@ def mirror(
     if lo is not None and value < lo:
         value = (current + lo) / 2
     return value if math.isfinite(value) else proposed
+
+
+def feedback_direction(text: str) -> int:
+    """+1 when feedback on an output says it should be larger ("too small", "increase it"), -1
+    smaller, 0 when it says neither or both."""
+    votes = {_sign(c, states=True) for c in _CLAUSES.split(text[:2000])} - {0}
+    return votes.pop() if len(votes) == 1 else 0
+
+
+def relation(points: Sequence[tuple[float, float]]) -> int:
+    """+1 when the output grows with the number in every pair of (number, output) observed, -1
+    when it shrinks in every pair, 0 when unknown (fewer than two numbers, or not monotone).
+    A lone observation whose output equals the number counts as growing (an identity)."""
+    pairs = sorted({x: y for x, y in points}.items())
+    if len(pairs) == 1:
+        return 1 if pairs[0][0] == pairs[0][1] else 0
+    signs = {(b[1] > a[1]) - (b[1] < a[1]) for a, b in itertools.pairwise(pairs)}
+    return signs.pop() if len(signs) == 1 else 0

@@ -72,6 +72,7 @@ class Track:
     beyond: int = 0  # proposals in a row past the upper (+) or lower (-) end of the bracket
     plodded: int = 0  # proposals in a row the same way by the same step
     run: int = 0  # applied moves in a row the same way (each starting where the last ended)
+    seen: list[tuple[float, float, str]] = field(default_factory=list)  # value, output, context
 
 
 def _log_scale(a: float, b: float) -> bool:
@@ -113,6 +114,17 @@ class NumberSteps:
         if _number(value) and math.isfinite(score):
             t = self.tracks.setdefault(name, Track())
             t.points = [*t.points, (float(value), float(score), context)][-POINTS:]
+
+    def saw(self, name: str, value: Any, output: Any, context: str = "") -> None:
+        """The one numeric output the value gave (``context``: the other parameters' values)."""
+        if _number(value) and _number(output):
+            t = self.tracks.setdefault(name, Track())
+            t.seen = [*t.seen, (float(value), float(output), context)][-POINTS:]
+
+    def outputs(self, name: str, context: str = "") -> list[tuple[float, float]]:
+        """(value, output) pairs seen under ``context``."""
+        t = self.tracks.get(name)
+        return [(x, y) for x, y, c in (t.seen if t else []) if c == context]
 
     def adjust(
         self,
@@ -272,8 +284,9 @@ class NumberSteps:
         for name, t in d.items():
             before = t.get("before")
             points = [(float(x), float(y), str(c)) for x, y, c in t.get("points", [])]
+            seen = [(float(x), float(y), str(c)) for x, y, c in t.get("seen", [])]
             before = None if before is None else (float(before[0]), float(before[1]))
-            self.tracks[name] = Track(**{**t, "before": before, "points": points})
+            self.tracks[name] = Track(**{**t, "before": before, "points": points, "seen": seen})
 
 
 def _v_fit(points: list[tuple[float, float]], low: float, high: float) -> float | None:

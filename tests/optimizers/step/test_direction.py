@@ -105,9 +105,11 @@ def probe(x: float) -> float:
     return float(x)
 
 
-def _step(reasoning: str, value: float, start: float = 200.0) -> tuple[float, list[str]]:
+def _step(
+    reasoning: str, value: float, start: float = 200.0, feedback: str = "wrong"
+) -> tuple[float, list[str]]:
     x = tg.param(start, name="x", bounds=(0.0, None))
-    probe(x).backward("too small")
+    probe(x).backward(feedback)
     reply = json.dumps({"reasoning": reasoning, "updates": {"x": value}})
     report = GraphOptimizer([x], llm=ScriptedClient([reply])).step()
     return float(x.value), report.notes
@@ -136,3 +138,36 @@ def test_the_reasoning_of_a_re_ask_does_not_overrule_its_value() -> None:
     ]
     GraphOptimizer([x], llm=ScriptedClient(replies)).step()
     assert x.value == 37.0
+
+
+def test_the_feedback_on_the_output_and_how_it_moves_with_the_number_outrank_the_reasoning() -> (
+    None
+):
+    """probe returns x: the first output already shows that it grows with x."""
+    value, notes = _step("we should lower x", 150.0, feedback="too small")
+    assert value == 250.0
+    assert any("feedback asks for a larger output, and it grows with x" in n for n in notes)
+
+
+@tg.op
+def remaining(x: float) -> float:
+    return 100.0 - x
+
+
+def test_which_way_the_output_moves_is_learned_from_the_outputs_seen() -> None:
+    x = tg.param(10.0, name="x", bounds=(0.0, 100.0))
+    replies = [json.dumps({"reasoning": "", "updates": {"x": v}}) for v in (20.0, 30.0, 25.0)]
+    opt = GraphOptimizer([x], llm=ScriptedClient(replies), patience=None)
+    for _ in range(2):  # 10 -> 20 -> 30: the output went 90 -> 80: it shrinks with x
+        opt.zero_feedback()
+        remaining(x).backward("too large")
+        opt.step()
+    assert x.value == 30.0
+    opt.zero_feedback()
+    remaining(x).backward("too small")  # so x must go down; the model's 25 already does
+    assert opt.step().notes == [] and x.value == 25.0
+    opt.zero_feedback()
+    remaining(x).backward("too small")
+    opt.llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {"x": 35.0}})])
+    notes = opt.step().notes
+    assert x.value < 25.0 and any("it shrinks with x" in n for n in notes), notes
