@@ -13,6 +13,7 @@ and without the gate (``optimizers/step/gate.py``). No model is called. Prints o
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from optimizers import GraphOptimizer, ScriptedClient  # noqa: E402
 from tracegraph.node import Node  # noqa: E402
 
 STEPS = 12
+WANDERS = 10  # seeds of the wandering stand-in
 Move = Callable[[dict[str, Any]], dict[str, Any]]
 MOVES: dict[str, Move] = {
     "double the learning rate": lambda v: {"learning_rate": v["learning_rate"] * 2},
@@ -33,6 +35,27 @@ MOVES: dict[str, Move] = {
     "add 5 epochs": lambda v: {"epochs": min(50, v["epochs"] + 5)},
     "flip the optimizer": lambda v: {"optimizer": "momentum" if v["optimizer"] == "sgd" else "sgd"},
 }
+
+
+def wander(seed: int) -> Move:
+    """The local model's kind of proposal (measured): two to four changes at once, each way at
+    random; a learning rate by a factor of 10, epochs by 10."""
+    rng = random.Random(seed)
+
+    def move(v: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in rng.sample(sorted(v), rng.randint(2, 4)):
+            if name == "learning_rate":
+                out[name] = min(2.0, max(1e-5, v[name] * rng.choice((10.0, 0.1))))
+            elif name == "epochs":
+                out[name] = min(50, max(1, v[name] + rng.choice((10, -10))))
+            elif name == "optimizer":
+                out[name] = "momentum" if v[name] == "sgd" else "sgd"
+            else:
+                out[name] = "standard" if v[name] == "none" else "none"
+        return out
+
+    return move
 
 
 class OneMove(ScriptedClient):
@@ -49,10 +72,13 @@ class OneMove(ScriptedClient):
         return super()._send(request)
 
 
-def steps_to_solve(seed: int, move: Move, gated: bool) -> int | None:
+def steps_to_solve(seed: int, move: Move, gated: bool, patience: int | None = 1) -> int | None:
     task = make_training(seed)
     opt = GraphOptimizer(
-        task.params, llm=OneMove(task.params, move), evaluate=task.evaluate if gated else None
+        task.params,
+        llm=OneMove(task.params, move),
+        evaluate=task.evaluate if gated else None,
+        patience=patience,
     )
     episode = task.run()
     opt.record_score(episode.score)
@@ -75,6 +101,14 @@ def main() -> int:
                 for s in range(3)}  # fmt: skip
         doc["gated" if gated else "plain"] = {
             "solved": sum(r is not None for r in runs.values()),
+            "steps": runs,
+        }
+    for patience in (1, None):  # without a gate: probes after a worse step, or none at all
+        runs = {f"wander {w} / start {s}": steps_to_solve(s, wander(w), False, patience)
+                for w in range(WANDERS) for s in range(3)}  # fmt: skip
+        doc[f"plain, wandering, patience={patience}"] = {
+            "solved": sum(r is not None for r in runs.values()),
+            "runs": len(runs),
             "steps": runs,
         }
     print(json.dumps(doc, indent=1))

@@ -23,9 +23,11 @@ from typing import Any
 
 from optimizers.errors import OptimizerError
 from optimizers.step.checks import checked_direction, lone_output, numeric
+from optimizers.step.direction import feedback_direction
 from optimizers.step.gate import Gate, Verdict
 from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
+from optimizers.step.probes import LONGER, Probe, after_better, after_worse, untried_probe
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
@@ -57,6 +59,9 @@ class Memory:
         self.best_values: dict[str, Any] | None = None
         self.best_step = 0
         self.numbers = NumberSteps()
+        self.probes: list[Probe] = []  # without a gate: what to try after a worse step
+        self.probe: Probe | None = None  # the probe the last step applied
+        self.follow: Probe | None = None  # after a better probe: its move again, longer
 
     def values(self) -> dict[str, Any]:
         """The current value of every parameter, by name."""
@@ -72,6 +77,10 @@ class Memory:
         for name, value in now.items():
             self.numbers.observe(name, value, float(score), context_key(now, name))
         if self.best_score is None or score > self.best_score:
+            if self.probe is not None and self.best_values is not None:
+                further = after_better(self.best_values, now, self.params)
+                self.follow = further[0] if further else None
+            self.probes = []  # probes from the old best values
             self.best_score = float(score)
             self.best_values = self.values()
             self.best_step = self.steps
@@ -91,6 +100,9 @@ class Memory:
             if self.best_values is None
             else {k: jsonable(v) for k, v in self.best_values.items()},
             "numbers": self.numbers.state_dict(),
+            "probes": [jsonable(p) for p in self.probes],
+            "probe": jsonable(self.probe),
+            "follow": jsonable(self.follow),
             "history": [
                 {**asdict(h), "values": {k: jsonable(v) for k, v in h.values.items()}}
                 for h in self.history
@@ -114,6 +126,8 @@ class Memory:
         self.best_step = int(d.get("best_step", 0))
         self.best_values = d.get("best_values")
         self.numbers.load_state_dict(d.get("numbers", {}))
+        self.probes = list(d.get("probes", []))
+        self.probe, self.follow = d.get("probe"), d.get("follow")
         self.history = [HistoryEntry(**h) for h in d["history"]]
         self.rejected = [Rejection(**r) for r in d["rejected"]]
 
@@ -149,12 +163,23 @@ class Memory:
         """After ``patience`` steps without improvement, go back to the best values scored
         (not when the current values differ from them in one number only, with number steps
         on: a worse score there is evidence for its bracket, and going back would cut the
-        growth of its step and its bisection short)."""
-        if self.patience is None or self.best_values is None or self.stall < self.patience:
+        growth of its step and its bisection short). Without a gate, the step applies a probe
+        of the change that made it worse instead, and after a better probe the same move
+        again (:mod:`optimizers.step.probes`). True: this step needs no model call."""
+        last, follow, self.probe, self.follow = self.probe, self.follow, None, None
+        if self.patience is None or self.best_values is None:
+            return False
+        tried = [h.values for h in self.history]
+        if follow is not None and untried_probe([follow], tried) is not None:
+            return self._apply_probe(report, follow, "it scored best so far")
+        if self.stall < self.patience:
             return False
         now = self.values()
         score = self.history[-1].score if self.history else None
-        if score is None or self.best_score is None or score >= self.best_score:
+        if score is None or self.best_score is None:
+            return False
+        plateau = score == self.best_score and last is None and self.stall >= 2
+        if score >= self.best_score and not (plateau and self.gate is None):
             return False
         nodes = {p.name: p for p in self.params}
         back = {
@@ -165,8 +190,21 @@ class Memory:
         if not back:
             return False
         (lone,) = back if len(back) == 1 else (None,)
-        if lone is not None and self.number_steps and numeric(lone):
-            return False  # one number away from the best: its bracket and scores steer it back
+        steered = feedback_direction(self.history[-1].feedback) != 0  # "too small"
+        if last is None and lone is not None and self.number_steps and numeric(lone) and steered:
+            return False  # one number away from the best: its bracket and feedback steer it
+        worse = f"the current values score {score:g}, below the best {self.best_score:g}"
+        worse = f"the score has stayed at {score:g} for {self.stall} steps" if plateau else worse
+        if self.gate is None:
+            if last is None or last["origin"] == LONGER:  # not from the queue: queue its probes
+                untried = self.untried(self.params)
+                self.probes = after_worse(self.best_values, now, self.params, untried, plateau)
+            probe = untried_probe(self.probes, [*tried, now])
+            if probe is not None:
+                self.stall = max(self.patience - 1, 0)
+                return self._apply_probe(report, probe, worse)
+            if plateau:
+                return False  # nothing to probe: the model's turn
         report.applied = apply_updates(back)
         report.notes.append(
             f"went back to the best values so far (scored {self.best_score:g} after step "
@@ -174,6 +212,23 @@ class Memory:
             f"current values score {score:g}; no model call this step"
         )
         self.stall = max(self.patience - 1, 0)  # one more miss and it comes back here again
+        return True
+
+    def _apply_probe(self, report: StepReport, probe: Probe, why: str) -> bool:
+        nodes = {p.name: p for p in self.params}
+        now = self.values()
+        updates = {
+            nodes[k]: v
+            for k, v in probe["values"].items()
+            if k in nodes and not same_value(now[k], v)
+        }
+        report.applied = apply_updates(updates)
+        self.probe = probe
+        shown = ", ".join(f"{k}={show_value(v, 40)}" for k, v in probe["values"].items())
+        report.notes.append(
+            f"a probe, no model call this step: {why}; from the best values (after step "
+            f"{self.best_step}), {probe['origin']} is tried: {shown}"
+        )
         return True
 
     def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:

@@ -45,7 +45,18 @@ from optimizers.step.replies import same_value
 from tracegraph.node import Node
 from tracegraph.params import ParamType
 
-__all__ = ["Candidate", "Evaluate", "Gate", "Verdict"]
+__all__ = [
+    "Candidate",
+    "Evaluate",
+    "Gate",
+    "Verdict",
+    "far_opposite",
+    "is_move",
+    "longer",
+    "opposite",
+    "shorter",
+    "variant",
+]
 
 Evaluate = Callable[[dict[str, Any]], "float | Awaitable[float]"]
 CACHE = 512  # scored value sets kept
@@ -161,26 +172,26 @@ class Gate:
         first = trial(moves, "proposed")
         if first is None:
             return verdict
-        numeric = {k: v for k, v in moves.items() if _is_move(nodes[k], now[k], v)}
+        numeric = {k: v for k, v in moves.items() if is_move(nodes[k], now[k], v)}
         best = first if first.score >= base else None
         if numeric and first.score > base:  # a good direction: try going further
-            longer = _variant(moves, numeric, now, nodes, _longer, last or {})
-            c = trial(longer, "a longer move")
+            further = variant(moves, numeric, now, nodes, longer, last or {})
+            c = trial(further, "a longer move")
             if c is not None and c.score > first.score:
                 best = c
         elif numeric:  # worse: the other way, or not as far; the same (a plateau): other way, far
-            second = ("a shorter move", _shorter)
+            second = ("a shorter move", shorter)
             if first.score == base:
-                second = ("a far opposite move", _far_opposite)
-            for origin, how in (("the opposite move", _opposite), second):
-                c = trial(_variant(moves, numeric, now, nodes, how), origin)
+                second = ("a far opposite move", far_opposite)
+            for origin, how in (("the opposite move", opposite), second):
+                c = trial(variant(moves, numeric, now, nodes, how), origin)
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
                     break  # (with one peak, better the other way means worse this way)
             for name in numeric if best is None and len(numeric) > 1 else ():
                 # the numbers moved together did not help: each one's move alone, either way
                 one = {name: numeric[name]}
-                for alone, origin in ((one, "alone"), (_variant(one, one, now, nodes, _opposite),
+                for alone, origin in ((one, "alone"), (variant(one, one, now, nodes, opposite),
                                                        "alone, the other way")):  # fmt: skip
                     c = trial(alone, f"{name} {origin}")
                     if c is not None and c.score > base and (best is None or c.score > best.score):
@@ -221,7 +232,7 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _is_move(node: Node, old: Any, new: Any) -> bool:
+def is_move(node: Node, old: Any, new: Any) -> bool:
     spec = node.spec
     numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
     return numeric and _number(old) and _number(new) and old != new
@@ -232,7 +243,7 @@ def _factor(old: float, new: float) -> bool:
     return old > 0 and new > 0 and max(old / new, new / old) >= 2
 
 
-def _longer(old: float, new: float, before: tuple[float, float] | None = None) -> float:
+def longer(old: float, new: float, before: tuple[float, float] | None = None) -> float:
     """Twice the step (or the factor squared), and at least twice the last move that way."""
     value = new * new / old if _factor(old, new) else new + (new - old)
     if before is None or before[1] != old or (before[1] > before[0]) != (new > old):
@@ -242,16 +253,16 @@ def _longer(old: float, new: float, before: tuple[float, float] | None = None) -
     return max(value, bigger) if new > old else min(value, bigger)
 
 
-def _opposite(old: float, new: float) -> float:
+def opposite(old: float, new: float) -> float:
     return old * old / new if _factor(old, new) else old - (new - old)
 
 
-def _far_opposite(old: float, new: float) -> float:
+def far_opposite(old: float, new: float) -> float:
     """Four times the step the other way (a plateau: small moves tell nothing)."""
     return old * (old / new) ** 4 if _factor(old, new) else old - 4 * (new - old)
 
 
-def _shorter(old: float, new: float) -> float:
+def shorter(old: float, new: float) -> float:
     return math.sqrt(old * new) if _factor(old, new) else old + (new - old) / 2
 
 
@@ -288,7 +299,7 @@ def _rescaled(
     return out if moved else {}
 
 
-def _variant(
+def variant(
     moves: Mapping[str, Any],
     numeric: Mapping[str, Any],
     now: Mapping[str, Any],

@@ -316,18 +316,19 @@ def test_a_step_that_changes_nothing_always_says_why() -> None:
 
 
 def test_patience_goes_back_to_the_best_values_without_a_model_call() -> None:
-    x = param(1.0, "x", ParamType.NUMBER)
-    replies = [reply({"x": v}) for v in (2.0, 3.0, 4.0)]
-    opt = GraphOptimizer([x], llm=ScriptedClient(replies), patience=2, number_steps=False)
+    # a text has no probes (no opposite, no shorter move): the step is a plain return
+    p = param("a", "p", ParamType.TEXT)
+    replies = [reply({"p": v}) for v in ("b", "c", "d")]
+    opt = GraphOptimizer([p], llm=ScriptedClient(replies), patience=2)
     opt.record_score(0.0)
-    for score in (0.5, 0.2, 0.1):  # 2.0 is best, then two steps without improvement
-        backward(call("f", x.value, "f_1", {"x": x}), "more")
+    for score in (0.5, 0.2, 0.1):  # "b" is best, then two steps without improvement
+        backward(call("f", p.value, "f_1", {"p": p}), "more")
         opt.step()
         opt.record_score(score)
         opt.zero_feedback()
-    backward(call("f", x.value, "f_1", {"x": x}), "more")
+    backward(call("f", p.value, "f_1", {"p": p}), "more")
     report = opt.step()
-    assert report.applied == {"x": (4.0, 2.0)} and report.prompts == []
+    assert report.applied == {"p": ("d", "b")} and report.prompts == []
     assert "went back to the best values so far (scored 0.5 after step 1)" in report.notes[0]
 
 

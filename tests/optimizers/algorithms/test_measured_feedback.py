@@ -78,6 +78,12 @@ def test_without_patience_or_with_one_number_moved_the_step_asks_the_model() -> 
     x = param(1.0, "x", ParamType.NUMBER)
     numbers = ScriptedClient([reply({"x": 5.0}), reply({"x": 3.0})])
     opt = GraphOptimizer([x], llm=numbers)
-    _step(opt, x, 1.0, "loss 3.2")
-    _step(opt, x, 5.0, "loss 4.0")  # worse, but one number moved: the bracket handles it
+    _step(opt, x, 1.0, "loss 3.2: too small")
+    _step(opt, x, 5.0, "loss 4.0: too large")  # worse, one number moved: its bracket steers
     assert len(numbers.requests) == 2 and x.value != 1.0
+    y = param(1.0, "y", ParamType.NUMBER)
+    scored = ScriptedClient([reply({"y": 5.0})])
+    opt = GraphOptimizer([y], llm=scored)
+    _step(opt, y, 1.0, "loss 3.2")
+    _step(opt, y, 5.0, "loss 4.0")  # no direction said: the opposite move is probed
+    assert len(scored.requests) == 1 and y.value == 0.2

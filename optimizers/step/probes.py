@@ -1,0 +1,138 @@
+"""Without a score function, the gate's variants spread over the steps: probes.
+
+With ``evaluate=`` the gate (:mod:`optimizers.step.gate`) scores a proposal and its variants
+inside one step. Without it, a value set is scored only by the user's loop, one per step
+(``record_score``, or the measurement the feedback states). Going back to the best values
+after a worse step then costs a step that learns nothing: the best values' score is known.
+Measured on the local 1.5B model (training family, no gate): 5 of 12 steps were such returns,
+and the proposals in between changed all four parameters at once, so no score said which
+change hurt.
+
+So when a proposal made the score worse, the step that goes back to the best values applies,
+from them, one **probe** of that change instead, the next step another (no model call for
+either; each says so in its report):
+
+* each change **alone**, when the proposal changed several parameters;
+* the numbers' **opposite** move, then a **shorter** one;
+* a choice option **never tried**;
+* on a plateau (the score has not moved for two steps, so small moves tell nothing): the
+  numbers' **far opposite** move, four times the step the other way.
+
+A probe that scores better than the best becomes the best, and, when it moved numbers, the
+same move once more (**longer**: twice the step, or the factor squared) is the next probe, and
+so on while the score improves: a line search whose direction the probes found. A value set
+already tried is never probed again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+from optimizers.step.gate import (
+    far_opposite,
+    is_move,
+    longer,
+    opposite,
+    shorter,
+    values_key,
+    variant,
+)
+from optimizers.step.replies import same_value
+from tracegraph.node import Node
+from tracegraph.params import ParamType
+
+__all__ = ["LONGER", "MAX_PROBES", "Probe", "after_better", "after_worse", "untried_probe"]
+
+MAX_PROBES = 4  # probes queued from one worse proposal
+LONGER = "the same move again, longer"
+
+
+class Probe(TypedDict):
+    """A complete value set to apply, and where it comes from (said in the report)."""
+
+    values: dict[str, Any]
+    origin: str
+
+
+def _moves(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k in base and not same_value(base[k], v)}
+
+
+def after_worse(
+    best: Mapping[str, Any],
+    worse: Mapping[str, Any],
+    params: Sequence[Node],
+    untried: Mapping[str, list[Any]],
+    plateau: bool = False,
+) -> list[Probe]:
+    """The probes of the change from ``best`` to ``worse`` (which scored worse), best first;
+    ``plateau``: it scored the same, after steps that all did (small moves tell nothing)."""
+    nodes = {p.name: p for p in params}
+    move = {k: v for k, v in _moves(best, worse).items() if k in nodes}
+    numeric = {k: v for k, v in move.items() if is_move(nodes[k], best[k], v)}
+    found: list[tuple[dict[str, Any], str]] = []
+    if plateau and numeric:
+        found.append((variant(numeric, numeric, best, nodes, far_opposite), "a far opposite move"))
+    elif len(move) > 1:
+        found += [
+            ({k: v}, f"{k} changed alone (of the {len(move)} changes)") for k, v in move.items()
+        ]
+    if numeric and not plateau:
+        found.append((variant(numeric, numeric, best, nodes, opposite), "the opposite move"))
+        found.append((variant(numeric, numeric, best, nodes, shorter), "a shorter move"))
+    for name, options in untried.items():
+        if name in nodes and options and name not in move:
+            found.append(({name: options[0]}, f"{name} = {options[0]!r}, never tried"))
+    out: list[Probe] = []
+    for change, origin in found:
+        values = {**best, **change}
+        if (
+            change
+            and _moves(best, values)
+            and values_key(values) not in {values_key(p["values"]) for p in out}
+        ):
+            out.append(Probe(values=values, origin=origin))
+    return out[:MAX_PROBES]
+
+
+def after_better(
+    before: Mapping[str, Any], better: Mapping[str, Any], params: Sequence[Node]
+) -> list[Probe]:
+    """After a probe that moved numbers (only) scored better: the same move once more, longer;
+    halfway from ``better`` to a bound it would pass."""
+    nodes = {p.name: p for p in params}
+    move = {k: v for k, v in _moves(before, better).items() if k in nodes}
+    numeric = {k: v for k, v in move.items() if is_move(nodes[k], before[k], v)}
+    if not numeric or len(numeric) != len(move):
+        return []
+    values = dict(better)
+    for name, new in numeric.items():
+        spec = nodes[name].spec
+        assert spec is not None
+        try:
+            value = longer(float(before[name]), float(new))
+        except (OverflowError, ZeroDivisionError):
+            continue
+        lo, hi = spec.bounds or (None, None)
+        value = (new + hi) / 2 if hi is not None and value > hi else value
+        value = (new + lo) / 2 if lo is not None and value < lo else value
+        if not math.isfinite(value):
+            continue
+        value = round(value) if spec.type is ParamType.INTEGER else float(f"{value:.6g}")
+        if not same_value(value, new) and not spec.check(value):
+            values[name] = value
+    if not _moves(better, values):
+        return []
+    return [Probe(values=values, origin=LONGER)]
+
+
+def untried_probe(probes: list[Probe], tried: Sequence[Mapping[str, Any]]) -> Probe | None:
+    """Pop the first probe whose value set was never tried; None when none is left."""
+    seen = {values_key(t) for t in tried}
+    while probes:
+        probe = probes.pop(0)
+        if values_key(probe["values"]) not in seen:
+            return probe
+    return None

@@ -1,0 +1,158 @@
+"""Probes (optimizers/step/probes.py): without a gate, a worse step is followed by probes of
+its change from the best values, not by a return that learns nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.probes import after_better, after_worse, untried_probe
+from optimizers.step.replies import apply_updates
+from tests.optimizers.graphs import call, param
+from tracegraph.backward import backward
+from tracegraph.node import Node
+from tracegraph.params import ParamType
+
+
+def reply(updates: dict[str, Any]) -> str:
+    return json.dumps({"reasoning": "try it", "updates": updates})
+
+
+def hyper() -> list[Node]:
+    return [
+        param(0.01, "lr", ParamType.NUMBER, bounds=(1e-5, 2.0)),
+        param(10, "epochs", ParamType.INTEGER, bounds=(1, 50)),
+        param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum"]),
+    ]
+
+
+def step(opt: GraphOptimizer, params: list[Node], feedback: str = "loss") -> Any:
+    opt.zero_feedback()
+    backward(call("train", 1.0, "train_1", {p.name: p for p in params}), feedback)
+    return opt.step()
+
+
+def values(params: list[Node]) -> dict[str, Any]:
+    return {p.name: p.value for p in params}
+
+
+def test_a_worse_change_of_several_parameters_is_probed_one_change_at_a_time() -> None:
+    params = hyper()
+    replies = [reply({"lr": 0.5, "mode": "momentum"})]
+    opt = GraphOptimizer(params, llm=ScriptedClient(replies))
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-9.0)  # worse: which of the two changes hurt?
+    first = step(opt, params)
+    assert first.prompts == [] and values(params) == {"lr": 0.5, "epochs": 10, "mode": "sgd"}
+    assert "a probe, no model call this step" in first.notes[0]
+    assert "lr changed alone (of the 2 changes)" in first.notes[0]
+    opt.record_score(-5.0)  # lr alone is worse too
+    second = step(opt, params)
+    assert second.prompts == [] and values(params) == {"lr": 0.01, "epochs": 10, "mode": "momentum"}
+    assert "mode changed alone" in second.notes[0]
+
+
+def test_a_better_probe_is_followed_by_the_same_move_longer() -> None:
+    params = hyper()
+    script = ScriptedClient([reply({"lr": 0.001}), reply({})])
+    opt = GraphOptimizer(params, llm=script, number_steps=False)  # (else: lr's bracket steers)
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-4.0)  # 0.01 -> 0.001 was worse: the opposite move, 0.1, is probed
+    step(opt, params)
+    assert values(params)["lr"] == 0.1
+    opt.record_score(-1.0)  # better: the same move again, longer (the factor squared)
+    report = step(opt, params)
+    assert report.prompts == [] and values(params)["lr"] == 1.0
+    assert "the same move again, longer" in report.notes[0]
+    opt.record_score(-0.5)  # better again: longer again, halfway to the bound it would pass
+    report = step(opt, params)
+    assert report.prompts == [] and values(params)["lr"] == 1.5
+
+
+def test_with_a_gate_the_variants_are_scored_in_the_step_and_nothing_is_probed() -> None:
+    params = hyper()
+    replies = [reply({"lr": 0.5, "mode": "momentum"})] + [reply({})] * 4
+
+    def evaluate(v: dict[str, Any]) -> float:
+        return -abs(v["lr"] - 0.01)
+
+    opt = GraphOptimizer(params, llm=ScriptedClient(replies), evaluate=evaluate)
+    step(opt, params)
+    report = step(opt, params)
+    assert report.prompts and not any("a probe" in n for n in report.notes)
+
+
+def test_the_queue_survives_a_state_round_trip() -> None:
+    def run(resume: bool) -> list[dict[str, Any]]:
+        params = hyper()
+        opt = GraphOptimizer(params, llm=ScriptedClient([reply({"lr": 0.5, "epochs": 20})]))
+        opt.record_score(-3.0)
+        step(opt, params)
+        opt.record_score(-9.0)
+        step(opt, params)
+        if resume:
+            state = json.loads(json.dumps(opt.state_dict()))
+            now = values(params)
+            params = hyper()
+            apply_updates({p: now[p.name] for p in params})
+            opt = GraphOptimizer(params, llm=ScriptedClient([]))
+            opt.load_state_dict(state)
+        seen = []
+        for score in (-8.0, -7.0):
+            opt.record_score(score)
+            step(opt, params)
+            seen.append(values(params))
+        return seen
+
+    assert run(resume=True) == run(resume=False)
+
+
+numbers = st.floats(min_value=0.01, max_value=100, allow_nan=False)
+
+
+@given(best=numbers, worse=numbers)
+def test_probes_move_only_from_the_best_values_and_repeat_nothing(
+    best: float, worse: float
+) -> None:
+    params = hyper()
+    base = {"lr": min(best, 2.0), "epochs": 10, "mode": "sgd"}
+    bad = {**base, "lr": min(worse, 2.0), "epochs": 20}
+    probes = after_worse(base, bad, params, {"mode": ["momentum"]})
+    keys = [json.dumps(p["values"], sort_keys=True) for p in probes]
+    assert len(keys) == len(set(keys)) and base not in [p["values"] for p in probes]
+    spec = params[0].spec
+    assert spec is not None
+    for p in probes:
+        assert set(p["values"]) == set(base) and not spec.check(p["values"]["lr"])
+    tried = [p["values"] for p in probes]
+    assert untried_probe(list(probes), tried) is None
+    assert untried_probe(list(probes), tried[1:]) == (probes[0] if probes else None)
+
+
+def test_a_longer_move_only_follows_a_move_of_numbers_alone() -> None:
+    params = hyper()
+    base = {"lr": 0.01, "epochs": 10, "mode": "sgd"}
+    assert after_better(base, {**base, "lr": 0.1}, params)[0]["values"]["lr"] == 1.0
+    assert after_better(base, {**base, "epochs": 12}, params)[0]["values"]["epochs"] == 14
+    assert after_better(base, {**base, "lr": 0.1, "mode": "momentum"}, params) == []
+
+
+def test_on_a_plateau_the_numbers_far_opposite_move_is_probed() -> None:
+    params = hyper()[:2]
+    replies = [reply({"lr": 0.02, "epochs": 12}), reply({"lr": 0.03, "epochs": 14})]
+    opt = GraphOptimizer(params, llm=ScriptedClient(replies))
+    opt.record_score(0.0)
+    for _ in range(2):  # two small moves up, the score does not move
+        step(opt, params)
+        opt.record_score(0.0)
+    report = step(opt, params)
+    assert report.prompts == [] and "the score has stayed at 0 for 2 steps" in report.notes[0]
+    # from the best values (the first to score 0): four times the move the other way (the
+    # factor to the fourth for lr; epochs 10 - 16 is past the bound 1: halfway to it)
+    assert values(params) == {"lr": float(f"{0.01 * (0.01 / 0.03) ** 4:.6g}"), "epochs": 6}
