@@ -77,10 +77,14 @@ class Memory:
         for name, value in now.items():
             self.numbers.observe(name, value, float(score), context_key(now, name))
         if self.best_score is None or score > self.best_score:
-            if self.probe is not None and self.best_values is not None:
-                further = after_better(self.best_values, now, self.params)
-                self.follow = further[0] if further else None
             self.probes = []  # probes from the old best values
+            if self.best_values is not None and self.gate is None:
+                further = after_better(self.best_values, now, self.params)
+                was = self.best_values
+                choice = any(not numeric(p) and not same_value(was[p.name], now[p.name])
+                             for p in self.params if p.name in was)  # fmt: skip
+                if further and (self.probe is not None or choice):
+                    self.follow, self.probes = further[0], further[1:]
             self.best_score = float(score)
             self.best_values = self.values()
             self.best_step = self.steps

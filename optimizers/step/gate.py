@@ -54,6 +54,7 @@ __all__ = [
     "is_move",
     "longer",
     "opposite",
+    "rescaled",
     "shorter",
     "variant",
 ]
@@ -214,9 +215,9 @@ class Gate:
             # another choice often needs another scale of the rates and thresholds: swept
             # over the steps (scored value sets are cached and cost nothing again)
             for factor in SWEEP:
-                rescaled = _rescaled(switched, now, nodes, factor) if factor != 1 else switched
+                scaled = rescaled(switched, now, nodes, factor) if factor != 1 else switched
                 said = origin if factor == 1 else f"{origin}, the real numbers x{factor:g}"
-                c = trial(rescaled, said)
+                c = trial(scaled, said)
                 if c is not None and c.score > base and (best is None or c.score > best.score):
                     best = c
         if best is not None:
@@ -280,7 +281,7 @@ def _doubled(node: Node, old: Any, factor: float, moves: Mapping[str, Any]) -> d
     return {**moves, node.name: value}
 
 
-def _rescaled(
+def rescaled(
     values: Mapping[str, Any], now: Mapping[str, Any], nodes: Mapping[str, Node], factor: float
 ) -> dict[str, Any]:
     """``values`` with every positive real-number parameter (a rate, a threshold: not a count)

@@ -20,7 +20,9 @@ either; each says so in its report):
 
 A probe that scores better than the best becomes the best, and, when it moved numbers, the
 same move once more (**longer**: twice the step, or the factor squared) is the next probe, and
-so on while the score improves: a line search whose direction the probes found. A value set
+so on while the score improves: a line search whose direction the probes found. After any step
+that switched a choice and scored better, the real numbers are probed **x10 and /10** (another
+optimizer or scaling of the features often needs another learning rate). A value set
 already tried is never probed again.
 """
 
@@ -35,6 +37,7 @@ from optimizers.step.gate import (
     is_move,
     longer,
     opposite,
+    rescaled,
     shorter,
     values_key,
     variant,
@@ -100,12 +103,22 @@ def after_worse(
 def after_better(
     before: Mapping[str, Any], better: Mapping[str, Any], params: Sequence[Node]
 ) -> list[Probe]:
-    """After a probe that moved numbers (only) scored better: the same move once more, longer;
-    halfway from ``better`` to a bound it would pass."""
+    """After a step that scored better: for a move of numbers only, the same move once more,
+    longer (halfway from ``better`` to a bound it would pass); for a move that switched a
+    choice, the real numbers (rates, thresholds) x10 and /10, rounded to powers of ten: another
+    choice often needs another scale."""
     nodes = {p.name: p for p in params}
     move = {k: v for k, v in _moves(before, better).items() if k in nodes}
     numeric = {k: v for k, v in move.items() if is_move(nodes[k], before[k], v)}
-    if not numeric or len(numeric) != len(move):
+    if len(numeric) < len(move):
+        out = []
+        for factor, said in ((10.0, "x10"), (0.1, "/10")):
+            scaled = rescaled(better, better, nodes, factor)
+            if scaled and _moves(better, scaled):
+                origin = f"the real numbers {said} (another choice often needs another scale)"
+                out.append(Probe(values={**better, **scaled}, origin=origin))
+        return out
+    if not numeric:
         return []
     values = dict(better)
     for name, new in numeric.items():

@@ -135,12 +135,14 @@ def test_probes_move_only_from_the_best_values_and_repeat_nothing(
     assert untried_probe(list(probes), tried[1:]) == (probes[0] if probes else None)
 
 
-def test_a_longer_move_only_follows_a_move_of_numbers_alone() -> None:
+def test_a_longer_move_follows_numbers_and_other_scales_follow_a_choice() -> None:
     params = hyper()
     base = {"lr": 0.01, "epochs": 10, "mode": "sgd"}
     assert after_better(base, {**base, "lr": 0.1}, params)[0]["values"]["lr"] == 1.0
     assert after_better(base, {**base, "epochs": 12}, params)[0]["values"]["epochs"] == 14
-    assert after_better(base, {**base, "lr": 0.1, "mode": "momentum"}, params) == []
+    switched = {**base, "lr": 0.1, "mode": "momentum"}
+    scales = [p["values"] for p in after_better(base, switched, params)]
+    assert scales == [{**switched, "lr": 1.0}, {**switched, "lr": 0.01}]
 
 
 def test_on_a_plateau_the_numbers_far_opposite_move_is_probed() -> None:
@@ -156,3 +158,17 @@ def test_on_a_plateau_the_numbers_far_opposite_move_is_probed() -> None:
     # from the best values (the first to score 0): four times the move the other way (the
     # factor to the fourth for lr; epochs 10 - 16 is past the bound 1: halfway to it)
     assert values(params) == {"lr": float(f"{0.01 * (0.01 / 0.03) ** 4:.6g}"), "epochs": 6}
+
+
+def test_a_better_choice_is_followed_by_the_real_numbers_at_other_scales() -> None:
+    params = hyper()
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply({"mode": "momentum"})]))
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-2.0)  # the new choice is better: its learning rate may be another scale
+    report = step(opt, params)
+    assert report.prompts == [] and values(params) == {"lr": 0.1, "epochs": 10, "mode": "momentum"}
+    assert "the real numbers x10" in report.notes[0]
+    opt.record_score(-2.5)  # worse: /10 is next, from the best values
+    step(opt, params)
+    assert values(params) == {"lr": 0.001, "epochs": 10, "mode": "momentum"}
