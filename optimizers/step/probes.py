@@ -14,7 +14,8 @@ either; each says so in its report):
 
 * each change **alone**, when the proposal changed several parameters;
 * the numbers' **opposite** move, then a **shorter** one;
-* a choice option **never tried**;
+* a choice option **never tried**, then each other option alone (one tried only together
+  with other changes may still be right on its own);
 * on a plateau (the score has not moved for two steps, so small moves tell nothing): the
   numbers' **far opposite** move, four times the step the other way.
 
@@ -88,6 +89,9 @@ def after_worse(
     for name, options in untried.items():
         if name in nodes and options and name not in move:
             found.append(({name: options[0]}, f"{name} = {options[0]!r}, never tried"))
+    for name, node in nodes.items():  # tried only with other changes, maybe not alone
+        if name not in move:
+            found += [({name: o}, f"{name} = {o!r} alone") for o in alternatives(node, best[name])]
     out: list[Probe] = []
     for change, origin in found:
         values = {**best, **change}
@@ -98,6 +102,17 @@ def after_worse(
         ):
             out.append(Probe(values=values, origin=origin))
     return out[:MAX_PROBES]
+
+
+def alternatives(node: Node, current: Any) -> list[Any]:
+    """The other options of a choice (or bool) parameter; [] for other kinds."""
+    spec = node.spec
+    options: Sequence[Any] = ()
+    if spec is not None and spec.type is ParamType.CHOICE:
+        options = spec.choices or ()
+    elif spec is not None and spec.type is ParamType.BOOL:
+        options = (True, False)
+    return [o for o in options if not same_value(o, current)]
 
 
 def after_better(
