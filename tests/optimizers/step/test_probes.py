@@ -172,3 +172,16 @@ def test_a_better_choice_is_followed_by_the_real_numbers_at_other_scales() -> No
     opt.record_score(-2.5)  # worse: /10 is next, from the best values
     step(opt, params)
     assert values(params) == {"lr": 0.001, "epochs": 10, "mode": "momentum"}
+
+
+def test_on_a_plateau_two_texts_changed_together_are_probed_alone() -> None:
+    a, b = param("say hi", "instruction", ParamType.TEXT), param("x", "parser", ParamType.TEXT)
+    replies = [reply({"instruction": f"say {i}", "parser": f"y{i}"}) for i in range(2)]
+    opt = GraphOptimizer([a, b], llm=ScriptedClient(replies))
+    opt.record_score(0.0)
+    for _ in range(2):  # both change every step, the score stays 0
+        step(opt, [a, b])
+        opt.record_score(0.0)
+    report = step(opt, [a, b])
+    assert report.prompts == [] and values([a, b]) == {"instruction": "say 1", "parser": "x"}
+    assert "instruction changed alone (of the 2 changes)" in report.notes[0]
