@@ -24,10 +24,18 @@ from typing import Any
 from optimizers.errors import OptimizerError
 from optimizers.step.checks import checked_direction, lone_output, numeric
 from optimizers.step.direction import feedback_direction
-from optimizers.step.gate import Gate, Verdict
+from optimizers.step.gate import Gate, Verdict, rejections, said_scores
 from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
-from optimizers.step.probes import LONGER, Probe, after_better, after_worse, untried_probe
+from optimizers.step.probes import (
+    LONGER,
+    Probe,
+    after_better,
+    after_worse,
+    other_scales,
+    rebased,
+    untried_probe,
+)
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
 from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
@@ -77,14 +85,16 @@ class Memory:
         for name, value in now.items():
             self.numbers.observe(name, value, float(score), context_key(now, name))
         if self.best_score is None or score > self.best_score:
-            self.probes = []  # probes from the old best values
+            was = self.best_values or {}
+            # the probes still queued go on from the new best (after a probe), else none
+            self.probes = rebased(self.probes, was, now) if self.probe is not None else []
             if self.best_values is not None and self.gate is None:
                 further = after_better(self.best_values, now, self.params)
                 was = self.best_values
                 choice = any(not numeric(p) and not same_value(was[p.name], now[p.name])
                              for p in self.params if p.name in was)  # fmt: skip
                 if further and (self.probe is not None or choice):
-                    self.follow, self.probes = further[0], further[1:]
+                    self.follow, self.probes = further[0], further[1:] + self.probes
             self.best_score = float(score)
             self.best_values = self.values()
             self.best_step = self.steps
@@ -200,9 +210,13 @@ class Memory:
         worse = f"the current values score {score:g}, below the best {self.best_score:g}"
         worse = f"the score has stayed at {score:g} for {self.stall} steps" if plateau else worse
         if self.gate is None:
-            if last is None or last["origin"] == LONGER:  # not from the queue: queue its probes
+            if last is None:  # the worse values came from a proposal: queue its probes
                 untried = self.untried(self.params)
                 self.probes = after_worse(self.best_values, now, self.params, untried, plateau)
+            elif last["origin"] == LONGER:  # too far: shorter, before the rest of the queue
+                self.probes = after_worse(self.best_values, now, self.params, {}) + self.probes
+            else:  # a choice switched by a probe may need another scale of the rates
+                self.probes = other_scales(self.best_values, now, self.params) + self.probes
             probe = untried_probe(self.probes, [*tried, now])
             if probe is not None:
                 self.stall = max(self.patience - 1, 0)
@@ -294,17 +308,17 @@ class Memory:
                     self.numbers.scored_move(
                         name, now[name], c.values[name], c.score > verdict.current
                     )
-        said = _scores(verdict)
+        said = said_scores(verdict)
         if verdict.values:
-            ctx.report.rejected.extend(_rejections(verdict, skip=verdict.origin))
+            ctx.report.rejected.extend(rejections(verdict, skip=verdict.origin))
             if verdict.origin != "proposed":
                 ctx.report.notes.append(f"{verdict.origin} is applied: it scored best ({said})")
             elif len(verdict.tried) > 1:
                 ctx.report.notes.append(f"the proposal is applied: it scored best ({said})")
             return {nodes[k]: v for k, v in verdict.values.items()}, []
         ctx.report.notes.append(f"nothing scored better than the current values ({said})")
-        ctx.report.rejected.extend(_rejections(verdict, skip="proposed"))
-        return {}, _rejections(verdict, only="proposed")
+        ctx.report.rejected.extend(rejections(verdict, skip="proposed"))
+        return {}, rejections(verdict, only="proposed")
 
     def _brackets(self) -> dict[str, Bracket]:
         """The numbers' brackets (low, high), for :meth:`_judge` to go back to."""
@@ -355,39 +369,6 @@ class Memory:
                 self.stall = 0
         else:
             self.stall += 1
-
-
-def _scores(verdict: Verdict) -> str:
-    tried = "; ".join(
-        f"{c.origin} {_short(c.values)} scored {c.score:g}" + (f" ({c.error})" if c.error else "")
-        for c in verdict.tried
-    )
-    return f"current values score {verdict.current:g}; {tried}"
-
-
-def _short(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={show_value(v, 40)}" for k, v in values.items())
-
-
-def _rejections(verdict: Verdict, skip: str = "", only: str = "") -> list[Rejection]:
-    """A rejection per parameter of each scored value set not applied, with its score."""
-    applied = verdict.score
-    out = []
-    for c in verdict.tried:
-        if c.origin == skip or (only and c.origin != only):
-            continue
-        if applied is not None and c.score > verdict.current:
-            why = f"scored {c.score:g}, better than the current {verdict.current:g} but not above "
-            why += f"{applied:g} ({verdict.origin}, applied)"
-        else:
-            word = "worse than" if c.score < verdict.current else "no better than"
-            why = f"scored {c.score:g}, {word} the current values ({verdict.current:g})"
-        if c.origin != "proposed":
-            why = f"tried by the optimizer ({c.origin}): {why}"
-        if c.error:
-            why += f": {c.error}"
-        out += [Rejection(k, v, [why]) for k, v in c.values.items()]
-    return out
 
 
 def _is_number(v: Any) -> bool:

@@ -41,7 +41,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optimizers.step.replies import same_value
+from optimizers.step.problem import show_value
+from optimizers.step.replies import Rejection, same_value
 from tracegraph.node import Node
 from tracegraph.params import ParamType
 
@@ -54,7 +55,9 @@ __all__ = [
     "is_move",
     "longer",
     "opposite",
+    "rejections",
     "rescaled",
+    "said_scores",
     "shorter",
     "variant",
 ]
@@ -332,3 +335,37 @@ def variant(
             continue
         out[name], moved = value, True
     return out if moved else {}
+
+
+def said_scores(verdict: Verdict) -> str:
+    tried = "; ".join(
+        f"{c.origin} {short_values(c.values)} scored {c.score:g}"
+        + (f" ({c.error})" if c.error else "")
+        for c in verdict.tried
+    )
+    return f"current values score {verdict.current:g}; {tried}"
+
+
+def short_values(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={show_value(v, 40)}" for k, v in values.items())
+
+
+def rejections(verdict: Verdict, skip: str = "", only: str = "") -> list[Rejection]:
+    """A rejection per parameter of each scored value set not applied, with its score."""
+    applied = verdict.score
+    out = []
+    for c in verdict.tried:
+        if c.origin == skip or (only and c.origin != only):
+            continue
+        if applied is not None and c.score > verdict.current:
+            why = f"scored {c.score:g}, better than the current {verdict.current:g} but not above "
+            why += f"{applied:g} ({verdict.origin}, applied)"
+        else:
+            word = "worse than" if c.score < verdict.current else "no better than"
+            why = f"scored {c.score:g}, {word} the current values ({verdict.current:g})"
+        if c.origin != "proposed":
+            why = f"tried by the optimizer ({c.origin}): {why}"
+        if c.error:
+            why += f": {c.error}"
+        out += [Rejection(k, v, [why]) for k, v in c.values.items()]
+    return out

@@ -22,8 +22,10 @@ either; each says so in its report):
 A probe that scores better than the best becomes the best, and, when it moved numbers, the
 same move once more (**longer**: twice the step, or the factor squared) is the next probe, and
 so on while the score improves: a line search whose direction the probes found. After any step
-that switched a choice and scored better, the real numbers are probed **x10 and /10** (another
-optimizer or scaling of the features often needs another learning rate). A value set
+that switched a choice and scored better, and after a probe of a choice that scored worse, the
+real numbers are probed **x10 and /10** with it (another optimizer or scaling of the features
+often needs another learning rate). After a probe that scored better, the probes still queued
+go on from the new best values: one change at a time, each kept when it helps. A value set
 already tried is never probed again.
 """
 
@@ -126,13 +128,7 @@ def after_better(
     move = {k: v for k, v in _moves(before, better).items() if k in nodes}
     numeric = {k: v for k, v in move.items() if is_move(nodes[k], before[k], v)}
     if len(numeric) < len(move):
-        out = []
-        for factor, said in ((10.0, "x10"), (0.1, "/10")):
-            scaled = rescaled(better, better, nodes, factor)
-            if scaled and _moves(better, scaled):
-                origin = f"the real numbers {said} (another choice often needs another scale)"
-                out.append(Probe(values={**better, **scaled}, origin=origin))
-        return out
+        return other_scales(before, better, params)
     if not numeric:
         return []
     values = dict(better)
@@ -154,6 +150,34 @@ def after_better(
     if not _moves(better, values):
         return []
     return [Probe(values=values, origin=LONGER)]
+
+
+def other_scales(
+    before: Mapping[str, Any], after: Mapping[str, Any], params: Sequence[Node]
+) -> list[Probe]:
+    """When the change from ``before`` to ``after`` switched a choice: ``after`` with its real
+    numbers (rates, thresholds) x10 and /10, rounded to powers of ten; else []."""
+    nodes = {p.name: p for p in params}
+    if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
+        return []
+    out = []
+    for factor, said in ((10.0, "x10"), (0.1, "/10")):
+        scaled = rescaled(after, after, nodes, factor)
+        if scaled and _moves(after, scaled):
+            origin = f"the real numbers {said} (another choice often needs another scale)"
+            out.append(Probe(values={**after, **scaled}, origin=origin))
+    return out
+
+
+def rebased(probes: Sequence[Probe], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Probe]:
+    """Probes queued from the ``old`` best values, each change made to the ``new`` best
+    instead: after a probe that scored better the rest go on from it, one change at a time."""
+    out = []
+    for p in probes:
+        values = {**new, **_moves(old, p["values"])}
+        if _moves(new, values):
+            out.append(Probe(values=values, origin=p["origin"]))
+    return out
 
 
 def untried_probe(probes: list[Probe], tried: Sequence[Mapping[str, Any]]) -> Probe | None:

@@ -185,3 +185,40 @@ def test_on_a_plateau_two_texts_changed_together_are_probed_alone() -> None:
     report = step(opt, [a, b])
     assert report.prompts == [] and values([a, b]) == {"instruction": "say 1", "parser": "x"}
     assert "instruction changed alone (of the 2 changes)" in report.notes[0]
+
+
+def test_after_a_better_probe_the_rest_of_the_queue_goes_on_from_it() -> None:
+    params = hyper()
+    proposal = {"lr": 0.5, "epochs": 20, "mode": "momentum"}
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply(proposal)]), number_steps=False)
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-9.0)
+    step(opt, params)  # lr alone
+    assert values(params) == {"lr": 0.5, "epochs": 10, "mode": "sgd"}
+    opt.record_score(-5.0)
+    step(opt, params)  # epochs alone
+    assert values(params) == {"lr": 0.01, "epochs": 20, "mode": "sgd"}
+    opt.record_score(-2.0)  # better: the next probe, mode alone, starts from epochs=20
+    report = step(opt, params)
+    assert "the same move again, longer" in report.notes[0]  # (epochs moved: longer first)
+    opt.record_score(-2.5)
+    step(opt, params)  # the longer move was worse: a shorter one
+    opt.record_score(-2.5)
+    step(opt, params)
+    assert values(params) == {"lr": 0.01, "epochs": 20, "mode": "momentum"}
+
+
+def test_a_worse_choice_probe_is_tried_again_at_other_scales() -> None:
+    params = hyper()
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply({"lr": 0.02})]))
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-9.0)  # probes: the opposite, a shorter move, mode = 'momentum'
+    seen = []
+    for _ in range(4):
+        step(opt, params)
+        seen.append(values(params))
+        opt.record_score(-8.0)
+    i = seen.index({"lr": 0.01, "epochs": 10, "mode": "momentum"})
+    assert seen[i + 1] == {"lr": 0.1, "epochs": 10, "mode": "momentum"}
