@@ -186,6 +186,11 @@ class Memory:
         tried = [h.values for h in self.history]
         if follow is not None and untried_probe([follow], tried) is not None:
             return self._apply_probe(report, follow, "it scored best so far")
+        scored = self.history[-1].score if self.history else None
+        if last is not None and scored is not None and scored == self.best_score:
+            probe = untried_probe(self.probes, tried)  # the rest of the queue, from the new best
+            if probe is not None:
+                return self._apply_probe(report, probe, "the last probe scored best so far")
         if self.stall < self.patience:
             return False
         now = self.values()

@@ -222,3 +222,17 @@ def test_a_worse_choice_probe_is_tried_again_at_other_scales() -> None:
         opt.record_score(-8.0)
     i = seen.index({"lr": 0.01, "epochs": 10, "mode": "momentum"})
     assert seen[i + 1] == {"lr": 0.1, "epochs": 10, "mode": "momentum"}
+
+
+def test_a_better_probe_without_a_longer_move_goes_on_with_the_queue() -> None:
+    params = [param(False, name, ParamType.BOOL) for name in ("a", "b", "c")]
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply({"a": True, "b": True, "c": True})]))
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-9.0)
+    step(opt, params)
+    assert values(params) == {"a": True, "b": False, "c": False}  # a alone
+    opt.record_score(-1.0)  # better: b alone goes on from there, no model call
+    report = step(opt, params)
+    assert report.prompts == [] and values(params) == {"a": True, "b": True, "c": False}
+    assert "the last probe scored best so far" in report.notes[0]
