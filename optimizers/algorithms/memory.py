@@ -186,9 +186,8 @@ class Memory:
         tried = [h.values for h in self.history]
         if follow is not None and untried_probe([follow], tried) is not None:
             return self._apply_probe(report, follow, "it scored best so far")
-        scored = self.history[-1].score if self.history else None
-        if last is not None and scored is not None and scored == self.best_score:
-            probe = untried_probe(self.probes, tried)  # the rest of the queue, from the new best
+        if last is not None and self.best_step == self.steps - 1:  # the probe made a new best
+            probe = untried_probe(self.probes, tried)  # the rest of the queue, from there
             if probe is not None:
                 return self._apply_probe(report, probe, "the last probe scored best so far")
         if self.stall < self.patience:

@@ -236,3 +236,15 @@ def test_a_better_probe_without_a_longer_move_goes_on_with_the_queue() -> None:
     report = step(opt, params)
     assert report.prompts == [] and values(params) == {"a": True, "b": True, "c": False}
     assert "the last probe scored best so far" in report.notes[0]
+
+
+def test_a_probe_that_only_ties_the_best_hands_the_next_step_to_the_model() -> None:
+    params = [param(False, name, ParamType.BOOL) for name in ("a", "b", "c")]
+    script = ScriptedClient([reply({"a": True, "b": True, "c": True}), reply({})])
+    opt = GraphOptimizer(params, llm=script)
+    opt.record_score(-3.0)
+    step(opt, params)
+    opt.record_score(-9.0)
+    step(opt, params)  # a alone
+    opt.record_score(-3.0)  # the same as the best: no evidence to go on with
+    assert len(step(opt, params).prompts) == 1
