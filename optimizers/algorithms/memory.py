@@ -24,7 +24,7 @@ from typing import Any
 from optimizers.errors import OptimizerError
 from optimizers.step.checks import checked_direction, lone_output, numeric
 from optimizers.step.direction import feedback_direction
-from optimizers.step.gate import Gate, Verdict, rejections, said_scores
+from optimizers.step.gate import Gate, Verdict, rejections, said_scores, short_values
 from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
 from optimizers.step.probes import (
@@ -85,16 +85,14 @@ class Memory:
         for name, value in now.items():
             self.numbers.observe(name, value, float(score), context_key(now, name))
         if self.best_score is None or score > self.best_score:
-            was = self.best_values or {}
+            was = self.best_values
             # the probes still queued go on from the new best (after a probe), else none
-            self.probes = rebased(self.probes, was, now) if self.probe is not None else []
-            if self.best_values is not None and self.gate is None:
-                further = after_better(self.best_values, now, self.params)
-                was = self.best_values
-                choice = any(not numeric(p) and not same_value(was[p.name], now[p.name])
-                             for p in self.params if p.name in was)  # fmt: skip
-                if further and (self.probe is not None or choice):
-                    self.follow, self.probes = further[0], further[1:] + self.probes
+            self.probes = rebased(self.probes, was or {}, now) if self.probe is not None else []
+            further = after_better(was, now, self.params) if was and self.gate is None else []
+            # after a probe: its move again, longer, or other scales; after a proposal that
+            # switched a choice: other scales (a proposal's numbers are number steps' to size)
+            if further and (self.probe is not None or further[0]["origin"] != LONGER):
+                self.follow, self.probes = further[0], further[1:] + self.probes
             self.best_score = float(score)
             self.best_values = self.values()
             self.best_step = self.steps
@@ -246,18 +244,16 @@ class Memory:
         }
         report.applied = apply_updates(updates)
         self.probe = probe
-        shown = ", ".join(f"{k}={show_value(v, 40)}" for k, v in probe["values"].items())
         report.notes.append(
             f"a probe, no model call this step: {why}; from the best values (after step "
-            f"{self.best_step}), {probe['origin']} is tried: {shown}"
+            f"{self.best_step}), {probe['origin']} is tried: {short_values(probe['values'])}"
         )
         return True
 
     def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
         """A proposed number as a direction: the size of the move comes from the history."""
         spec = node.spec
-        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-        if not numeric or not _is_number(value) or not _is_number(node.peek()):
+        if not numeric(node) or not _is_number(value) or not _is_number(node.peek()):
             return value
         assert spec is not None
         integer = spec.type is ParamType.INTEGER

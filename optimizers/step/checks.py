@@ -15,12 +15,11 @@ chosen (:mod:`optimizers.step.numbers`); each leaves a note in the step's report
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from optimizers.step.direction import feedback_direction, mirror, relation, stated_direction
-from optimizers.step.numbers import NumberSteps, context_key
+from optimizers.step.numbers import NumberSteps, context_key, finite_number
 from optimizers.step.records import StepContext
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
@@ -31,10 +30,6 @@ __all__ = ["checked_direction", "halfway_past_bounds", "lone_output", "numeric"]
 
 def numeric(node: Node) -> bool:
     return node.spec is not None and node.spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def halfway_past_bounds(
@@ -50,7 +45,7 @@ def halfway_past_bounds(
         if node is None or spec is None or spec.bounds is None or not numeric(node):
             continue
         current = node.peek()
-        if not (_number(value) and _number(current)):
+        if not (finite_number(value) and finite_number(current)):
             continue
         lo, hi = spec.bounds
         bound = hi if hi is not None and value > hi else None
@@ -76,7 +71,7 @@ def lone_output(ctx_outputs: list[tuple[Node, Any]]) -> tuple[float, str] | None
         return None
     node, feedback = ctx_outputs[0]
     value = node.peek()
-    return (float(value), str(feedback)) if _number(value) else None
+    return (float(value), str(feedback)) if finite_number(value) else None
 
 
 def checked_direction(

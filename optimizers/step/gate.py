@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from optimizers.step.numbers import finite_number
 from optimizers.step.problem import show_value
 from optimizers.step.replies import Rejection, same_value
 from tracegraph.node import Node
@@ -58,6 +59,7 @@ __all__ = [
     "rejections",
     "rescaled",
     "said_scores",
+    "short_values",
     "shorter",
     "variant",
 ]
@@ -232,14 +234,10 @@ async def _wait(result: Awaitable[float]) -> float:
     return await result
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def is_move(node: Node, old: Any, new: Any) -> bool:
     spec = node.spec
     numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-    return numeric and _number(old) and _number(new) and old != new
+    return numeric and finite_number(old) and finite_number(new) and old != new
 
 
 def _factor(old: float, new: float) -> bool:
@@ -276,7 +274,7 @@ def _doubled(node: Node, old: Any, factor: float, moves: Mapping[str, Any]) -> d
     spec = node.spec
     if spec is None or spec.type not in (ParamType.NUMBER, ParamType.INTEGER):
         return {}
-    if not _number(old) or old <= 0:
+    if not finite_number(old) or old <= 0:
         return {}
     value = round(old * factor) if spec.type is ParamType.INTEGER else float(f"{old * factor:.6g}")
     if value == old or spec.check(value):
@@ -294,7 +292,7 @@ def rescaled(
     for name, node in nodes.items():
         old = values.get(name, now[name])
         spec = node.spec
-        if spec is None or spec.type is not ParamType.NUMBER or not _number(old) or old <= 0:
+        if spec is None or spec.type is not ParamType.NUMBER or not finite_number(old) or old <= 0:
             continue
         # a power of ten: the sweep's value sets are the same from step to step (cached)
         value = float(f"{10 ** round(math.log10(old * factor)):.6g}")

@@ -47,7 +47,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["NumberSteps", "Track", "context_key"]
+__all__ = ["NumberSteps", "Track", "context_key", "finite_number"]
 
 POINTS = 16  # scored values kept per number
 GROW = 4.0  # while the model keeps moving the same way by the same step, the step grows 4x
@@ -111,13 +111,13 @@ class NumberSteps:
 
     def observe(self, name: str, value: Any, score: float, context: str = "") -> None:
         """A scored value (``context``: the other parameters' values, as a key)."""
-        if _number(value) and math.isfinite(score):
+        if finite_number(value) and math.isfinite(score):
             t = self.tracks.setdefault(name, Track())
             t.points = [*t.points, (float(value), float(score), context)][-POINTS:]
 
     def saw(self, name: str, value: Any, output: Any, context: str = "") -> None:
         """The one numeric output the value gave (``context``: the other parameters' values)."""
-        if _number(value) and _number(output):
+        if finite_number(value) and finite_number(output):
             t = self.tracks.setdefault(name, Track())
             t.seen = [*t.seen, (float(value), float(output), context)][-POINTS:]
 
@@ -234,7 +234,7 @@ class NumberSteps:
 
     def record(self, name: str, old: Any, new: Any) -> None:
         """A move that was applied: the next proposal can grow from it."""
-        if _number(old) and _number(new) and old != new:
+        if finite_number(old) and finite_number(new) and old != new:
             t = self.tracks.setdefault(name, Track())
             last = (t.last_from, t.last_to)
             same_way = (
@@ -250,7 +250,7 @@ class NumberSteps:
         """What a scored move says where the best value is (for a score with one peak): better
         than ``old`` means beyond ``old`` on ``new``'s side, worse means on ``old``'s side of
         ``new``. Older evidence that contradicts it is dropped."""
-        if not (_number(old) and _number(new)) or old == new:
+        if not (finite_number(old) and finite_number(new)) or old == new:
             return
         t = self.tracks.setdefault(name, Track())
         up = new > old
@@ -324,7 +324,7 @@ def context_key(values: dict[str, Any], name: str, numbers: bool = True) -> str:
     """The other parameters' values as a key: scores of a number are compared only under the
     same values of all others; its bracket holds while the others that are not numbers keep
     their values (``numbers=False``)."""
-    others = {k: v for k, v in values.items() if k != name and (numbers or not _number(v))}
+    others = {k: v for k, v in values.items() if k != name and (numbers or not finite_number(v))}
     if not others:
         return ""
     try:
@@ -334,5 +334,6 @@ def context_key(values: dict[str, Any], name: str, numbers: bool = True) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]  # short: it is kept in the state
 
 
-def _number(v: Any) -> bool:
+def finite_number(v: Any) -> bool:
+    """A real number (not a bool), finite."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

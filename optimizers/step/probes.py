@@ -95,13 +95,11 @@ def after_worse(
         if name not in move:
             found += [({name: o}, f"{name} = {o!r} alone") for o in alternatives(node, best[name])]
     out: list[Probe] = []
+    keys: set[str] = set()
     for change, origin in found:
         values = {**best, **change}
-        if (
-            change
-            and _moves(best, values)
-            and values_key(values) not in {values_key(p["values"]) for p in out}
-        ):
+        if change and _moves(best, values) and values_key(values) not in keys:
+            keys.add(values_key(values))
             out.append(Probe(values=values, origin=origin))
     return out[:MAX_PROBES]
 
