@@ -1,4 +1,4 @@
-"""Offline benchmark of the gate on the training family: stand-in models that know one move.
+"""Offline benchmark of the gate and the probes: stand-in models that know one move.
 
 Each stand-in proposes the same kind of change every step, whatever the feedback says
 (double the learning rate, halve it, add epochs, flip the optimizer): the kinds of moves a
@@ -22,7 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 
-from benchmarks.quality.numeric_tasks import make_training  # noqa: E402
+from benchmarks.quality.numeric_tasks import make_retrieval, make_training  # noqa: E402
+from benchmarks.quality.task import Task  # noqa: E402
 from optimizers import GraphOptimizer, ScriptedClient  # noqa: E402
 from tracegraph.node import Node  # noqa: E402
 
@@ -58,6 +59,24 @@ def wander(seed: int) -> Move:
     return move
 
 
+def wander_retrieval(seed: int) -> Move:
+    """The same habit on the retrieval family: one or both of top_k and threshold, each way at
+    random, top_k by 1-3 and the threshold by 0.05-0.3 (rounded to two decimals)."""
+    rng = random.Random(seed)
+
+    def move(v: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in rng.sample(sorted(v), rng.randint(1, 2)):
+            if name == "top_k":
+                out[name] = min(9, max(1, v[name] + rng.choice((-3, -2, -1, 1, 2, 3))))
+            else:
+                step = rng.choice((-0.3, -0.2, -0.1, -0.05, 0.05, 0.1, 0.2, 0.3))
+                out[name] = round(min(1.0, max(0.0, v[name] + step)), 2)
+        return out
+
+    return move
+
+
 class OneMove(ScriptedClient):
     """Proposes ``move(current values)`` every time it is asked."""
 
@@ -72,8 +91,14 @@ class OneMove(ScriptedClient):
         return super()._send(request)
 
 
-def steps_to_solve(seed: int, move: Move, gated: bool, patience: int | None = 1) -> int | None:
-    task = make_training(seed)
+def steps_to_solve(
+    seed: int,
+    move: Move,
+    gated: bool,
+    patience: int | None = 1,
+    make: Callable[[int], Task] = make_training,
+) -> int | None:
+    task = make(seed)
     opt = GraphOptimizer(
         task.params,
         llm=OneMove(task.params, move),
@@ -107,6 +132,14 @@ def main() -> int:
         runs = {f"wander {w} / start {s}": steps_to_solve(s, wander(w), False, patience)
                 for w in range(WANDERS) for s in range(3)}  # fmt: skip
         doc[f"plain, wandering, patience={patience}"] = {
+            "solved": sum(r is not None for r in runs.values()),
+            "runs": len(runs),
+            "steps": runs,
+        }
+    for patience in (1, None):
+        runs = {f"wander {w} / start {s}": steps_to_solve(s, wander_retrieval(w), False, patience,
+                make_retrieval) for w in range(WANDERS) for s in range(3)}  # fmt: skip
+        doc[f"retrieval, plain, wandering, patience={patience}"] = {
             "solved": sum(r is not None for r in runs.values()),
             "runs": len(runs),
             "steps": runs,

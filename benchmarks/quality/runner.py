@@ -130,6 +130,8 @@ def run_task(
                 "silent_noop": silent(report),
                 "reason": reason(report),
                 "reasoning": report.reasoning[:200],
+                "values": {p.name: _short(p.value) for p in task.params},
+                "notes": [n[:200] for n in report.notes],
                 "optimizer_calls": total["calls"] - student["calls"],
                 "student_calls": student["calls"],
                 "tokens": total["tokens"],

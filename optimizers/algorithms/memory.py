@@ -32,6 +32,7 @@ from optimizers.step.probes import (
     Probe,
     after_better,
     after_worse,
+    bisections,
     other_scales,
     rebased,
     untried_probe,
@@ -220,6 +221,10 @@ class Memory:
             else:  # a choice switched by a probe may need another scale of the rates
                 self.probes = other_scales(self.best_values, now, self.params) + self.probes
             probe = untried_probe(self.probes, [*tried, now])
+            if probe is None:  # nothing queued: bisect between the best and worse neighbours
+                scored = [(h.values, h.score) for h in self.history if h.score is not None]
+                halves = bisections(self.best_values, self.best_score, scored, self.params)
+                probe = untried_probe(halves, [*tried, now])
             if probe is not None:
                 self.stall = max(self.patience - 1, 0)
                 return self._apply_probe(report, probe, worse)

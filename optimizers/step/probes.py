@@ -19,6 +19,11 @@ either; each says so in its report):
 * on a plateau (the score has not moved for two steps, so small moves tell nothing): the
   numbers' **far opposite** move, four times the step the other way.
 
+When nothing is queued, a step that would go back to the best values **bisects** instead: a
+number whose tried values (the others as in the best) bracket the best value between worse
+scores is tried halfway to the neighbour across the wider gap (a threshold between a value that
+keeps too much and one that keeps too little, a rate between too slow and divergent).
+
 A probe that scores better than the best becomes the best, and, when it moved numbers, the
 same move once more (**longer**: twice the step, or the factor squared) is the next probe, and
 so on while the score improves: a line search whose direction the probes found. After any step
@@ -45,11 +50,20 @@ from optimizers.step.gate import (
     values_key,
     variant,
 )
+from optimizers.step.numbers import finite_number
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 from tracegraph.params import ParamType
 
-__all__ = ["LONGER", "MAX_PROBES", "Probe", "after_better", "after_worse", "untried_probe"]
+__all__ = [
+    "LONGER",
+    "MAX_PROBES",
+    "Probe",
+    "after_better",
+    "after_worse",
+    "bisections",
+    "untried_probe",
+]
 
 MAX_PROBES = 4  # probes queued from one worse proposal
 LONGER = "the same move again, longer"
@@ -165,6 +179,53 @@ def other_scales(
             origin = f"the real numbers {said} (another choice often needs another scale)"
             out.append(Probe(values={**after, **scaled}, origin=origin))
     return out
+
+
+def bisections(
+    best: Mapping[str, Any],
+    best_score: float,
+    tried: Sequence[tuple[Mapping[str, Any], float]],
+    params: Sequence[Node],
+) -> list[Probe]:
+    """For each number, the value halfway from ``best`` to its nearest tried neighbour (a value
+    set equal to ``best`` but for that number) that scored worse, on the side with the wider
+    gap (a golden-section search, so one side cannot be narrowed forever); halfway as a factor
+    for positive numbers a factor of 2 or more apart. Widest gaps first."""
+    found: list[tuple[float, Probe]] = []
+    for node in params:
+        name, spec = node.name, node.spec
+        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
+        if spec is None or not numeric or not finite_number(best.get(name)):
+            continue
+        b = float(best[name])
+        line = [
+            (float(v[name]), s)
+            for v, s in tried
+            if finite_number(v.get(name))
+            and all(same_value(v.get(k), x) for k, x in best.items() if k != name)
+        ]
+        near = [
+            min(side, key=lambda vs: abs(vs[0] - b))
+            for side in ([vs for vs in line if vs[0] < b], [vs for vs in line if vs[0] > b])
+            if side
+        ]
+        ratio = all(v > 0 for v, _ in near) and b > 0
+        ratio = ratio and any(max(v / b, b / v) >= 2 for v, _ in near)
+        gaps = [
+            (abs(math.log(v / b)) if ratio else abs(v - b) / max(abs(b), 1e-12), v, s)
+            for v, s in near
+            if s < best_score
+        ]
+        if not gaps:
+            continue
+        gap, value, score = max(gaps)
+        mid = math.sqrt(b * value) if ratio else (b + value) / 2
+        mid = round(mid) if spec.type is ParamType.INTEGER else float(f"{mid:.6g}")
+        if gap < 0.02 or spec.check(mid) or same_value(mid, b) or same_value(mid, value):
+            continue
+        origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
+        found.append((gap, Probe(values={**best, name: mid}, origin=origin)))
+    return [p for _, p in sorted(found, key=lambda gp: -gp[0])]
 
 
 def rebased(probes: Sequence[Probe], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Probe]:

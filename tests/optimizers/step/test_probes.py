@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.step.probes import after_better, after_worse, untried_probe
+from optimizers.step.probes import after_better, after_worse, bisections, untried_probe
 from optimizers.step.replies import apply_updates
 from tests.optimizers.graphs import call, param
 from tracegraph.backward import backward
@@ -248,3 +248,50 @@ def test_a_probe_that_only_ties_the_best_hands_the_next_step_to_the_model() -> N
     step(opt, params)  # a alone
     opt.record_score(-3.0)  # the same as the best: no evidence to go on with
     assert len(step(opt, params).prompts) == 1
+
+
+def test_bisections_halve_the_wider_gap_to_a_worse_neighbour() -> None:
+    params = hyper()
+    best = {"lr": 0.1, "epochs": 10, "mode": "sgd"}
+    tried = [
+        ({"lr": 0.01, "epochs": 10, "mode": "sgd"}, -7.0),  # slower: worse
+        ({"lr": 1.0, "epochs": 10, "mode": "sgd"}, -44.0),  # divergent: worse
+        ({"lr": 0.5, "epochs": 20, "mode": "sgd"}, -1.0),  # not on the line of lr
+    ]
+    (probe,) = bisections(best, -0.5, tried, params)
+    # both gaps are a factor of 10; the tie goes to the larger neighbour (a factor's halfway)
+    assert probe["values"] == {**best, "lr": 0.316228}
+    assert "halfway to 1" in probe["origin"]
+    # once the upper side is narrowed, the lower gap is the wider one
+    tried.append(({"lr": 0.316228, "epochs": 10, "mode": "sgd"}, -0.9))
+    (probe,) = bisections(best, -0.5, tried, params)
+    assert probe["values"]["lr"] == 0.0316228
+
+
+def test_bisections_skip_better_neighbours_gaps_too_small_and_adjacent_integers() -> None:
+    params = hyper()
+    best = {"lr": 0.1, "epochs": 10, "mode": "sgd"}
+    assert bisections(best, -1.0, [({**best, "lr": 0.5}, 0.0)], params) == []  # better
+    assert bisections(best, -1.0, [({**best, "lr": 0.1001}, -2.0)], params) == []  # too close
+    assert bisections(best, -1.0, [({**best, "epochs": 11}, -2.0)], params) == []  # adjacent
+    (probe,) = bisections(best, -1.0, [({**best, "epochs": 20}, -2.0)], params)
+    assert probe["values"]["epochs"] == 14  # a factor of 2 apart: halfway as a factor
+    (probe,) = bisections(best, -1.0, [({**best, "epochs": 16}, -2.0)], params)
+    assert probe["values"]["epochs"] == 13
+
+
+def test_a_worse_step_with_nothing_queued_bisects_instead_of_going_back() -> None:
+    params = [param(0.7, "threshold", ParamType.NUMBER, bounds=(0.0, 1.0))]
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply({"threshold": 0.8})]))
+    opt.record_score(0.86)
+    step(opt, params, "F1 0.86")  # the model moves it up; F1 drops
+    scores = {0.8: 0.8, 0.6: 0.5, 0.75: 0.8, 0.65: 0.6}
+    seen = []
+    for _ in range(4):
+        opt.record_score(scores[params[0].value])
+        report = step(opt, params, "F1")
+        assert report.prompts == [] and "no model call" in report.notes[0]
+        seen.append((params[0].value, report.notes[0]))
+    # the opposite move, a shorter one, then halfway into the wider gap each time
+    assert [v for v, _ in seen] == [0.6, 0.75, 0.65, 0.725]
+    assert "halfway to 0.6 (scored 0.5): a bisection" in seen[2][1]
