@@ -69,7 +69,9 @@ class GraphOptimizer(Optimizer):
             ``evaluate``: it did not score better; without: the last step did not improve the
             score), ask one more, easier question about the calls that read it, their results
             and feedback: which sentences to add to the text, or the repaired function
-            (:mod:`optimizers.step.rules`).
+            (:mod:`optimizers.step.rules`). For a text whose result more code reads (a reply
+            a parser reads), first the exact reply that code needs, shown in the text as an
+            example; without ``evaluate`` that text is applied alone, the code left as it is.
         repair_samples: with ``evaluate``, how many repairs of a stuck function to ask for
             and score, one after another until one scores better (sampled hotter each time:
             the local model wrote a passing repair in about 3 of 4 samples, not every time).
@@ -108,7 +110,7 @@ class GraphOptimizer(Optimizer):
             stuck = v is None or not v.values or v.score is None or v.score <= v.current
         edits: dict[str, str] = {}
         repairs: list[tuple[Node, list[Example]]] = []  # code: more samples when none wins
-        forms: list[dict[str, str]] = []  # with a score: the needed reply shown as an example
+        forms: list[dict[str, str]] = []  # the needed reply shown as an example (with a score)
         nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
@@ -121,13 +123,23 @@ class GraphOptimizer(Optimizer):
                 continue
             if kind is ParamType.CODE:
                 repairs.append((p, examples))
-            if self.gate is not None and kind is ParamType.TEXT and examples[0].after:
+            if kind is ParamType.TEXT and examples[0].after:
                 form, said = yield from self._target(p, examples[0], ctx)
                 ctx.report.notes.append(
                     f"{p.name}: {'an example reply' if form else 'no example reply'} ({said[:200]})"
                 )
-                if form is not None:
+                if form is not None and self.gate is not None:
                     forms.append({p.name: form})
+                elif form is not None:  # without a score: the example reply alone, this step
+                    now, rejected = self.validate({p.name: form}, ctx)
+                    ctx.report.rejected.extend(rejected)
+                    if now:
+                        ctx.report.notes.append(
+                            f"{p.name}: the text with the example reply is applied alone, in "
+                            "place of this step's proposal (the code that reads the reply stays "
+                            "as it is: the reply was written for it)"
+                        )
+                        return now
             value, said = yield from self._easier(p, kind, examples, ctx)
             if value is None:
                 ctx.report.notes.append(f"{p.name}: no {_EDIT[kind]} ({said})")

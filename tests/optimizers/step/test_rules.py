@@ -223,6 +223,38 @@ def test_the_reply_the_code_downstream_needs_is_shown_as_an_example() -> None:
     assert "json.loads(reply)" in asked and "read by read_json" in asked
 
 
+def test_without_a_score_the_example_reply_is_applied_alone_when_stuck() -> None:
+    instruction = tg.param("Find the name.", name="instruction")
+    code = tg.code_of(read_json)
+    start = code.value
+
+    def feedback() -> None:
+        try:
+            read_json(extractor(instruction, "Ann came."))
+        except tg.OpError as exc:
+            assert exc.node is not None
+            exc.node.backward("read_json raised JSONDecodeError; expected {'name': 'Ann'}")
+
+    more = json.dumps({"reasoning": "", "updates": {"instruction": "Find the full name."}})
+    target = "It needs:\n```python\n{'name': 'Ann'}\n```"
+    llm = ScriptedClient([more, "no repair", more, target])
+    opt = GraphOptimizer([instruction, code], llm=llm, max_reasks=0)
+    opt.record_score(0.0)
+    feedback()
+    opt.step()  # the model's proposal (the parser's repair question got no code)
+    assert instruction.value == "Find the full name."
+    opt.record_score(0.0)  # no better: stuck
+    opt.zero_feedback()
+    feedback()
+    report = opt.step()
+    assert (
+        instruction.value == "Find the full name. Reply in exactly this form and nothing "
+        'else (no code fences, no other text), like: {"name": "Ann"}'
+    ), report.notes
+    assert code.value == start and len(llm.requests) == 4  # no rule question, no repair
+    assert any("applied alone, in place of this step's proposal" in n for n in report.notes)
+
+
 def test_a_rule_that_contradicts_the_text_is_tried_in_its_place() -> None:
     instruction = tg.param("Explain every step.", name="instruction")
 
