@@ -221,7 +221,7 @@ class Memory:
             else:  # a choice switched by a probe may need another scale of the rates
                 self.probes = other_scales(self.best_values, now, self.params) + self.probes
             probe = untried_probe(self.probes, [*tried, now])
-            if probe is None:  # nothing queued: bisect between the best and worse neighbours
+            if probe is None and not plateau:  # bisect between the best and worse neighbours
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
                 halves = bisections(self.best_values, self.best_score, scored, self.params)
                 probe = untried_probe(halves, [*tried, now])

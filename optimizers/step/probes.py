@@ -17,7 +17,9 @@ either; each says so in its report):
 * a choice option **never tried**, then each other option alone (one tried only together
   with other changes may still be right on its own);
 * on a plateau (the score has not moved for two steps, so small moves tell nothing): the
-  numbers' **far opposite** move, four times the step the other way.
+  numbers' **far opposite** move, four times the step the other way, and each number the
+  proposal left alone moved **far** (halfway to either bound, the farther first): the ones
+  moved may not be the ones that bind (a threshold explored while ``top_k = 1`` caps it).
 
 When nothing is queued, a step that would go back to the best values **bisects** instead: a
 number whose tried values (the others as in the best) bracket the best value between worse
@@ -99,6 +101,10 @@ def after_worse(
         found += [
             ({k: v}, f"{k} changed alone (of the {len(move)} changes)") for k, v in move.items()
         ]
+    if plateau:  # the numbers moved do not bind here: move the others, far
+        for name, node in nodes.items():
+            for far in [] if name in move else far_moves(node, best[name]):
+                found.append(({name: far}, f"{name} moved far (the score did not follow the rest)"))
     if numeric and not plateau:
         found.append((variant(numeric, numeric, best, nodes, opposite), "the opposite move"))
         found.append((variant(numeric, numeric, best, nodes, shorter), "a shorter move"))
@@ -116,6 +122,30 @@ def after_worse(
             keys.add(values_key(values))
             out.append(Probe(values=values, origin=origin))
     return out[:MAX_PROBES]
+
+
+def far_moves(node: Node, current: Any) -> list[Any]:
+    """A number halfway to each bound, the farther first (as factors for a positive range
+    wider than 100x), or x4 and /4 without bounds (positive numbers); [] for other kinds."""
+    spec = node.spec
+    if spec is None or spec.type not in (ParamType.NUMBER, ParamType.INTEGER):
+        return []
+    if not finite_number(current):
+        return []
+    b = float(current)
+    lo, hi = spec.bounds or (None, None)
+    if lo is None or hi is None:
+        found = [b * 4, b / 4] if b > 0 else []
+    elif lo > 0 and hi / lo >= 100 and b > 0:
+        found = sorted((math.sqrt(b * lo), math.sqrt(b * hi)), key=lambda v: -abs(math.log(v / b)))
+    else:
+        found = sorted(((b + lo) / 2, (b + hi) / 2), key=lambda v: -abs(v - b))
+    out = []
+    for value in found:
+        value = round(value) if spec.type is ParamType.INTEGER else float(f"{value:.6g}")
+        if not same_value(value, current) and not spec.check(value):
+            out.append(value)
+    return out
 
 
 def alternatives(node: Node, current: Any) -> list[Any]:

@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.step.probes import after_better, after_worse, bisections, untried_probe
+from optimizers.step.probes import (
+    after_better,
+    after_worse,
+    bisections,
+    far_moves,
+    untried_probe,
+)
 from optimizers.step.replies import apply_updates
 from tests.optimizers.graphs import call, param
 from tracegraph.backward import backward
@@ -295,3 +301,27 @@ def test_a_worse_step_with_nothing_queued_bisects_instead_of_going_back() -> Non
     # the opposite move, a shorter one, then halfway into the wider gap each time
     assert [v for v, _ in seen] == [0.6, 0.75, 0.65, 0.725]
     assert "halfway to 0.6 (scored 0.5): a bisection" in seen[2][1]
+
+
+def test_far_moves_go_halfway_to_each_bound_the_farther_first() -> None:
+    top_k = param(1, "top_k", ParamType.INTEGER, bounds=(1, 9))
+    lr = param(0.001, "lr", ParamType.NUMBER, bounds=(1e-5, 2.0))
+    free = param(3.0, "x", ParamType.NUMBER)
+    assert far_moves(top_k, 1) == [5]  # the lower bound is where it is
+    assert far_moves(top_k, 7) == [4, 8]
+    assert far_moves(lr, 0.001) == [0.0447214, 0.0001]  # a range wider than 100x: factors
+    assert far_moves(free, 3.0) == [12.0, 0.75]
+
+
+def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_moved_far() -> None:
+    params = [
+        param(1, "top_k", ParamType.INTEGER, bounds=(1, 9)),
+        param(0.75, "threshold", ParamType.NUMBER, bounds=(0.0, 1.0)),
+    ]
+    best = {"top_k": 1, "threshold": 0.75}
+    probes = after_worse(best, {"top_k": 1, "threshold": 0.55}, params, {}, plateau=True)
+    assert [p["values"] for p in probes] == [
+        {"top_k": 1, "threshold": 0.875},  # far opposite: past the bound, so halfway to it
+        {"top_k": 5, "threshold": 0.75},  # top_k moved far: the score did not follow threshold
+    ]
+    assert "top_k moved far" in probes[1]["origin"]
