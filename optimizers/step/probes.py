@@ -95,16 +95,22 @@ def after_worse(
     move = {k: v for k, v in _moves(best, worse).items() if k in nodes}
     numeric = {k: v for k, v in move.items() if is_move(nodes[k], best[k], v)}
     found: list[tuple[dict[str, Any], str]] = []
+    blocked: set[str] = set()  # at a bound already: its far opposite cannot move it
     if plateau and numeric:
-        found.append((variant(numeric, numeric, best, nodes, far_opposite), "a far opposite move"))
+        far = variant(numeric, numeric, best, nodes, far_opposite)
+        blocked = {k for k in numeric if same_value(far.get(k), best[k])}
+        found.append((far, "a far opposite move"))
     elif len(move) > 1:
         found += [
             ({k: v}, f"{k} changed alone (of the {len(move)} changes)") for k, v in move.items()
         ]
     if plateau:  # the numbers moved do not bind here: move the others, far
         for name, node in nodes.items():
-            for far in [] if name in move else far_moves(node, best[name]):
-                found.append(({name: far}, f"{name} moved far (the score did not follow the rest)"))
+            tested = name in move and name not in blocked
+            for value in [] if tested else far_moves(node, best[name]):
+                found.append(
+                    ({name: value}, f"{name} moved far (the score did not follow the rest)")
+                )
     if numeric and not plateau:
         found.append((variant(numeric, numeric, best, nodes, opposite), "the opposite move"))
         found.append((variant(numeric, numeric, best, nodes, shorter), "a shorter move"))

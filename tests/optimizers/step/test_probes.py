@@ -325,3 +325,15 @@ def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_moved_far() -> Non
         {"top_k": 5, "threshold": 0.75},  # top_k moved far: the score did not follow threshold
     ]
     assert "top_k moved far" in probes[1]["origin"]
+
+
+def test_on_a_plateau_a_number_its_far_opposite_cannot_move_is_moved_far() -> None:
+    params = [
+        param(1, "top_k", ParamType.INTEGER, bounds=(1, 9)),
+        param(0.95, "threshold", ParamType.NUMBER, bounds=(0.0, 1.0)),
+    ]
+    best = {"top_k": 1, "threshold": 0.95}
+    probes = after_worse(best, {"top_k": 7, "threshold": 0.965}, params, {}, plateau=True)
+    # top_k's far opposite is below its bound: it stays 1, so its own move was never tested
+    assert probes[0]["values"] == {"top_k": 1, "threshold": 0.89}
+    assert probes[1]["values"] == {"top_k": 5, "threshold": 0.95}
