@@ -265,7 +265,7 @@ class Optimizer(Memory):
             tests = implied_tests(node, ctx.sub.outputs) if self.gate is None else []
             result = code_trial(node, value, ctx.sub.nodes, self.trial, tests)
             ctx.trials[value] = result
-            return result.reasons or regression(result)
+            return result.reasons or regression(result, tests)
 
         if self.number_steps:  # past a bound: halfway to it (memory.py)
             raw, notes = halfway_past_bounds(raw, ctx.params)

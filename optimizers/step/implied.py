@@ -6,7 +6,9 @@ score function (``evaluate=``), a proposed function is replayed on those inputs 
 (:func:`optimizers.step.trial.code_trial`, in the sandbox) and compared with the expected
 results; the current code's recorded results are the baseline. A proposal that gets fewer of
 them right than the current code is rejected with the cases it broke (:func:`regression`):
-nothing that worked is lost to a rewrite, and the model is told which cases it broke. The
+nothing that worked is lost to a rewrite, and the model is told which cases it broke. So is
+one that turns the current code's exception into a wrong result and fixes nothing (a
+placeholder that hides the error). The
 graph optimizer also uses the counts to sample another repair when one does not help.
 """
 
@@ -43,16 +45,27 @@ def any_failing(tests: Sequence[tuple[Node, Any]]) -> bool:
     return not all(returned(call, want) for call, want in tests)
 
 
-def regression(result: TrialResult) -> list[str]:
+def regression(result: TrialResult, tests: Sequence[tuple[Node, Any]] = ()) -> list[str]:
     """Why a proposal that passed its trial is still rejected: it gets fewer of the implied
-    tests right than the current code (nothing when it gets as many or more)."""
-    if result.reasons or not result.compared or result.passed >= result.baseline:
+    tests right than the current code, or no more of them while calls on which the current
+    code raised now return a wrong result (the error hidden behind a placeholder, not fixed:
+    the trial rejects a proposal that raises, so a small model's cheapest way past it is a
+    ``try``/``except`` that returns something). Nothing when it helps or changes nothing."""
+    if result.reasons or not result.compared:
         return []
     broke = "; ".join(result.failed[:3])
-    return [
-        f"it returns the expected result for {result.passed} of the {len(result.compared)} "
-        f"calls whose feedback names one, the current code for {result.baseline}: {broke}"
-    ]
+    if result.passed < result.baseline:
+        return [
+            f"it returns the expected result for {result.passed} of the {len(result.compared)} "
+            f"calls whose feedback names one, the current code for {result.baseline}: {broke}"
+        ]
+    raised = sum(1 for call, _ in tests if call.kind is NodeKind.EXCEPTION)
+    if raised and result.passed == result.baseline and result.failed:
+        return [
+            f"it returns a wrong result where the current code raised ({broke}): that hides "
+            "the error instead of fixing it; return the expected result, or leave the error"
+        ]
+    return []
 
 
 def improves(result: TrialResult | None) -> bool:

@@ -76,3 +76,38 @@ def test_without_a_score_repairs_are_sampled_until_one_passes_more_tests() -> No
     assert llm.remaining == 1
     question = llm.requests[1]["messages"][0]["content"]
     assert "what differs: the same letters in another case" in question
+
+
+@tg.trainable
+def read(reply: str) -> dict[str, str]:
+    """The reply as a dict."""
+    return dict(json.loads(reply))
+
+
+def test_without_a_score_a_placeholder_for_an_error_is_rejected_a_fix_is_not() -> None:
+    code = tg.code_of(read)
+    start = code.value
+    hide = "def read(reply):\n    try:\n        return json.loads(reply)\n    except ValueError:\n"
+    hide += "        return {'name': 'Unknown'}\n"
+    fix = "def read(reply):\n    return json.loads(reply.strip('`'))\n"
+
+    def attempt(proposal: str) -> tuple[str, list[str]]:
+        code.set_value(start)
+        update = {"reasoning": "", "updates": {"read": proposal}}
+        llm = ScriptedClient([json.dumps(update)])
+        opt = GraphOptimizer([code], llm=llm, rule_edits=False, max_reasks=0)
+        opt.zero_feedback()
+        try:
+            read('`{"name": "Ann"}`')
+        except tg.OpError as exc:
+            assert exc.node is not None
+            exc.node.backward("read raised JSONDecodeError; expected {'name': 'Ann'}")
+        report = opt.step()
+        return code.value, [r for rej in report.rejected for r in rej.reasons]
+
+    value, reasons = attempt(hide)
+    assert value == start
+    assert "returns a wrong result where the current code raised" in reasons[0], reasons
+    assert "read('`{\"name\": \"Ann\"}`') returned {'name': 'Unknown'}" in reasons[0]
+    value, reasons = attempt(fix)
+    assert value == fix and reasons == []
