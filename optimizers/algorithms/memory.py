@@ -185,14 +185,17 @@ class Memory:
         tried = [h.values for h in self.history]
         if follow is not None and untried_probe([follow], tried) is not None:
             return self._apply_probe(report, follow, "it scored best so far")
-        if last is not None and self.best_step == self.steps - 1:  # the probe made a new best
-            probe = untried_probe(self.probes, tried)  # the rest of the queue, from there
+        score = self.history[-1].score if self.history else None
+        flat = last is not None and last["origin"] == LONGER and score == self.best_score
+        if last is not None and (self.best_step == self.steps - 1 or flat):
+            # the probe made a new best, or its longer move only tied (the line is flat there)
+            probe = untried_probe(self.probes, tried)  # the rest of the queue, from the best
             if probe is not None:
-                return self._apply_probe(report, probe, "the last probe scored best so far")
+                why = "the longer move only tied" if flat else "the last probe scored best so far"
+                return self._apply_probe(report, probe, why)
         if self.stall < self.patience:
             return False
         now = self.values()
-        score = self.history[-1].score if self.history else None
         if score is None or self.best_score is None:
             return False
         plateau = score == self.best_score and last is None and self.stall >= 2

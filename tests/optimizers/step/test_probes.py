@@ -337,3 +337,27 @@ def test_on_a_plateau_a_number_its_far_opposite_cannot_move_is_moved_far() -> No
     # top_k's far opposite is below its bound: it stays 1, so its own move was never tested
     assert probes[0]["values"] == {"top_k": 1, "threshold": 0.89}
     assert probes[1]["values"] == {"top_k": 5, "threshold": 0.95}
+
+
+def test_a_longer_move_that_only_ties_hands_over_to_the_rest_of_the_queue() -> None:
+    params = [
+        param(1, "top_k", ParamType.INTEGER, bounds=(1, 9)),
+        param(0.95, "threshold", ParamType.NUMBER, bounds=(0.0, 1.0)),
+    ]
+
+    def f1(v: dict[str, Any]) -> float:  # top_k 1 caps it at 0.5; both must move
+        if v["threshold"] > 0.9:
+            return 0.0
+        return 1.0 if v["top_k"] >= 4 and v["threshold"] <= 0.76 else 0.5
+
+    proposals = [{"top_k": 5, "threshold": 0.98}, {"threshold": 1.0}]
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply(u) for u in proposals]))
+    opt.record_score(0.0)
+    notes = []
+    for _ in range(5):
+        notes.append(step(opt, params, "F1").notes)
+        opt.record_score(f1(values(params)))
+    # 3: the far opposite (0.5, best), 4: longer (ties), 5: top_k moved far, from the best
+    assert "the longer move only tied" in notes[4][0], notes
+    assert values(params) == {"top_k": 5, "threshold": 0.75}
+    assert f1(values(params)) == 1.0
