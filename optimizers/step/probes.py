@@ -19,7 +19,8 @@ either; each says so in its report):
 * on a plateau (the score has not moved for two steps, so small moves tell nothing): the
   numbers' **far opposite** move, four times the step the other way, and each number the
   proposal left alone moved **far** (halfway to either bound, the farther first): the ones
-  moved may not be the ones that bind (a threshold explored while ``top_k = 1`` caps it).
+  moved may not be the ones that bind (a threshold explored while ``top_k = 1`` caps it),
+  then all of them at once (each alone may be flat where only a joint move helps).
 
 When nothing is queued, a step that would go back to the best values **bisects** instead: a
 number whose tried values (the others as in the best) bracket the best value between worse
@@ -111,6 +112,9 @@ def after_worse(
                 found.append(
                     ({name: value}, f"{name} moved far (the score did not follow the rest)")
                 )
+        joint = {k: v[0] for k, node in nodes.items() if (v := far_moves(node, best[k]))}
+        if len(joint) > 1:  # where each alone is flat, both may have to move
+            found.append((joint, "every number moved far at once"))
     if numeric and not plateau:
         found.append((variant(numeric, numeric, best, nodes, opposite), "the opposite move"))
         found.append((variant(numeric, numeric, best, nodes, shorter), "a shorter move"))
@@ -223,10 +227,12 @@ def bisections(
     tried: Sequence[tuple[Mapping[str, Any], float]],
     params: Sequence[Node],
 ) -> list[Probe]:
-    """For each number, the value halfway from ``best`` to its nearest tried neighbour (a value
-    set equal to ``best`` but for that number) that scored worse, on the side with the wider
-    gap (a golden-section search, so one side cannot be narrowed forever); halfway as a factor
-    for positive numbers a factor of 2 or more apart. Widest gaps first."""
+    """For each number, along its line (value sets equal to ``best`` but for that number):
+    on each side of the best value, the nearest value that scored worse and the farthest that
+    tied before it; the value halfway between those two (a tie is as good as the best: the
+    optimum may lie past it), on the side with the wider gap (a golden-section search, so one
+    side cannot be narrowed forever); halfway as a factor for positive numbers a factor of 2
+    or more apart. Widest gaps first."""
     found: list[tuple[float, Probe]] = []
     for node in params:
         name, spec = node.name, node.spec
@@ -240,28 +246,42 @@ def bisections(
             if finite_number(v.get(name))
             and all(same_value(v.get(k), x) for k, x in best.items() if k != name)
         ]
-        near = [
-            min(side, key=lambda vs: abs(vs[0] - b))
-            for side in ([vs for vs in line if vs[0] < b], [vs for vs in line if vs[0] > b])
-            if side
-        ]
-        ratio = all(v > 0 for v, _ in near) and b > 0
-        ratio = ratio and any(max(v / b, b / v) >= 2 for v, _ in near)
-        gaps = [
-            (abs(math.log(v / b)) if ratio else abs(v - b) / max(abs(b), 1e-12), v, s)
-            for v, s in near
-            if s < best_score
-        ]
-        if not gaps:
+        segments = _segments(b, line, best_score)
+        if not segments:
             continue
-        gap, value, score = max(gaps)
-        mid = math.sqrt(b * value) if ratio else (b + value) / 2
+        ratio = b > 0 and all(v > 0 for _, v, _ in segments)
+        ratio = ratio and any(max(v / i, i / v) >= 2 for i, v, _ in segments)
+        gaps = [(_gap(i, v, b, ratio), v, i, score) for i, v, score in segments]
+        width, value, inner, score = max(gaps)  # a tie: the larger value's side
+        mid = math.sqrt(inner * value) if ratio else (inner + value) / 2
         mid = round(mid) if spec.type is ParamType.INTEGER else float(f"{mid:.6g}")
-        if gap < 0.02 or spec.check(mid) or same_value(mid, b) or same_value(mid, value):
+        if width < 0.02 or spec.check(mid) or any(same_value(mid, x) for x in (b, inner, value)):
             continue
         origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
-        found.append((gap, Probe(values={**best, name: mid}, origin=origin)))
+        found.append((width, Probe(values={**best, name: mid}, origin=origin)))
     return [p for _, p in sorted(found, key=lambda gp: -gp[0])]
+
+
+def _segments(
+    b: float, line: Sequence[tuple[float, float]], best_score: float
+) -> list[tuple[float, float, float]]:
+    """Per side of ``b``: (the farthest value that tied before the nearest worse one, that
+    worse value, its score)."""
+    out = []
+    for side in (-1, 1):
+        inner = b
+        for v, score in sorted((vs for vs in line if (vs[0] - b) * side > 0),
+                               key=lambda vs: abs(vs[0] - b)):  # fmt: skip
+            if score < best_score:
+                out.append((inner, v, score))
+                break
+            inner = v
+    return out
+
+
+def _gap(inner: float, outer: float, b: float, ratio: bool) -> float:
+    """How wide a segment is: as a log ratio, or relative to the best value's size."""
+    return abs(math.log(outer / inner)) if ratio else abs(outer - inner) / max(abs(b), 1e-12)
 
 
 def rebased(probes: Sequence[Probe], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Probe]:

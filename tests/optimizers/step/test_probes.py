@@ -323,7 +323,9 @@ def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_moved_far() -> Non
     assert [p["values"] for p in probes] == [
         {"top_k": 1, "threshold": 0.875},  # far opposite: past the bound, so halfway to it
         {"top_k": 5, "threshold": 0.75},  # top_k moved far: the score did not follow threshold
+        {"top_k": 5, "threshold": 0.375},  # both at once, each halfway to its farther bound
     ]
+    assert probes[2]["origin"] == "every number moved far at once"
     assert "top_k moved far" in probes[1]["origin"]
 
 
@@ -361,3 +363,10 @@ def test_a_longer_move_that_only_ties_hands_over_to_the_rest_of_the_queue() -> N
     assert "the longer move only tied" in notes[4][0], notes
     assert values(params) == {"top_k": 5, "threshold": 0.75}
     assert f1(values(params)) == 1.0
+
+
+def test_a_bisection_goes_past_a_tie_to_the_first_worse_value() -> None:
+    params = [param(0.445, "threshold", ParamType.NUMBER, bounds=(0.0, 1.0))]
+    tried = [({"threshold": 0.6675}, 0.857), ({"threshold": 0.89}, 0.5)]
+    (probe,) = bisections({"threshold": 0.445}, 0.857, tried, params)
+    assert probe["values"] == {"threshold": 0.77875}  # between the tie and the worse value
