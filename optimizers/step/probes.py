@@ -152,7 +152,7 @@ def far_moves(node: Node, current: Any) -> list[Any]:
         found = sorted(((b + lo) / 2, (b + hi) / 2), key=lambda v: -abs(v - b))
     out = []
     for value in found:
-        value = round(value) if spec.type is ParamType.INTEGER else float(f"{value:.6g}")
+        value = _rounded(spec.type, value)
         if not same_value(value, current) and not spec.check(value):
             out.append(value)
     return out
@@ -196,7 +196,7 @@ def after_better(
         value = (new + lo) / 2 if lo is not None and value < lo else value
         if not math.isfinite(value):
             continue
-        value = round(value) if spec.type is ParamType.INTEGER else float(f"{value:.6g}")
+        value = _rounded(spec.type, value)
         if not same_value(value, new) and not spec.check(value):
             values[name] = value
     if not _moves(better, values):
@@ -254,7 +254,7 @@ def bisections(
         gaps = [(_gap(i, v, b, ratio), v, i, score) for i, v, score in segments]
         width, value, inner, score = max(gaps)  # a tie: the larger value's side
         mid = math.sqrt(inner * value) if ratio else (inner + value) / 2
-        mid = round(mid) if spec.type is ParamType.INTEGER else float(f"{mid:.6g}")
+        mid = _rounded(spec.type, mid)
         if width < 0.02 or spec.check(mid) or any(same_value(mid, x) for x in (b, inner, value)):
             continue
         origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
@@ -277,6 +277,11 @@ def _segments(
                 break
             inner = v
     return out
+
+
+def _rounded(kind: ParamType, value: float) -> float:
+    """An integer parameter's value rounded, a number's to 6 significant digits."""
+    return round(value) if kind is ParamType.INTEGER else float(f"{value:.6g}")
 
 
 def _gap(inner: float, outer: float, b: float, ratio: bool) -> float:
