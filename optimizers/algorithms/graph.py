@@ -189,7 +189,8 @@ class GraphOptimizer(Optimizer):
             first = edits.get(p.name)
             tried = {first}
             if self.gate is None and (
-                improves(ctx.trials.get(first)) or not implied_tests(p, ctx.sub.outputs)
+                improves(ctx.trials.get(first))
+                or not any_failing(implied_tests(p, ctx.sub.outputs))
             ):
                 continue  # without a score: only while the tests the feedback implies fail
             for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):

@@ -8,12 +8,16 @@ results; the current code's recorded results are the baseline. A proposal that g
 them right than the current code is rejected with the cases it broke (:func:`regression`):
 nothing that worked is lost to a rewrite, and the model is told which cases it broke. So is
 one that turns the current code's exception into a wrong result and fixes nothing (a
-placeholder that hides the error). The
-graph optimizer also uses the counts to sample another repair when one does not help.
+placeholder that hides the error). A call whose feedback only says it is right ("= 'HI!':
+correct", "passed") is a test too, with the result it returned as the expected one: a rewrite
+that fixes the failing case and breaks a passing one does not count as a fix (the local model's
+invert_mapping repairs did exactly that, step after step). The graph optimizer also uses the
+counts to sample another repair when one does not help.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +25,26 @@ from optimizers.step.difference import expected_in
 from optimizers.step.trial import TrialResult, returned
 from tracegraph.node import Node, NodeKind
 
-__all__ = ["any_failing", "implied_tests", "improves", "regression"]
+__all__ = ["any_failing", "implied_tests", "improves", "passed", "regression"]
+
+# a verdict that the result is right: the feedback ends in one, or says "is correct" / "passed"
+_PASSED = re.compile(
+    r"(?:\b(?:correct|right|passed|passes|pass|ok|okay)|\u2713|\u2714)\W*$"
+    r"|\b(?:is|was|looks|are) (?:correct|right)\b|\b(?:test|check|case)s? pass(?:ed|es)?\b",
+    re.IGNORECASE,
+)
+# ... and none of these anywhere (a verdict with a "but", or a wrong one)
+_DOUBT = re.compile(
+    r"\b(?:not|no|incorrect|wrong|fail\w*|error\w*|raised?|should|instead|but|expected|"
+    r"missing|except|almost|partly|partially)\b|n't|\u2717|\u2718",
+    re.IGNORECASE,
+)
 
 
 def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list[tuple[Node, Any]]:
     """(call, expected result) for each output that is a call of ``code_param``'s function and
-    whose feedback names the expected result ("expected <Python literal>", "== <literal>")."""
+    whose feedback names the expected result ("expected <Python literal>", "== <literal>"), or
+    says it is right (:func:`passed`: then the result it returned is the expected one)."""
     tests: list[tuple[Node, Any]] = []
     for output, feedback in outputs:
         if output.code_param is not code_param:
@@ -36,7 +54,15 @@ def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list
         found, want = expected_in(str(feedback))
         if found:
             tests.append((output, want))
+        elif output.kind is NodeKind.CALL and passed(str(feedback)):
+            tests.append((output, output.peek()))  # what works now must keep working
     return tests
+
+
+def passed(feedback: str) -> bool:
+    """Whether the feedback only says the result is right ("f(2) = 4: correct", "passed")."""
+    text = feedback.strip()[:2000]
+    return bool(_PASSED.search(text)) and not _DOUBT.search(text)
 
 
 def any_failing(tests: Sequence[tuple[Node, Any]]) -> bool:

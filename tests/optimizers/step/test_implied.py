@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.step.implied import implied_tests
+from optimizers.step.implied import implied_tests, passed
 from optimizers.step.trial import TrialConfig, code_trial
 from tracegraph.graph import relevant_subgraph
 
@@ -38,9 +40,10 @@ def test_the_trial_counts_the_expected_results_a_proposal_returns() -> None:
     GraphOptimizer([code], llm=ScriptedClient([])).zero_feedback()
     outs = run(["hi", "ok", "YO"], ["HI!", "OK!", "YO!"])
     tests = implied_tests(code, relevant_subgraph([code]).outputs)
-    assert [w for _, w in tests] == ["HI!", "OK!"]  # "correct" names no expected result
+    # "correct": the result it returned is the expected one (what works must keep working)
+    assert [w for _, w in tests] == ["HI!", "OK!", "YO!"]
     result = code_trial(code, FIXED, outs, TrialConfig(), tests)
-    assert (result.reasons, result.passed, result.baseline) == ([], 2, 0)
+    assert (result.reasons, result.passed, result.baseline) == ([], 3, 1)
     worse = code_trial(code, "def shout(word):\n    return word\n", outs, TrialConfig(), tests)
     assert worse.passed == 0 and worse.failed[0] == "shout('hi') returned 'hi', expected 'HI!'"
 
@@ -111,3 +114,40 @@ def test_without_a_score_a_placeholder_for_an_error_is_rejected_a_fix_is_not() -
     assert "read('`{\"name\": \"Ann\"}`') returned {'name': 'Unknown'}" in reasons[0]
     value, reasons = attempt(fix)
     assert value == fix and reasons == []
+
+
+def test_a_case_the_feedback_calls_correct_is_kept_by_the_next_repair() -> None:
+    code = tg.code_of(shout)
+    code.set_value("def shout(word):\n    return word + '!'\n")
+    # fixes nothing ('hi' still fails) and breaks 'YO!', which the feedback called correct
+    breaks = "def shout(word):\n    return word.lower() + '!'\n"
+    update = {"reasoning": "", "updates": {"shout": breaks}}
+    llm = ScriptedClient([json.dumps(update), "Sorry.", "Sorry.", "Sorry."])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+    opt.zero_feedback()
+    run(["hi", "YO"], ["HI!", "YO!"])
+    report = opt.step()
+    assert not report.applied and code.value.endswith("word + '!'\n")
+    (reason,) = report.rejected[0].reasons
+    assert "for 0 of the 2 calls whose feedback names one, the current code for 1" in reason
+    assert "shout('YO') returned 'yo!', expected 'YO!'" in reason
+
+
+@pytest.mark.parametrize(
+    ("feedback", "right"),
+    [
+        ("f({}) = {}: correct", True),
+        ("The result is correct.", True),
+        ("test passed", True),
+        ("OK", True),
+        ("not correct", False),
+        ("Correct the capitalization", False),
+        ("looks right but a key is missing", False),
+        ("f(1) returned 2, expected 3", False),
+        ("wrong", False),
+    ],
+)
+def test_only_a_plain_verdict_that_the_result_is_right_is_a_passing_case(
+    feedback: str, right: bool
+) -> None:
+    assert passed(feedback) is right
