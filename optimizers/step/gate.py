@@ -286,16 +286,18 @@ def rescaled(
     values: Mapping[str, Any], now: Mapping[str, Any], nodes: Mapping[str, Node], factor: float
 ) -> dict[str, Any]:
     """``values`` with every positive real-number parameter (a rate, a threshold: not a count)
-    multiplied by ``factor`` and rounded to a power of ten, within its bounds; {} when none
-    can move."""
+    multiplied by ``factor`` and rounded to a half power of ten (..., 0.1, 0.316, 1, ...),
+    within its bounds; {} when none can move."""
     out, moved = dict(values), False
     for name, node in nodes.items():
         old = values.get(name, now[name])
         spec = node.spec
         if spec is None or spec.type is not ParamType.NUMBER or not finite_number(old) or old <= 0:
             continue
-        # a power of ten: the sweep's value sets are the same from step to step (cached)
-        value = float(f"{10 ** round(math.log10(old * factor)):.6g}")
+        # on a grid, so the sweep's value sets are the same from step to step (cached); half
+        # powers of ten, as 0.0316 x10 rounded to a power of ten is 1, which diverged where
+        # 0.316 solved (the training family, seed 0)
+        value = float(f"{10 ** (round(2 * math.log10(old * factor)) / 2):.6g}")
         if not spec.check(value):
             out[name], moved = value, True
     return out if moved else {}

@@ -174,7 +174,7 @@ def after_better(
 ) -> list[Probe]:
     """After a step that scored better: for a move of numbers only, the same move once more,
     longer (halfway from ``better`` to a bound it would pass); for a move that switched a
-    choice, the real numbers (rates, thresholds) x10 and /10, rounded to powers of ten: another
+    choice, the real numbers (rates, thresholds) x10 and /10, rounded to half powers of ten: another
     choice often needs another scale."""
     nodes = {p.name: p for p in params}
     move = {k: v for k, v in _moves(before, better).items() if k in nodes}
@@ -208,7 +208,7 @@ def other_scales(
     before: Mapping[str, Any], after: Mapping[str, Any], params: Sequence[Node]
 ) -> list[Probe]:
     """When the change from ``before`` to ``after`` switched a choice: ``after`` with its real
-    numbers (rates, thresholds) x10 and /10, rounded to powers of ten; else []."""
+    numbers (rates, thresholds) x10 and /10, rounded to half powers of ten; else []."""
     nodes = {p.name: p for p in params}
     if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
         return []

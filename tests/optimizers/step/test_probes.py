@@ -149,6 +149,10 @@ def test_a_longer_move_follows_numbers_and_other_scales_follow_a_choice() -> Non
     switched = {**base, "lr": 0.1, "mode": "momentum"}
     scales = [p["values"] for p in after_better(base, switched, params)]
     assert scales == [{**switched, "lr": 1.0}, {**switched, "lr": 0.01}]
+    # rounded to half powers of ten: 0.0316 x10 is 0.316 (a power of ten would be 1.0)
+    between = {**switched, "lr": 0.0316228}
+    scales = [p["values"]["lr"] for p in after_better(base, between, params)]
+    assert scales == [0.316228, 0.00316228]
 
 
 def test_on_a_plateau_the_numbers_far_opposite_move_is_probed() -> None:
