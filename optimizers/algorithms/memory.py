@@ -89,7 +89,9 @@ class Memory:
             was = self.best_values
             # the probes still queued go on from the new best (after a probe), else none
             self.probes = rebased(self.probes, was or {}, now) if self.probe is not None else []
-            further = after_better(was, now, self.params) if was and self.gate is None else []
+            tried = [h.values for h in self.history]
+            ungated = self.gate is None
+            further = after_better(was, now, self.params, tried) if was and ungated else []
             # after a probe: its move again, longer, or other scales; after a proposal that
             # switched a choice: other scales (a proposal's numbers are number steps' to size)
             if further and (self.probe is not None or further[0]["origin"] != LONGER):
@@ -222,7 +224,8 @@ class Memory:
             elif last["origin"] == LONGER:  # too far: shorter, before the rest of the queue
                 self.probes = after_worse(self.best_values, now, self.params, {}) + self.probes
             else:  # a choice switched by a probe may need another scale of the rates
-                self.probes = other_scales(self.best_values, now, self.params) + self.probes
+                scales = other_scales(self.best_values, now, self.params, [*tried, now])
+                self.probes = scales + self.probes
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # bisect between the best and worse neighbours
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]

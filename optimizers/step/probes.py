@@ -32,7 +32,7 @@ same move once more (**longer**: twice the step, or the factor squared) is the n
 so on while the score improves: a line search whose direction the probes found. After any step
 that switched a choice and scored better, and after a probe of a choice that scored worse, the
 real numbers are probed **x10 and /10** with it (another optimizer or scaling of the features
-often needs another learning rate). After a probe that scored better, the probes still queued
+often needs another learning rate; past a value set already tried, x100 and so on). After a probe that scored better, the probes still queued
 go on from the new best values: one change at a time, each kept when it helps. A value set
 already tried is never probed again.
 """
@@ -170,7 +170,10 @@ def alternatives(node: Node, current: Any) -> list[Any]:
 
 
 def after_better(
-    before: Mapping[str, Any], better: Mapping[str, Any], params: Sequence[Node]
+    before: Mapping[str, Any],
+    better: Mapping[str, Any],
+    params: Sequence[Node],
+    tried: Sequence[Mapping[str, Any]] = (),
 ) -> list[Probe]:
     """After a step that scored better: for a move of numbers only, the same move once more,
     longer (halfway from ``better`` to a bound it would pass); for a move that switched a
@@ -180,7 +183,7 @@ def after_better(
     move = {k: v for k, v in _moves(before, better).items() if k in nodes}
     numeric = {k: v for k, v in move.items() if is_move(nodes[k], before[k], v)}
     if len(numeric) < len(move):
-        return other_scales(before, better, params)
+        return other_scales(before, better, params, tried)
     if not numeric:
         return []
     values = dict(better)
@@ -205,19 +208,33 @@ def after_better(
 
 
 def other_scales(
-    before: Mapping[str, Any], after: Mapping[str, Any], params: Sequence[Node]
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    params: Sequence[Node],
+    tried: Sequence[Mapping[str, Any]] = (),
 ) -> list[Probe]:
     """When the change from ``before`` to ``after`` switched a choice: ``after`` with its real
-    numbers (rates, thresholds) x10 and /10, rounded to half powers of ten; else []."""
+    numbers (rates, thresholds) x10 and /10, rounded to half powers of ten; else []. A value
+    set in ``tried`` is scaled again the same way (its score is known: the next one along the
+    line is what is new; a proposal that already went x10 made x100 the probe to try)."""
     nodes = {p.name: p for p in params}
     if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
         return []
+    seen = {values_key(t) for t in tried}
     out = []
-    for factor, said in ((10.0, "x10"), (0.1, "/10")):
-        scaled = rescaled(after, after, nodes, factor)
-        if scaled and _moves(after, scaled):
-            origin = f"the real numbers {said} (another choice often needs another scale)"
-            out.append(Probe(values={**after, **scaled}, origin=origin))
+    for factor in (10.0, 0.1):
+        scaled: dict[str, Any] = dict(after)
+        for times in range(1, MAX_PROBES + 1):
+            more = rescaled(scaled, scaled, nodes, factor)
+            if not more or not _moves(scaled, more):
+                break
+            scaled = {**scaled, **more}
+            if values_key(scaled) in seen:
+                continue
+            how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
+            origin = f"the real numbers {how} (another choice often needs another scale)"
+            out.append(Probe(values=scaled, origin=origin))
+            break
     return out
 
 

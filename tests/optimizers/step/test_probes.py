@@ -15,6 +15,7 @@ from optimizers.step.probes import (
     after_worse,
     bisections,
     far_moves,
+    other_scales,
     untried_probe,
 )
 from optimizers.step.replies import apply_updates
@@ -232,6 +233,20 @@ def test_a_worse_choice_probe_is_tried_again_at_other_scales() -> None:
         opt.record_score(-8.0)
     i = seen.index({"lr": 0.01, "epochs": 10, "mode": "momentum"})
     assert seen[i + 1] == {"lr": 0.1, "epochs": 10, "mode": "momentum"}
+
+
+def test_other_scales_skip_a_value_set_already_tried_to_the_next_along_the_line() -> None:
+    params = hyper()
+    base = {"lr": 1e-4, "epochs": 50, "mode": "sgd"}
+    switched = {**base, "mode": "momentum"}
+    fresh = [p["values"]["lr"] for p in other_scales(base, switched, params)]
+    assert fresh == [0.001, 1e-5]
+    # the model's proposal had gone x10 with that choice already: x100 is what is new
+    tried = [{**switched, "lr": 0.001}]
+    probes = other_scales(base, switched, params, tried)
+    assert [p["values"]["lr"] for p in probes] == [0.01, 1e-5]
+    assert "the real numbers x100" in probes[0]["origin"]
+    assert other_scales(base, {**base, "lr": 0.01}, params, tried) == []  # no choice switched
 
 
 def test_a_better_probe_without_a_longer_move_goes_on_with_the_queue() -> None:
