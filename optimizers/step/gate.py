@@ -55,6 +55,7 @@ __all__ = [
     "far_opposite",
     "is_move",
     "longer",
+    "numeric_value",
     "opposite",
     "rejections",
     "rescaled",
@@ -234,10 +235,15 @@ async def _wait(result: Awaitable[float]) -> float:
     return await result
 
 
-def is_move(node: Node, old: Any, new: Any) -> bool:
+def numeric_value(node: Node, value: Any) -> bool:
+    """Whether ``node`` is a number parameter (real or integer) and ``value`` a finite number."""
     spec = node.spec
     numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-    return numeric and finite_number(old) and finite_number(new) and old != new
+    return numeric and finite_number(value)
+
+
+def is_move(node: Node, old: Any, new: Any) -> bool:
+    return numeric_value(node, old) and finite_number(new) and old != new
 
 
 def _factor(old: float, new: float) -> bool:
@@ -272,9 +278,7 @@ def _doubled(node: Node, old: Any, factor: float, moves: Mapping[str, Any]) -> d
     """The proposal with a positive number it left alone multiplied by ``factor`` (rounded for
     an integer, within bounds); {} when that number cannot move so."""
     spec = node.spec
-    if spec is None or spec.type not in (ParamType.NUMBER, ParamType.INTEGER):
-        return {}
-    if not finite_number(old) or old <= 0:
+    if spec is None or not numeric_value(node, old) or old <= 0:
         return {}
     value = round(old * factor) if spec.type is ParamType.INTEGER else float(f"{old * factor:.6g}")
     if value == old or spec.check(value):

@@ -47,6 +47,7 @@ from optimizers.step.gate import (
     far_opposite,
     is_move,
     longer,
+    numeric_value,
     opposite,
     rescaled,
     shorter,
@@ -138,9 +139,7 @@ def far_moves(node: Node, current: Any) -> list[Any]:
     """A number halfway to each bound, the farther first (as factors for a positive range
     wider than 100x), or x4 and /4 without bounds (positive numbers); [] for other kinds."""
     spec = node.spec
-    if spec is None or spec.type not in (ParamType.NUMBER, ParamType.INTEGER):
-        return []
-    if not finite_number(current):
+    if spec is None or not numeric_value(node, current):
         return []
     b = float(current)
     lo, hi = spec.bounds or (None, None)
@@ -253,8 +252,7 @@ def bisections(
     found: list[tuple[float, Probe]] = []
     for node in params:
         name, spec = node.name, node.spec
-        numeric = spec is not None and spec.type in (ParamType.NUMBER, ParamType.INTEGER)
-        if spec is None or not numeric or not finite_number(best.get(name)):
+        if spec is None or not numeric_value(node, best.get(name)):
             continue
         b = float(best[name])
         line = [
