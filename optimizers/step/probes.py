@@ -32,9 +32,9 @@ same move once more (**longer**: twice the step, or the factor squared) is the n
 so on while the score improves: a line search whose direction the probes found. After any step
 that switched a choice and scored better, and after a probe of a choice that scored worse, the
 real numbers are probed **x10 and /10** with it (another optimizer or scaling of the features
-often needs another learning rate; past a value set already tried, x100 and so on). After a probe that scored better, the probes still queued
-go on from the new best values: one change at a time, each kept when it helps. A value set
-already tried is never probed again.
+often needs another learning rate; past a value set already tried, x100 and so on). After a
+probe that scored better, the probes still queued go on from the new best values: one change
+at a time, each kept when it helps. A value set already tried is never probed again.
 """
 
 from __future__ import annotations
