@@ -157,6 +157,22 @@ def test_inside_the_bracket_a_v_through_the_scores_finds_the_peak() -> None:
     assert steps.adjust("x", 25, 20, None, integer=True)[0] == 14
 
 
+def test_a_bracket_whose_ends_tie_does_not_pull_a_move_beyond_it_inside() -> None:
+    def bracketed(top: float) -> NumberSteps:  # F1 at 0.4, 0.7 and 0.65; bracket (0.65, 0.7)
+        steps = NumberSteps()
+        for value, score in [(0.4, 0.75), (0.7, top), (0.65, 0.857)]:
+            steps.observe("t", value, score)
+        for old, new in [(0.4, 0.7), (0.7, 0.65)]:
+            steps.adjust("t", old, new, (0.0, 1.0))
+            steps.record("t", old, new)
+        return steps
+
+    # both ends scored 0.857: flat there, the model's value beyond the bracket stands
+    assert bracketed(0.857).adjust("t", 0.65, 0.75, (0.0, 1.0)) == (0.75, "")
+    value, why = bracketed(0.9).adjust("t", 0.65, 0.75, (0.0, 1.0))  # no tie: pulled inside
+    assert 0.65 < value < 0.7 and "halfway between 0.65 and 0.7" in why
+
+
 def test_the_evidence_holds_only_while_the_other_choices_stay_the_same() -> None:
     steps = NumberSteps()
     steps.adjust("lr", 0.001, 0.0001, None, choices='{"normalize": "none"}')
