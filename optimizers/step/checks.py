@@ -10,7 +10,9 @@ chosen (:mod:`optimizers.step.numbers`); each leaves a note in the step's report
   say which way it moves with the number (:func:`~optimizers.step.direction.relation`); else
   the reply's own reasoning ("we need to increase x", :mod:`optimizers.step.direction`).
   Measured: "200 is too small ... increase x" came with ``"x": 150``; with the model's bracket
-  "below 350" from one such slip, it stayed below 350 for 8 steps of "too small".
+  "below 350" from one such slip, it stayed below 350 for 8 steps of "too small". Words that
+  state the very value proposed ("a threshold of 0.70 or higher" with 0.7) agree with it and
+  are not evidence against it (:func:`~optimizers.step.direction.names_value`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optimizers.step.direction import feedback_direction, mirror, relation, stated_direction
+from optimizers.step.direction import (
+    feedback_direction,
+    mirror,
+    names_value,
+    relation,
+    stated_direction,
+)
 from optimizers.step.numbers import NumberSteps, context_key, finite_number
 from optimizers.step.records import StepContext
 from optimizers.step.replies import same_value
@@ -105,6 +113,8 @@ def checked_direction(
         names = [p.name for p in ctx.params]
         alone = len(changed) <= 1
         way = stated_direction(ctx.report.reasoning, node.name, names, alone=alone)
+        if way and finite_number(value) and names_value(ctx.report.reasoning, node.name, value):
+            way = 0  # the words state the very value proposed: they agree with it
         why = "its reasoning says to " + ("raise" if way > 0 else "lower") + " it"
     if not way or (value > current) == (way > 0):
         return value

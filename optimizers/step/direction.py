@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Sequence
 
-__all__ = ["feedback_direction", "mirror", "relation", "stated_direction"]
+__all__ = ["feedback_direction", "mirror", "names_value", "relation", "stated_direction"]
 
 _SENTENCES = re.compile(r"[.;!?\n]+(?:\s|$)")
 _CLAUSES = re.compile(r",\s|\bbut\b|\band\b", re.IGNORECASE)
@@ -98,6 +98,26 @@ def stated_direction(reasoning: str, name: str, others: Sequence[str], alone: bo
             if sign:
                 votes.add(sign)
     return votes.pop() if len(votes) == 1 else 0
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE]-?\d+)?")
+
+
+def names_value(reasoning: str, name: str, value: float) -> bool:
+    """Whether a sentence of ``reasoning`` that names ``name`` also states ``value`` ("a
+    threshold of 0.70 or higher"): the words then give the value the reply proposes, and
+    what they say about its direction is no evidence against it (the local model wrote "the
+    threshold of 0.75 is too low ... a threshold of 0.70 or higher" with 0.7)."""
+    mine = _names(name)
+    for sentence in _SENTENCES.split(reasoning[:4000]):
+        if mine.search(sentence):
+            for m in _NUMBER.finditer(sentence):
+                try:
+                    if math.isclose(float(m.group()), value, rel_tol=1e-9, abs_tol=1e-12):
+                        return True
+                except ValueError:
+                    continue
+    return False
 
 
 def mirror(

@@ -122,6 +122,15 @@ def test_a_proposal_against_its_own_reasoning_is_mirrored_and_says_so() -> None:
     assert any("reasoning says to raise it" in n and "150" in n for n in notes), notes
 
 
+def test_reasoning_that_states_the_value_proposed_does_not_mirror_it() -> None:
+    # the local model's words: "too low" but "0.70 or higher", with 0.7 from 0.75
+    said = "The x of 0.75 is too low. An x of 0.70 or higher might be better."
+    value, notes = _step(said, 0.7, start=0.75)
+    assert value == 0.7 and not any("reasoning says" in n for n in notes), notes
+    value, notes = _step("The x of 0.75 is too low, raise it.", 0.7, start=0.75)
+    assert value == 0.8 and any("reasoning says to raise it" in n for n in notes), notes
+
+
 def test_a_proposal_that_agrees_with_its_reasoning_is_applied_as_it_is() -> None:
     assert _step("x is too small: increase x.", 1250.0) == (1250.0, [])
     assert _step("", 150.0) == (150.0, [])  # no reasoning: the value is the direction
