@@ -59,6 +59,7 @@ __all__ = [
     "opposite",
     "rejections",
     "rescaled",
+    "rounded",
     "said_scores",
     "short_values",
     "shorter",
@@ -242,6 +243,11 @@ def numeric_value(node: Node, value: Any) -> bool:
     return numeric and finite_number(value)
 
 
+def rounded(kind: ParamType, value: float) -> float:
+    """An integer parameter's value rounded, a number's to 6 significant digits."""
+    return round(value) if kind is ParamType.INTEGER else float(f"{value:.6g}")
+
+
 def is_move(node: Node, old: Any, new: Any) -> bool:
     return numeric_value(node, old) and finite_number(new) and old != new
 
@@ -280,7 +286,7 @@ def _doubled(node: Node, old: Any, factor: float, moves: Mapping[str, Any]) -> d
     spec = node.spec
     if spec is None or not numeric_value(node, old) or old <= 0:
         return {}
-    value = round(old * factor) if spec.type is ParamType.INTEGER else float(f"{old * factor:.6g}")
+    value = rounded(spec.type, old * factor)
     if value == old or spec.check(value):
         return {}
     return {**moves, node.name: value}
@@ -331,9 +337,8 @@ def variant(
             value = (old + hi) / 2
         if lo is not None and value < lo:
             value = (old + lo) / 2
-        integer = node.spec.type is ParamType.INTEGER
         if math.isfinite(value):
-            value = round(value) if integer else float(f"{value:.6g}")
+            value = rounded(node.spec.type, value)
         if not math.isfinite(value) or value == old or node.spec.check(value):
             out[name] = old
             continue

@@ -50,6 +50,7 @@ from optimizers.step.gate import (
     numeric_value,
     opposite,
     rescaled,
+    rounded,
     shorter,
     values_key,
     variant,
@@ -151,7 +152,7 @@ def far_moves(node: Node, current: Any) -> list[Any]:
         found = sorted(((b + lo) / 2, (b + hi) / 2), key=lambda v: -abs(v - b))
     out = []
     for value in found:
-        value = _rounded(spec.type, value)
+        value = rounded(spec.type, value)
         if not same_value(value, current) and not spec.check(value):
             out.append(value)
     return out
@@ -198,7 +199,7 @@ def after_better(
         value = (new + lo) / 2 if lo is not None and value < lo else value
         if not math.isfinite(value):
             continue
-        value = _rounded(spec.type, value)
+        value = rounded(spec.type, value)
         if not same_value(value, new) and not spec.check(value):
             values[name] = value
     if not _moves(better, values):
@@ -224,10 +225,10 @@ def other_scales(
     for factor in (10.0, 0.1):
         scaled: dict[str, Any] = dict(after)
         for times in range(1, MAX_PROBES + 1):
-            more = rescaled(scaled, scaled, nodes, factor)
+            more = rescaled(scaled, scaled, nodes, factor)  # every value, some scaled
             if not more or not _moves(scaled, more):
                 break
-            scaled = {**scaled, **more}
+            scaled = more
             if values_key(scaled) in seen:
                 continue
             how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
@@ -269,7 +270,7 @@ def bisections(
         gaps = [(_gap(i, v, b, ratio), v, i, score) for i, v, score in segments]
         width, value, inner, score = max(gaps)  # a tie: the larger value's side
         mid = math.sqrt(inner * value) if ratio else (inner + value) / 2
-        mid = _rounded(spec.type, mid)
+        mid = rounded(spec.type, mid)
         if width < 0.02 or spec.check(mid) or any(same_value(mid, x) for x in (b, inner, value)):
             continue
         origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
@@ -292,11 +293,6 @@ def _segments(
                 break
             inner = v
     return out
-
-
-def _rounded(kind: ParamType, value: float) -> float:
-    """An integer parameter's value rounded, a number's to 6 significant digits."""
-    return round(value) if kind is ParamType.INTEGER else float(f"{value:.6g}")
 
 
 def _gap(inner: float, outer: float, b: float, ratio: bool) -> float:
