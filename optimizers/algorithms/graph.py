@@ -32,7 +32,10 @@ from optimizers.step.replies import Rejection, same_value
 from optimizers.step.rules import (
     Example,
     RuleReply,
+    answer_set,
+    example_rule,
     examples_for,
+    label_rule,
     read_code,
     read_rule,
     read_target,
@@ -46,6 +49,7 @@ from tracegraph.params import ParamType
 __all__ = ["GraphOptimizer"]
 
 _EDIT = {ParamType.TEXT: "rule edit", ParamType.CODE: "repair"}
+MAX_EXAMPLE_EDITS = 2  # inputs-with-answers edits of one text before the model's rule edit
 SAMPLE_TEMPERATURES = (0.7, 1.0, 0.9, 0.6, 0.8)  # the repairs after the first, with a score
 
 SYSTEM = (
@@ -114,6 +118,11 @@ class GraphOptimizer(Optimizer):
         nodes = {p.name: p for p in ctx.params}
         for p in ctx.params:
             kind = p.spec.type if p.spec is not None else None
+            if kind is ParamType.TEXT and (stuck or self.gate is None):
+                rule = self._labels(p, accepted.get(p), stuck, ctx)
+                if rule is not None:
+                    edits[p.name] = rule
+                    continue
             if kind not in (ParamType.TEXT, ParamType.CODE):
                 continue
             if not (stuck or (kind is ParamType.CODE and self._fails_tests(p, accepted, ctx))):
@@ -178,6 +187,27 @@ class GraphOptimizer(Optimizer):
         # placeholder ties at 0 and hides the error)
         ties += [accepted] if accepted else []
         return next((t for t in ties if not any(_is_code(n) for n in t)), ties[0] if ties else {})
+
+    def _labels(self, p: Node, proposed: Any, stuck: bool, ctx: StepContext) -> str | None:
+        """The text with a rule naming the exact answers the feedback expects, when results are
+        none of them and neither the text nor the proposal names them all; when stuck with the
+        right words given to the wrong inputs, with inputs and their answers (no model call)."""
+        labels, off = answer_set(p, ctx.sub)
+        assert p.spec is not None
+        tried = {str(h.values.get(p.name)) for h in self.history}
+        base = str(p.peek()).rstrip() + " Example: "
+        if stuck and not off and sum(t.startswith(base) for t in tried) < MAX_EXAMPLE_EDITS:
+            value, said = example_rule(p, ctx.sub, p.spec.max_length, tried)
+            if value is not None:  # short answers, wrong for these inputs: show them
+                ctx.report.notes.append(f"{p.name}: examples ({said[:200]})")
+                return value
+        if not off or (proposed is not None and all(x in str(proposed) for x in labels)):
+            return None
+        value, said = label_rule(p, labels, p.spec.max_length)
+        ctx.report.notes.append(
+            f"{p.name}: {'a' if value else 'no'} rule naming the answers ({said[:200]})"
+        )
+        return value
 
     def _more_repairs(
         self, repairs: list[tuple[Node, list[Example]]], edits: dict[str, str], ctx: StepContext

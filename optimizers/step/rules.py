@@ -39,7 +39,10 @@ from tracegraph.shorten import shorten
 __all__ = [
     "Example",
     "RuleReply",
+    "answer_set",
+    "example_rule",
     "examples_for",
+    "label_rule",
     "read_code",
     "read_rule",
     "read_target",
@@ -50,6 +53,11 @@ __all__ = [
 
 MAX_EXAMPLES = 6
 RULE_CHARS = 300
+MAX_LABELS = 8  # distinct expected answers that still read as a fixed set of labels
+_LABEL = re.compile(  # "expected exactly 'NEG'", "the correct label is 'SPORT'", "Expected: A"
+    r"\b(?i:expected|(?:correct|right) (?:answer|label|output|class) (?:is|was))"
+    r"(?:\s+exactly)?:?\s+(?:(['\"])(.{1,40}?)\1|([A-Z][A-Z0-9_]{0,39})\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,97 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
     return out
 
 
+def answer_set(param: Node, sub: SubgraphLike) -> tuple[list[str], bool]:
+    """The answers the feedback expects of the calls that read ``param``, when they read as a
+    fixed set of labels, and whether a call returned something that is none of them (nor a word
+    of the text: another label it names).
+
+    Labels: strings of one line (at most 40 characters) that are not numbers, at most 8 of
+    them, expected by twice as many outputs or more ("expected exactly 'NEG'" on several
+    reviews). Sums answered as numbers ("expected '85'", "expected '93'") are no set: a list
+    of them could not be the rule. ``([], False)`` when there is none."""
+    wanted: list[str] = []
+    returned: list[str] = []
+    for output, feedback in sub.outputs:
+        call = _reader(output, param, (NodeKind.CALL,))
+        if call is None:
+            continue
+        found = list(_LABEL.finditer(str(feedback)[:2000]))
+        if not found:
+            continue
+        want = found[-1].group(2) or found[-1].group(3)
+        if not want.strip() or "\n" in want:
+            return [], False
+        wanted.append(want)
+        returned.append(str(output.peek()).strip())
+    labels = list(dict.fromkeys(wanted))
+    numbers = all(re.fullmatch(r"[-+]?[\d.,]+", label) for label in labels)
+    if numbers or len(labels) > MAX_LABELS or 2 * len(labels) > len(wanted):
+        return [], False
+    words = set(re.findall(r"[\w-]+", str(param.peek())))  # a label the text names is one
+    return labels, any(r not in labels and r not in words for r in returned)
+
+
+def label_rule(param: Node, labels: list[str], max_length: int | None) -> tuple[str | None, str]:
+    """The text with a rule naming the labels added (or None), and what it does / why not.
+
+    The labels come from the feedback itself, so no model call is needed; which label fits
+    which input is left to the task model (the names usually say it) and to later edits."""
+    current = str(param.peek()).rstrip()
+    if all(label in current for label in labels):
+        return None, "the text already names every expected answer"
+    plain = all(re.fullmatch(r"[\w-]+", label) for label in labels)
+    shown = ", ".join(label if plain else repr(label) for label in labels)
+    rule = f"Answer with exactly one of these and nothing else: {shown}."
+    new = f"{current} {rule}" if current else rule
+    if max_length is not None and len(new) > max_length:
+        if len(rule) > max_length:
+            return None, f"the rule naming the answers is longer than {max_length} characters"
+        new = rule
+    return new, f"the feedback expects one of {len(labels)} exact answers: {shorten(shown, 120)}"
+
+
+def example_rule(
+    param: Node, sub: SubgraphLike, max_length: int | None, tried: set[str]
+) -> tuple[str | None, str]:
+    """The text with one or two inputs it got wrong shown with their expected answers (or
+    None), and what it shows / why not: "Example: 'Sync stopped after the update.' -> TECHNICAL."
+
+    For answers of the right words (each result is an expected answer or a word of the text)
+    but wrong for their inputs (labels given to the wrong tickets), the local model's rule
+    edits restated the label list; an input with its answer shows where the boundary is (the
+    few-shot demonstration). Inputs of different expected answers first; a text in ``tried``
+    (an earlier value) is skipped for the next choice."""
+    cases: list[tuple[str, str]] = []
+    results: list[str] = []
+    for output, feedback in sub.outputs:
+        call = _reader(output, param, (NodeKind.CALL,))
+        found = list(_LABEL.finditer(str(feedback)[:2000]))
+        others = [] if call is None else [q for q in call.parents if q is not param]
+        if not found or len(others) != 1 or not isinstance(others[0].peek(), str):
+            continue
+        results.append(str(output.peek()).strip())
+        text = " ".join(str(others[0].peek()).split())
+        cases.append((shorten(text, 70), found[-1].group(2) or found[-1].group(3)))
+    current = str(param.peek()).rstrip()
+    known = {want for _, want in cases}
+    words = set(re.findall(r"[\w-]+", current))
+    if not cases or any(r not in known and r not in words for r in results):
+        return None, "a result is not one of the expected answers (its form is off)"
+    first = list({want: (text, want) for text, want in reversed(cases)}.values())[::-1]
+    order = first + [c for c in cases if c not in first]
+    picks = [order[i : i + 2] for i in range(0, len(order), 2)] + [[c] for c in order]
+    for pick in picks:
+        rule = " ".join(f"Example: {text!r} -> {want}." for text, want in pick)
+        if rule in current:
+            continue
+        new = f"{current} {rule}"
+        if (max_length is not None and len(new) > max_length) or new in tried:
+            continue
+        return new, f"shows {len(pick)} input(s) with the expected answer: {shorten(rule, 140)}"
+    return None, "no input with its expected answer fits or is new"
+
+
 def rule_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
     """The question: what is wrong with the results, and which sentences to add."""
     op, doc = examples[0].op, examples[0].doc
@@ -168,6 +267,9 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
     problem = " ".join(str(data.get("problem") or "").split())
     if not add:
         return None, "the model named no sentence to add"
+    about = rf"^(?:the|this|your)\s+(?:instruction|text|prompt|{re.escape(param.name)})\b"
+    if re.match(about + r"[^.]*\b(?:should|must|needs?)\b", add, flags=re.IGNORECASE):
+        return None, f"the sentence describes the text instead of adding to it: {add[:80]!r}"
     current = str(param.peek()).rstrip()
     if add in current:
         return None, f"the text already says {shorten(add, 80)!r}"

@@ -312,3 +312,173 @@ def test_with_a_score_more_repairs_are_sampled_until_one_scores_better() -> None
     assert "shout: repair 2 of 3, the problem: Capitals." in report.notes
     first, second = (llm.requests[i]["temperature"] for i in (1, 2))
     assert first != second  # sampled hotter: the same request at the same seed repeats itself
+
+
+TICKETS = [
+    ("I was charged twice.", "BILLING"),
+    ("Refund my order.", "BILLING"),
+    ("The app crashes.", "TECHNICAL"),
+    ("Error 500 at login.", "TECHNICAL"),
+    ("My parcel is late.", "SHIPPING"),
+    ("The box never came.", "SHIPPING"),
+]
+
+
+def router(instruction: str, text: str) -> str:
+    """A stand-in task model: the exact label when the instruction names every label."""
+    want = dict(TICKETS)[text]
+    if all(label in instruction for label in ("BILLING", "TECHNICAL", "SHIPPING")):
+        return want
+    return f"This is about {want.lower()}."
+
+
+@tg.op
+def route(instruction: str, text: str) -> str:
+    """Ask the task model which team handles the ticket."""
+    return router(instruction, text)
+
+
+def route_all(instruction: tg.Node, say: str = "expected exactly {want!r}, got {got!r}") -> float:
+    right = 0
+    for text, want in TICKETS:
+        got = route(instruction, text)
+        right += got.value == want
+        if got.value != want:
+            got.backward(say.format(want=want, got=got.value))
+    return right / len(TICKETS)
+
+
+def test_labels_the_feedback_expects_are_named_in_a_rule_without_a_model_call() -> None:
+    from tracegraph.graph import relevant_subgraph
+
+    instruction = tg.param("Route the ticket.", name="instruction", max_length=300)
+    route_all(instruction)
+    sub = relevant_subgraph([instruction])
+    from optimizers.step.rules import answer_set
+
+    assert answer_set(instruction, sub) == (["BILLING", "TECHNICAL", "SHIPPING"], True)
+    # the model's proposal does not name the labels: the rule is applied in its place
+    llm = ScriptedClient([REWRITE])
+    opt = GraphOptimizer([instruction], llm=llm)
+    opt.record_score(0.0)
+    report = opt.step()
+    assert instruction.value == (
+        "Route the ticket. Answer with exactly one of these and nothing else: "
+        "BILLING, TECHNICAL, SHIPPING."
+    )
+    assert len(llm.requests) == 1 and any("naming the answers" in n for n in report.notes)
+    opt.zero_feedback()
+    assert route_all(instruction) == 1.0
+
+
+def test_other_wordings_of_the_expected_label_are_read_too() -> None:
+    from optimizers.step.rules import answer_set
+    from tracegraph.graph import relevant_subgraph
+
+    for say in ("wrong: the correct label is {want!r}", "Expected: {want}"):
+        instruction = tg.param("Route the ticket.", name="instruction")
+        route_all(instruction, say)
+        labels, off = answer_set(instruction, relevant_subgraph([instruction]))
+        assert (labels, off) == (["BILLING", "TECHNICAL", "SHIPPING"], True), say
+
+
+def test_answers_that_are_all_different_or_numbers_or_already_labels_are_no_rule() -> None:
+    from optimizers.step.rules import answer_set, label_rule
+    from tracegraph.graph import relevant_subgraph
+
+    def subgraph(pairs: list[tuple[str, str]]) -> tuple[tg.Node, Any]:
+        p = tg.param("Answer.", name="p")
+        for got, want in pairs:
+            node = echo(p, got)
+            node.backward(f"expected exactly {want!r}, got {got!r}")
+        return p, relevant_subgraph([p])
+
+    p, sub = subgraph([("x", "85"), ("y", "93"), ("z", "93"), ("w", "71")])
+    assert answer_set(p, sub) == ([], False)  # numbers (sums), however often one repeats
+    p, sub = subgraph([("a", "cat"), ("b", "dog"), ("c", "cow")])
+    assert answer_set(p, sub) == ([], False)  # every answer differs: no set of labels
+    p, sub = subgraph([("NEG", "POS"), ("POS", "NEG"), ("NEG", "POS"), ("POS", "NEG")])
+    assert answer_set(p, sub) == (["POS", "NEG"], False)  # labels already: the mapping is off
+    q = tg.param("Say POS or NEG.", name="q")
+    assert label_rule(q, ["POS", "NEG"], None)[0] is None
+    assert label_rule(q, ["very good", "bad"], None)[0] == (
+        "Say POS or NEG. Answer with exactly one of these and nothing else: 'very good', 'bad'."
+    )
+
+
+@tg.op
+def echo(prompt: str, reply: str) -> str:
+    """A stand-in task model that returns the given reply."""
+    return reply
+
+
+def test_a_sentence_about_the_text_instead_of_for_it_is_not_added() -> None:
+    p = tg.param("Route the ticket.", name="instruction")
+    add = "The instruction should explicitly state that billing goes to the billing team."
+    value, said = read_rule(p, {"add": add}, None)
+    assert value is None and "describes the text" in said
+    assert read_rule(p, {"add": "Billing questions are BILLING."}, None)[0] is not None
+
+
+@tg.op
+def route_one(instruction: str, text: str) -> str:
+    """A stand-in task model that knows the labels but sends every ticket to TECHNICAL,
+    unless the instruction shows the ticket with its answer."""
+    for line in instruction.split("Example: ")[1:]:
+        if repr(text) in line:
+            return line.split("-> ")[1].rstrip(". ")
+    return "TECHNICAL"
+
+
+def test_when_stuck_with_the_right_labels_on_wrong_inputs_inputs_with_answers_are_shown() -> None:
+    from optimizers.step.rules import example_rule
+    from tracegraph.graph import relevant_subgraph
+
+    start = "Route the ticket. Answer with one of: BILLING, TECHNICAL, SHIPPING."
+    instruction = tg.param(start, name="instruction", max_length=300)
+
+    def feedback() -> float:
+        right = 0
+        for text, want in TICKETS:
+            got = route_one(instruction, text)
+            right += got.value == want
+            if got.value != want:
+                got.backward(f"expected exactly {want!r}, got {got.value!r}")
+        return right / len(TICKETS)
+
+    feedback()
+    value, said = example_rule(instruction, relevant_subgraph([instruction]), 300, set())
+    # one input of each expected answer first (BILLING, then SHIPPING), two at a time
+    assert value == (
+        f"{start} Example: 'I was charged twice.' -> BILLING. "
+        "Example: 'My parcel is late.' -> SHIPPING."
+    ), said
+    assert example_rule(instruction, relevant_subgraph([instruction]), 300, {value})[0] == (
+        f"{start} Example: 'Refund my order.' -> BILLING. "
+        "Example: 'The box never came.' -> SHIPPING."
+    )  # the one tried is skipped
+    assert example_rule(instruction, relevant_subgraph([instruction]), 100, set())[0] is None
+    # in a step: not stuck, the model's (unchanged) proposal; stuck, the examples in its place
+    same = json.dumps({"reasoning": "", "updates": {"instruction": start}})
+    llm = ScriptedClient([same] * 12)
+    opt = GraphOptimizer([instruction], llm=llm)
+    opt.zero_feedback()
+    opt.record_score(feedback())
+    opt.step()
+    opt.zero_feedback()
+    opt.record_score(feedback())
+    report = opt.step()
+    assert instruction.value == value, report.notes
+    assert any(n.startswith("instruction: examples (shows 2 input(s)") for n in report.notes)
+    opt.zero_feedback()
+    assert feedback() > 2 / 6
+
+
+def test_results_in_other_words_than_the_answers_get_no_examples() -> None:
+    from optimizers.step.rules import example_rule
+    from tracegraph.graph import relevant_subgraph
+
+    instruction = tg.param("Classify the review.", name="instruction")
+    run(instruction)  # 'Positive' where 'POS' is expected: the form is off, not the inputs
+    value, said = example_rule(instruction, relevant_subgraph([instruction]), None, set())
+    assert value is None and "form is off" in said
