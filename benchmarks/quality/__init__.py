@@ -21,7 +21,15 @@ retrieval    (e)   retrieve -> rerank workflow (intermediate node), top_k and th
 extract      (f)   a name and an ISO date into a dict: trainable instruction and parser
 invoice      (f)   vendor, numeric total and currency code into a dict: instruction and parser
                    (a second extraction task, written after the strategy was built on extract)
+number_b     (a)   held out: one number, feedback "higher"/"lower" only; 0.052, 640, 8400
+training_b   (b)   held out: learning rate, batch size, weight decay and schedule of mini-batch
+                   SGD (logistic regression); feedback is the validation loss only
+pipeline     (e)   held out: smooth -> detect sensor workflow, window and threshold; F1
+code_b       (c)   held out: repair roman_to_int / chunk / camel_to_snake
 ===========  ====  ===========================================================================
+
+The held-out families (``heldout_tasks``, ``heldout_specs``) were written after the optimizer
+was tuned, independently of the others, to check that it carries over to unseen tasks.
 
 The API (other code, e.g. an optimizer's own tests, may import it)::
 
