@@ -26,9 +26,12 @@ training_b   (b)   held out: learning rate, batch size, weight decay and schedul
                    SGD (logistic regression); feedback is the validation loss only
 pipeline     (e)   held out: smooth -> detect sensor workflow, window and threshold; F1
 code_b       (c)   held out: repair roman_to_int / chunk / camel_to_snake
+contact      (f)   held out: name, lowercase e-mail and digits-only phone: instruction and parser
+topics       (d)   held out: prompt tuning, tickets routed as BILLING / TECHNICAL / SHIPPING
 ===========  ====  ===========================================================================
 
-The held-out families (``heldout_tasks``, ``heldout_specs``) were written after the optimizer
+The held-out families (``heldout_tasks``, ``heldout_specs``; ``contact`` and ``topics`` with
+their kind's data in ``prompt_data``) were written after the optimizer
 was tuned, independently of the others, to check that it carries over to unseen tasks.
 
 The API (other code, e.g. an optimizer's own tests, may import it)::

@@ -72,6 +72,7 @@ def compile_source(
 ) -> Callable[..., Any]:
     """A candidate's function, compiled in a copy of its module's globals (for the searches)."""
     namespace: dict[str, Any] = dict(globals() if module_globals is None else module_globals)
+    namespace.pop(name, None)  # a candidate that does not define it must not find the traced one
     exec(compile(source, f"<candidate {name}>", "exec"), namespace)
     fn: Callable[..., Any] = namespace[name]
     return fn

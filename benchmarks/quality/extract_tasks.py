@@ -7,7 +7,9 @@ what the checker says about the parsed dict (format first) or the parser's excep
 
 ``extract``: a name and a date as ``YYYY-MM-DD``. ``invoice``: a vendor, a total as a number and
 a 3-letter currency code (a second task of the family, added after the optimizer's extraction
-strategy was built on ``extract``, to see whether it carries over).
+strategy was built on ``extract``, to see whether it carries over). ``contact``: a name, an
+e-mail address in lowercase and a phone number as digits only, where the texts write them
+otherwise (a third task, written after the optimizer was built).
 
 The data (instructions, starting and hand-written parsers, feedback texts) is in
 ``prompt_data``, standard library only, which the Trace runner reads too.
@@ -29,7 +31,7 @@ from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
 
 _ = re  # the module's globals are the parsers': `re` and `json` are there to use
-__all__ = ["EXTRACT", "HANDWRITTEN_PARSER", "INVOICE", "TOKENS", "Verdict", "accuracy"]
+__all__ = ["CONTACT", "EXTRACT", "HANDWRITTEN_PARSER", "INVOICE", "TOKENS", "Verdict", "accuracy"]
 
 HANDWRITTEN_PARSER: dict[str, str] = {}  # family -> the hand-written parser (calibration)
 
@@ -43,6 +45,12 @@ def parse_reply(reply: str) -> dict[str, str]:
 @tg.trainable
 def read_invoice(reply: str) -> dict[str, Any]:
     """The model's reply as a dict: "vendor", "total" (a number) and "currency" (3 letters)."""
+    return dict(json.loads(reply))
+
+
+@tg.trainable
+def read_contact(reply: str) -> dict[str, Any]:
+    """The model's reply as a dict: "name", "email" (lowercase) and "phone" (digits only)."""
     return dict(json.loads(reply))
 
 
@@ -143,4 +151,11 @@ INVOICE = _family(
     "extract vendor, numeric total and currency code into a dict: instruction + parser",
     read_invoice,
     prompt_data.INVOICE,
+)
+
+CONTACT = _family(
+    "contact",
+    "extract name, lowercase e-mail and digits-only phone into a dict: instruction + parser",
+    read_contact,
+    prompt_data.CONTACT,
 )

@@ -207,10 +207,8 @@ def make_code_b(seed: int, student: LLMClient | None = None) -> Task:
         return Episode(feedback, score, score == 1.0)
 
     def evaluate(values: dict[str, Any]) -> float:
-        # without the module's own (traced) function, or a candidate that lacks it would use it
-        module = {k: v for k, v in globals().items() if k != name}
         try:
-            return passed_fraction_b(name, compile_source(name, values[name], module))
+            return passed_fraction_b(name, compile_source(name, values[name], globals()))
         except Exception:  # the candidate does not even define the function
             return 0.0
 

@@ -1,11 +1,12 @@
 """The data of the families whose workflow calls the task model: standard library only.
 
-(d) prompt tuning (``labels``, ``digits``) and (f) structured extraction (``extract``,
-``invoice``): their train/test sets, starting and hand-written instructions, token limits, the
-starting and hand-written parsers, and the feedback texts. Both sides of the comparison read
-them from here: the tracegraph families (``prompt_tasks``, ``extract_tasks``) and the Trace
-runner (``trace_runner.py``), which runs in Trace's own virtual environment without our
-dependencies. The extraction cases and their checkers are in ``specs``.
+(d) prompt tuning (``labels``, ``digits``, ``topics``) and (f) structured extraction
+(``extract``, ``invoice``, ``contact``): their train/test sets, starting and hand-written
+instructions, token limits, the starting and hand-written parsers, and the feedback texts. Both
+sides of the comparison read them from here: the tracegraph families (``prompt_tasks``,
+``extract_tasks``) and the Trace runner (``trace_runner.py``), which runs in Trace's own
+virtual environment without our dependencies. The extraction cases and their checkers are in
+``specs``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,48 @@ DIGIT_HANDWRITTEN = "Reply with only the resulting number, no words."
 DIGIT_TOKENS = 24
 
 
+# support-ticket routing with three exact labels: written after the optimizer was built (a
+# held-out task of the family: the starts score 0, the hand-written instruction 0.67-0.78 on the
+# test set, measured on the local 1.5B model)
+BILLING = [
+    "I was charged twice for my subscription this month.",
+    "Can I get a refund for the order I cancelled?",
+    "My invoice shows the wrong amount.",
+    "Why did my card get declined at checkout?",
+    "Please update the payment method on my account to a new card.",
+    "The discount code was not applied to my bill.",
+]
+TECHNICAL = [
+    "The app freezes whenever I upload a photo.",
+    "I get error 500 when I log in.",
+    "The printer driver will not install on Windows 11.",
+    "Sync stopped working after the last update.",
+    "The website shows a blank page in Firefox.",
+    "My headphones disconnect from Bluetooth every few minutes.",
+]
+SHIPPING = [
+    "My parcel has not arrived after three weeks.",
+    "The tracking number says delivered but nothing came.",
+    "Can you ship to an address in Canada?",
+    "The courier left the box at the wrong house.",
+    "How long does express delivery take?",
+    "My package arrived damaged and wet.",
+]
+_TOPICS = (("BILLING", BILLING), ("TECHNICAL", TECHNICAL), ("SHIPPING", SHIPPING))
+TOPIC_TRAIN = [(t, label) for label, texts in _TOPICS for t in texts[:3]]
+TOPIC_TEST = [(t, label) for label, texts in _TOPICS for t in texts[3:]]
+TOPIC_STARTS = [
+    "Which team should handle this customer message?",
+    "Route the support ticket.",
+    "Read the message and say what it is about.",
+]
+TOPIC_HANDWRITTEN = (
+    "Answer with exactly one word: BILLING (payments, charges, refunds), TECHNICAL (something "
+    "does not work) or SHIPPING (delivery, parcels)."
+)
+TOPIC_TOKENS = 8
+
+
 @dataclass(frozen=True)
 class PromptData:
     """One prompt-tuning family: the instruction is trained, the task model answers each input."""
@@ -81,6 +124,7 @@ class PromptData:
 PROMPTS: dict[str, PromptData] = {
     "labels": PromptData(LABEL_TRAIN, LABEL_TEST, LABEL_STARTS, LABEL_HANDWRITTEN, LABEL_TOKENS),
     "digits": PromptData(DIGIT_TRAIN, DIGIT_TEST, DIGIT_STARTS, DIGIT_HANDWRITTEN, DIGIT_TOKENS),
+    "topics": PromptData(TOPIC_TRAIN, TOPIC_TEST, TOPIC_STARTS, TOPIC_HANDWRITTEN, TOPIC_TOKENS),
 }
 
 
@@ -160,4 +204,17 @@ INVOICE = ExtractData(
     'Reply with a JSON object with the keys "vendor" (the company), "total" (a number, no '
     'thousands separators) and "currency" (the 3-letter code).',
 )
-EXTRACTS: dict[str, ExtractData] = {"extract": EXTRACT, "invoice": INVOICE}
+CONTACT = ExtractData(
+    "read_contact",
+    'The model\'s reply as a dict: "name", "email" (lowercase) and "phone" (digits only).',
+    specs.CONTACT_CASES,
+    specs.contact_verdict,
+    [
+        "Read the message.",
+        "Who should we contact, and how?",
+        "Summarize the contact details.",
+    ],
+    'Reply with a JSON object with the keys "name", "email" (in lowercase) and "phone" '
+    "(digits only, no spaces or symbols).",
+)
+EXTRACTS: dict[str, ExtractData] = {"extract": EXTRACT, "invoice": INVOICE, "contact": CONTACT}

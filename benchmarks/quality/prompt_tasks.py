@@ -1,8 +1,10 @@
 """Families where the same local model is also the task model: (d) prompt tuning.
 
 (d) ``labels``: sentiment with the exact labels ``POS``/``NEG``, which the model can only learn
-from the feedback; ``digits``: two-digit sums answered with the number alone. Each has a fixed
-train/test split; the seed picks the starting instruction. Calibration measures the test
+from the feedback; ``digits``: two-digit sums answered with the number alone; ``topics``:
+support tickets routed with the exact labels ``BILLING``/``TECHNICAL``/``SHIPPING`` (written
+after the optimizer was built: a held-out task). Each has a fixed train/test split; the seed
+picks the starting instruction. Calibration measures the test
 accuracy of a short hand-written instruction (it must score well, the starting ones poorly).
 The task model's op and memo here are shared with (f) extraction (``extract_tasks``).
 
@@ -34,6 +36,11 @@ from benchmarks.quality.prompt_data import (  # the data, shared with the Trace 
     LABEL_TRAIN,
     NEG,
     POS,
+    TOPIC_HANDWRITTEN,
+    TOPIC_STARTS,
+    TOPIC_TEST,
+    TOPIC_TOKENS,
+    TOPIC_TRAIN,
     answer_verdict,
 )
 from benchmarks.quality.task import Episode, Family, Task
@@ -53,6 +60,7 @@ __all__ = [
     "LABEL_TRAIN",
     "NEG",
     "POS",
+    "TOPICS",
     "accuracy",
     "ask_student",
     "prefetch",
@@ -188,4 +196,14 @@ DIGITS = _prompt_family(
     DIGIT_STARTS,
     DIGIT_HANDWRITTEN,
     DIGIT_TOKENS,
+)
+TOPICS = _prompt_family(
+    "topics",
+    "d",
+    "prompt tuning: tickets routed with exact labels BILLING/TECHNICAL/SHIPPING (same model)",
+    TOPIC_TRAIN,
+    TOPIC_TEST,
+    TOPIC_STARTS,
+    TOPIC_HANDWRITTEN,
+    TOPIC_TOKENS,
 )

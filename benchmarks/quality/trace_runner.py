@@ -176,8 +176,14 @@ def read_invoice(reply):
     return json.loads(reply)
 
 
+@bundle(trainable=True)
+def read_contact(reply):
+    """The model's reply as a dict: "name", "email" (lowercase) and "phone" (digits only)."""
+    return json.loads(reply)
+
+
 CODE = {"slugify": slugify, "is_leap_year": is_leap_year, "invert_mapping": invert_mapping}
-PARSERS = {"extract": parse_reply, "invoice": read_invoice}
+PARSERS = {"extract": parse_reply, "invoice": read_invoice, "contact": read_contact}
 
 
 def number(seed: int) -> Setup:
@@ -335,8 +341,8 @@ TASKS: dict[str, Callable[[int], Setup]] = {
     "code": code,
     "retrieval": retrieval,
 }
-TASKS.update({name: partial(prompt, name) for name in ("labels", "digits")})
-TASKS.update({name: partial(extraction, name) for name in ("extract", "invoice")})
+TASKS.update({name: partial(prompt, name) for name in ("labels", "digits", "topics")})
+TASKS.update({name: partial(extraction, name) for name in ("extract", "invoice", "contact")})
 
 
 def main() -> int:

@@ -22,8 +22,10 @@ TRACE_FAMILIES = (
     "retrieval",
     "labels",
     "digits",
+    "topics",
     "extract",
     "invoice",
+    "contact",
 )
 
 

@@ -7,13 +7,19 @@ solved runs, steps, calls or silent no-ops fails here whatever the real optimize
 from __future__ import annotations
 
 import json
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 import tracegraph as tg
 from benchmarks.quality import runner, specs
-from benchmarks.quality.extract_tasks import HANDWRITTEN_PARSER, parse_reply, read_invoice
+from benchmarks.quality.extract_tasks import (
+    HANDWRITTEN_PARSER,
+    parse_reply,
+    read_contact,
+    read_invoice,
+)
 from benchmarks.quality.families import FAMILIES
 from benchmarks.quality.runner import run_task, silent, summarize
 from optimizers import Rejection, ScriptedClient, StepReport
@@ -203,6 +209,50 @@ def test_invoice_family_checks_keys_number_and_currency() -> None:
     values = {"instruction": task.params[0].value, "read_invoice": HANDWRITTEN_PARSER["invoice"]}
     assert task.evaluate(values) == 2 / 4  # the fence-stripping parser reads plain JSON too
     assert read_invoice.__name__ == "read_invoice"
+
+
+def test_contact_family_wants_lowercase_email_and_digits_only_phone() -> None:
+    cases = specs.CONTACT_CASES
+    replies = {text: json.dumps(want) for text, want in cases}
+    replies[cases[0][0]] = json.dumps({**cases[0][1], "email": "Ana.Silva@Example.com"})
+    replies[cases[3][0]] = json.dumps({**cases[3][1], "phone": "+33 6 12 34 56 78"})
+    task = FAMILIES["contact"].make(2, cast(LLMClient, ByInput(replies)))
+    assert [p.name for p in task.params] == ["instruction", "read_contact"]
+    tg.code_of(read_contact).set_value(HANDWRITTEN_PARSER["contact"])
+    episode = task.run()
+    assert episode.score == 2 / 4 and not episode.solved
+    assert [t for _, t in episode.feedback] == [
+        "email 'Ana.Silva@Example.com' is not in lowercase (expected 'ana.silva@example.com')",
+        "phone '+33 6 12 34 56 78' is not digits only (expected '33612345678')",
+    ]
+
+
+class ByInput:
+    """A task model that answers each input as given (whatever order threads ask in)."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers, self.calls = answers, 0
+
+    def complete(self, messages: list[dict[str, str]], **_: Any) -> Any:
+        self.calls += 1
+        return SimpleNamespace(text=self.answers[messages[-1]["content"]])
+
+
+def test_topics_family_feeds_back_the_exact_label_of_each_miss() -> None:
+    from benchmarks.quality.prompt_data import TOPIC_TRAIN
+
+    answers = {text: want for text, want in TOPIC_TRAIN}
+    answers[TOPIC_TRAIN[1][0]] = "Billing."
+    for text, _ in TOPIC_TRAIN[6:]:
+        answers[text] = "TECHNICAL"
+    student = ByInput(answers)
+    task = FAMILIES["topics"].make(1, cast(LLMClient, student))
+    assert task.params[0].value == "Route the support ticket."
+    episode = task.run()
+    assert episode.score == 5 / 9 and not episode.solved and student.calls == 9
+    said = [t for _, t in episode.feedback]
+    assert said[0] == "expected exactly 'BILLING' (nothing else), got 'Billing.'"
+    assert said[1:] == ["expected exactly 'SHIPPING' (nothing else), got 'TECHNICAL'"] * 3
 
 
 @pytest.mark.local_model

@@ -43,7 +43,7 @@ SOLUTIONS: dict[str, list[dict[str, Any]]] = {
 
 def test_the_held_out_families_are_registered_after_the_others() -> None:
     names = list(FAMILIES)
-    assert names[-len(HELD_OUT) :] == list(HELD_OUT)
+    assert names[-len(HELD_OUT) - 2 :] == [*HELD_OUT, "contact", "topics"]
     assert [FAMILIES[n].letter for n in HELD_OUT] == ["a", "b", "e", "c"]
     assert not any(FAMILIES[n].uses_model for n in HELD_OUT)
 

@@ -39,7 +39,7 @@ OURS = {
     "benchmarks.vs_trace_runner": ROOT / "benchmarks" / "vs_trace_runner.py",
     "_retrieval_task": ROOT / "examples" / "_retrieval_task.py",
 }
-MODEL_FAMILIES = ("labels", "digits", "extract", "invoice")
+MODEL_FAMILIES = ("labels", "digits", "topics", "extract", "invoice", "contact")
 
 
 # ------------------------------------------------------------------ (1) what it imports
