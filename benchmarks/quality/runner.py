@@ -139,6 +139,9 @@ def run_task(
         )
         if progress is not None:
             progress(row)
+    restore = getattr(opt, "restore_best", None)
+    if not episode.solved and restore is not None and restore():  # what a user's loop ends on
+        episode = task.run()
     held_after = task.held_out() if task.held_out else None
     end_all, end_student = _split(llm)
     total, student = _delta(end_all, start_all), _delta(end_student, start_student)

@@ -103,6 +103,21 @@ class Memory:
         else:
             self.stall += 1
 
+    def restore_best(self) -> dict[str, tuple[Any, Any]]:
+        """Set the parameters to the best-scoring values seen (``record_score``), and say what
+        changed as ``{name: (old, new)}``. For the end of a loop: its last step may have scored
+        below the best (a probe, or a rule that did not help)."""
+        if self.best_values is None:
+            return {}
+        changed: dict[str, tuple[Any, Any]] = {}
+        for p in self.params:
+            if p.name in self.best_values and not same_value(p.peek(), self.best_values[p.name]):
+                changed[p.name] = (p.peek(), self.best_values[p.name])
+                p.set_value(self.best_values[p.name])
+        if changed:  # steps after this one start from the best values, with their score
+            self.history.append(HistoryEntry(self.steps, self.values(), score=self.best_score))
+        return changed
+
     def state_dict(self) -> dict[str, Any]:
         """History, rejected values and the schedule's state, JSON-able."""
         return {

@@ -87,3 +87,24 @@ def test_without_patience_or_with_one_number_moved_the_step_asks_the_model() -> 
     _step(opt, y, 1.0, "loss 3.2")
     _step(opt, y, 5.0, "loss 4.0")  # no direction said: the opposite move is probed
     assert len(scored.requests) == 1 and y.value == 0.2
+
+
+def test_restore_best_ends_a_loop_on_the_best_scored_values() -> None:
+    import tracegraph as tg
+
+    prompt = tg.param("a", name="prompt")
+    other = tg.param(1, name="n", bounds=(0, 10))
+    script = [json.dumps({"reasoning": "", "updates": {"prompt": v}}) for v in ("b", "c")]
+    opt = GraphOptimizer([prompt, other], llm=ScriptedClient(script), number_steps=False)
+    assert opt.restore_best() == {}  # nothing scored yet: nothing to restore
+    for score in (0.2, 0.9):  # "a" scores 0.2, then "b" 0.9, then "c" (last) 0.5
+        opt.record_score(score)
+        prompt.backward("make it better")
+        opt.step()
+        opt.zero_feedback()
+    opt.record_score(0.5)
+    assert prompt.value == "c"
+    assert opt.restore_best() == {"prompt": ("c", "b")}
+    assert prompt.value == "b" and other.value == 1
+    assert opt.history[-1].values == {"prompt": "b", "n": 1} and opt.history[-1].score == 0.9
+    assert opt.restore_best() == {}  # already there
