@@ -189,6 +189,19 @@ class Memory:
 
     # ------------------------------------------------------------------ used by the step
 
+    def _explore(self, report: StepReport, score: float, now: dict[str, Any]) -> bool:
+        """The values are the best and the score has not moved for steps (the model proposed
+        them again): the plateau probes from them, each number far, then the choices."""
+        assert self.best_values is not None
+        untried = self.untried(self.params)
+        self.probes = after_worse(self.best_values, now, self.params, untried, plateau=True)
+        probe = untried_probe(self.probes, [h.values for h in self.history] + [now])
+        if probe is None:
+            return False
+        why = f"the score has stayed at {score:g} for {self.stall} steps at the best values"
+        self.stall = max((self.patience or 1) - 1, 0)
+        return self._apply_probe(report, probe, why)
+
     def _back_to_best(self, report: StepReport) -> bool:
         """After ``patience`` steps without improvement, go back to the best values scored
         (not when the current values differ from them in one number only, with number steps
@@ -224,8 +237,8 @@ class Memory:
             for k, v in self.best_values.items()
             if k in nodes and not same_value(now[k], v)
         }
-        if not back:
-            return False
+        if not back:  # at the best already: on a plateau, explore from it (no model call)
+            return plateau and self.gate is None and self._explore(report, score, now)
         (lone,) = back if len(back) == 1 else (None,)
         steered = feedback_direction(self.history[-1].feedback) != 0  # "too small"
         if last is None and lone is not None and self.number_steps and numeric(lone) and steered:

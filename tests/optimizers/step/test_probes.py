@@ -389,3 +389,19 @@ def test_a_bisection_goes_past_a_tie_to_the_first_worse_value() -> None:
     tried = [({"threshold": 0.6675}, 0.857), ({"threshold": 0.89}, 0.5)]
     (probe,) = bisections({"threshold": 0.445}, 0.857, tried, params)
     assert probe["values"] == {"threshold": 0.77875}  # between the tie and the worse value
+
+
+def test_at_the_best_with_the_model_proposing_no_change_a_plateau_explores_far() -> None:
+    params = hyper()[:2]
+    same = reply({"lr": 0.01, "epochs": 10})  # the model proposes the current values
+    opt = GraphOptimizer(params, llm=ScriptedClient([same] * 12))
+    opt.record_score(0.5)
+    report = step(opt, params)  # nothing changes, the score does not move
+    assert report.applied == {} and len(report.prompts) == 3  # asked again twice
+    opt.record_score(0.5)
+    report = step(opt, params)
+    assert report.prompts == [], report.notes  # no model call: a probe from the best values
+    assert "stayed at 0.5" in report.notes[0] and "at the best values" in report.notes[0]
+    assert values(params) != {"lr": 0.01, "epochs": 10}
+    moved = [k for k, v in values(params).items() if v != {"lr": 0.01, "epochs": 10}[k]]
+    assert len(moved) == 1 and "moved far" in report.notes[0]  # one number, far
