@@ -44,8 +44,14 @@ _UP = r"increas\w*|rais(?:e|es|ed|ing)|boost\w*|grow\w*|doubl\w*|bump\w*"
 _DOWN = r"decreas\w*|reduc\w*|lower(?:ed|ing|s)?\b(?! bound| limit)|shrink\w*|halv\w*|cut"
 _UP_MORE = r"(?:higher|larger|bigger|greater)(?! bound| limit)"
 _DOWN_MORE = r"(?:lower|smaller)(?! bound| limit)"
-_UP_STATE = r"too (?:small|low|little|short|few)"
-_DOWN_STATE = r"too (?:large|high|big|long|many|much)"
+_TARGET = r"(?:the )?(?:target|goal|mark|optimum|right value)"
+_UP_STATE = rf"too (?:small|low|little|short|few)|(?:below|under) {_TARGET}|undersho\w*"
+_DOWN_STATE = rf"too (?:large|high|big|long|many|much)|(?:above|over) {_TARGET}|oversho\w*"
+_UP_GO = r"(?:go|move|step|push it) (?:up|higher)"
+_DOWN_GO = r"(?:go|move|step|bring it) (?:down|lower)"
+# "not enough" asks for more, though it says "not"
+_ENOUGH_UP = re.compile(r"\bnot (?:\w+ )?enough\b|\bnot (?:big|large|high) enough\b", re.I)
+_ENOUGH_DOWN = re.compile(r"\bnot (?:small|low) enough\b", re.I)
 _NEGATION = re.compile(
     r"\b(?:not|no need|never|don't|doesn't|instead of|rather than|without|avoid)\b", re.I
 )
@@ -55,8 +61,8 @@ _MEASURES = re.compile(
     re.IGNORECASE,
 )
 _THAN = re.compile(rf"\b(?:{_UP_MORE}|{_DOWN_MORE})\s+than\b", re.IGNORECASE)
-_ACTION_UP = re.compile(rf"\b(?:{_UP})\b|\b{_UP_MORE}\b", re.IGNORECASE)
-_ACTION_DOWN = re.compile(rf"\b(?:{_DOWN})|\b{_DOWN_MORE}\b", re.IGNORECASE)
+_ACTION_UP = re.compile(rf"\b(?:{_UP}|{_UP_GO})\b|\b{_UP_MORE}\b", re.IGNORECASE)
+_ACTION_DOWN = re.compile(rf"\b(?:{_DOWN}|{_DOWN_GO})|\b{_DOWN_MORE}\b", re.IGNORECASE)
 _STATE_UP = re.compile(rf"\b{_UP_STATE}\b", re.IGNORECASE)
 _STATE_DOWN = re.compile(rf"\b{_DOWN_STATE}\b", re.IGNORECASE)
 
@@ -72,6 +78,7 @@ def _names(name: str) -> re.Pattern[str]:
 def _sign(clause: str, states: bool) -> int:
     """+1, -1 or 0 for one clause: what it says to do (and, with ``states``, what it says the
     value is: "too small" asks for more)."""
+    clause = _ENOUGH_UP.sub("too small", _ENOUGH_DOWN.sub("too large", clause))
     if _NEGATION.search(clause) or _THAN.search(clause):
         return 0
     up = bool(_ACTION_UP.search(clause)) or (states and bool(_STATE_UP.search(clause)))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.step.direction import mirror, stated_direction
+from optimizers.step.direction import feedback_direction, mirror, stated_direction
 
 TRAIN = ["learning_rate", "epochs", "optimizer"]
 
@@ -180,3 +180,24 @@ def test_which_way_the_output_moves_is_learned_from_the_outputs_seen() -> None:
     opt.llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {"x": 35.0}})])
     notes = opt.step().notes
     assert x.value < 25.0 and any("it shrinks with x" in n for n in notes), notes
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("go up", 1),
+        ("go down", -1),
+        ("the reading is below the target", 1),
+        ("above the target", -1),
+        ("overshot", -1),
+        ("undershot it", 1),
+        ("not enough", 1),
+        ("not high enough", 1),
+        ("not small enough", -1),
+        ("over the target", -1),
+        ("it is not too small", 0),
+        ("right: keep it", 0),
+    ],
+)
+def test_more_ways_feedback_says_which_way(text: str, want: int) -> None:
+    assert feedback_direction(text) == want
