@@ -33,6 +33,7 @@ from optimizers.step.probes import (
     after_better,
     after_worse,
     bisections,
+    explorations,
     other_scales,
     rebased,
     untried_probe,
@@ -191,10 +192,9 @@ class Memory:
 
     def _explore(self, report: StepReport, score: float, now: dict[str, Any]) -> bool:
         """The values are the best and the score has not moved for steps (the model proposed
-        them again): the plateau probes from them, each number far, then the choices."""
+        them again): probes from them, each choice switched, then each number far."""
         assert self.best_values is not None
-        untried = self.untried(self.params)
-        self.probes = after_worse(self.best_values, now, self.params, untried, plateau=True)
+        self.probes = explorations(self.best_values, self.params, self.untried(self.params))
         probe = untried_probe(self.probes, [h.values for h in self.history] + [now])
         if probe is None:
             return False

@@ -67,6 +67,7 @@ __all__ = [
     "after_better",
     "after_worse",
     "bisections",
+    "explorations",
     "untried_probe",
 ]
 
@@ -134,6 +135,35 @@ def after_worse(
             keys.add(values_key(values))
             out.append(Probe(values=values, origin=origin))
     return out[:MAX_PROBES]
+
+
+def explorations(
+    best: Mapping[str, Any], params: Sequence[Node], untried: Mapping[str, list[Any]]
+) -> list[Probe]:
+    """From ``best``, when the model has nothing new to propose there: each choice switched
+    alone (options never tried first), then each number moved far (halfway to either bound),
+    then all numbers far at once. Choices first: a far number on a plateau of the wrong choice
+    tells little (the training family sat on 'momentum' while 'sgd' solved)."""
+    nodes = {p.name: p for p in params}
+    found: list[tuple[dict[str, Any], str]] = []
+    for name, node in nodes.items():
+        new = [o for o in untried.get(name, []) if not same_value(o, best[name])]
+        rest = [o for o in alternatives(node, best[name]) if o not in new]
+        found += [({name: o}, f"{name} = {o!r}, never tried") for o in new]
+        found += [({name: o}, f"{name} = {o!r} alone") for o in rest]
+    for name, node in nodes.items():
+        found += [({name: v}, f"{name} moved far") for v in far_moves(node, best[name])]
+    joint = {k: v[0] for k, node in nodes.items() if (v := far_moves(node, best[k]))}
+    if len(joint) > 1:
+        found.append((joint, "every number moved far at once"))
+    out: list[Probe] = []
+    keys: set[str] = set()
+    for change, origin in found:
+        values = {**best, **change}
+        if _moves(best, values) and values_key(values) not in keys:
+            keys.add(values_key(values))
+            out.append(Probe(values=values, origin=origin))
+    return out
 
 
 def far_moves(node: Node, current: Any) -> list[Any]:

@@ -405,3 +405,16 @@ def test_at_the_best_with_the_model_proposing_no_change_a_plateau_explores_far()
     assert values(params) != {"lr": 0.01, "epochs": 10}
     moved = [k for k, v in values(params).items() if v != {"lr": 0.01, "epochs": 10}[k]]
     assert len(moved) == 1 and "moved far" in report.notes[0]  # one number, far
+
+
+def test_explorations_switch_choices_before_moving_numbers_far() -> None:
+    from optimizers.step.probes import explorations
+
+    params = hyper()
+    best = values(params)
+    found = explorations(best, params, {"mode": ["momentum"]})
+    assert found[0]["values"] == {**best, "mode": "momentum"}
+    assert "never tried" in found[0]["origin"]
+    assert [p["origin"] for p in found[1:5]] == ["lr moved far"] * 2 + ["epochs moved far"] * 2
+    assert found[-1]["origin"] == "every number moved far at once"
+    assert all(p["values"] != best for p in found)
