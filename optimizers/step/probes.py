@@ -31,8 +31,9 @@ A probe that scores better than the best becomes the best, and, when it moved nu
 same move once more (**longer**: twice the step, or the factor squared) is the next probe, and
 so on while the score improves: a line search whose direction the probes found. After any step
 that switched a choice and scored better, and after a probe of a choice that scored worse, the
-real numbers are probed **x10 and /10** with it (another optimizer or scaling of the features
-often needs another learning rate; past a value set already tried, x100 and so on). After a
+real numbers are probed **x10 and /10** with it, each alone (another optimizer or scaling of
+the features often needs another learning rate; past a value set already tried, x100 and so
+on). After a
 probe that scored better, the probes still queued go on from the new best values: one change
 at a time, each kept when it helps. A value set already tried is never probed again.
 """
@@ -243,8 +244,8 @@ def other_scales(
     params: Sequence[Node],
     tried: Sequence[Mapping[str, Any]] = (),
 ) -> list[Probe]:
-    """When the change from ``before`` to ``after`` switched a choice: ``after`` with its real
-    numbers (rates, thresholds) x10 and /10, rounded to half powers of ten; else []. A value
+    """When the change from ``before`` to ``after`` switched a choice: ``after`` with each real
+    number (a rate, a threshold) alone x10 and /10, rounded to half powers of ten; else []. A value
     set in ``tried`` is scaled again the same way (its score is known: the next one along the
     line is what is new; a proposal that already went x10 made x100 the probe to try)."""
     nodes = {p.name: p for p in params}
@@ -252,19 +253,20 @@ def other_scales(
         return []
     seen = {values_key(t) for t in tried}
     out = []
-    for factor in (10.0, 0.1):
-        scaled: dict[str, Any] = dict(after)
-        for times in range(1, MAX_PROBES + 1):
-            more = rescaled(scaled, scaled, nodes, factor)  # every value, some scaled
-            if not more or not _moves(scaled, more):
+    for name, node in nodes.items():  # each alone: a rate x10 must not take a decay with it
+        for factor in (10.0, 0.1):
+            scaled: dict[str, Any] = dict(after)
+            for times in range(1, MAX_PROBES + 1):
+                more = rescaled(scaled, scaled, {name: node}, factor)
+                if not more or not _moves(scaled, more):
+                    break
+                scaled = more
+                if values_key(scaled) in seen:
+                    continue
+                how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
+                origin = f"{name} {how} (another choice often needs another scale)"
+                out.append(Probe(values=scaled, origin=origin))
                 break
-            scaled = more
-            if values_key(scaled) in seen:
-                continue
-            how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
-            origin = f"the real numbers {how} (another choice often needs another scale)"
-            out.append(Probe(values=scaled, origin=origin))
-            break
     return out
 
 

@@ -179,7 +179,7 @@ def test_a_better_choice_is_followed_by_the_real_numbers_at_other_scales() -> No
     opt.record_score(-2.0)  # the new choice is better: its learning rate may be another scale
     report = step(opt, params)
     assert report.prompts == [] and values(params) == {"lr": 0.1, "epochs": 10, "mode": "momentum"}
-    assert "the real numbers x10" in report.notes[0]
+    assert "lr x10" in report.notes[0]
     opt.record_score(-2.5)  # worse: /10 is next, from the best values
     step(opt, params)
     assert values(params) == {"lr": 0.001, "epochs": 10, "mode": "momentum"}
@@ -245,7 +245,7 @@ def test_other_scales_skip_a_value_set_already_tried_to_the_next_along_the_line(
     tried = [{**switched, "lr": 0.001}]
     probes = other_scales(base, switched, params, tried)
     assert [p["values"]["lr"] for p in probes] == [0.01, 1e-5]
-    assert "the real numbers x100" in probes[0]["origin"]
+    assert "lr x100" in probes[0]["origin"]
     assert other_scales(base, {**base, "lr": 0.01}, params, tried) == []  # no choice switched
 
 
@@ -418,3 +418,20 @@ def test_explorations_switch_choices_before_moving_numbers_far() -> None:
     assert [p["origin"] for p in found[1:5]] == ["lr moved far"] * 2 + ["epochs moved far"] * 2
     assert found[-1]["origin"] == "every number moved far at once"
     assert all(p["values"] != best for p in found)
+
+
+def test_other_scales_move_each_real_number_alone() -> None:
+    params = [
+        param(0.01, "lr", ParamType.NUMBER, bounds=(1e-5, 2.0)),
+        param(0.1, "decay", ParamType.NUMBER, bounds=(0.0, 1.0)),
+        param("sgd", "mode", ParamType.CHOICE, choices=["sgd", "momentum"]),
+    ]
+    before = {"lr": 0.01, "decay": 0.1, "mode": "sgd"}
+    after = {**before, "mode": "momentum"}
+    found = [p["values"] for p in other_scales(before, after, params)]
+    assert found == [
+        {**after, "lr": 0.1},
+        {**after, "lr": 0.001},
+        {**after, "decay": 1.0},
+        {**after, "decay": 0.01},
+    ]
