@@ -156,6 +156,7 @@ class ExtractData:
     starts: list[str]
     handwritten: str
     tokens: int = EXTRACT_TOKENS
+    normalize: str = ""  # lines the hand-written parser runs on the dict ``data`` it read
 
     @property
     def start_parser(self) -> str:
@@ -164,13 +165,16 @@ class ExtractData:
 
     @property
     def handwritten_parser(self) -> str:
-        """The hand-written parser: JSON with the Markdown fence removed."""
-        return (
+        """The hand-written parser: JSON with the Markdown fence removed (then ``normalize``)."""
+        head = (
             f'def {self.fn_name}(reply):\n    """{self.doc}"""\n'
             '    text = reply.strip().removeprefix("```json").removeprefix("```")'
             '.removesuffix("```")\n'
-            "    return json.loads(text)\n"
         )
+        if not self.normalize:
+            return head + "    return json.loads(text)\n"
+        body = "".join(f"    {line}\n" for line in self.normalize.splitlines())
+        return head + "    data = json.loads(text)\n" + body + "    return data\n"
 
 
 def raised_feedback(fn_name: str, error: str, want: Any) -> str:
@@ -216,5 +220,7 @@ CONTACT = ExtractData(
     ],
     'Reply with a JSON object with the keys "name", "email" (in lowercase) and "phone" '
     "(digits only, no spaces or symbols).",
+    normalize='data["email"] = data["email"].lower()\n'
+    'data["phone"] = re.sub(r"\\D", "", data["phone"])',
 )
 EXTRACTS: dict[str, ExtractData] = {"extract": EXTRACT, "invoice": INVOICE, "contact": CONTACT}

@@ -218,13 +218,14 @@ def test_contact_family_wants_lowercase_email_and_digits_only_phone() -> None:
     replies[cases[3][0]] = json.dumps({**cases[3][1], "phone": "+33 6 12 34 56 78"})
     task = FAMILIES["contact"].make(2, cast(LLMClient, ByInput(replies)))
     assert [p.name for p in task.params] == ["instruction", "read_contact"]
-    tg.code_of(read_contact).set_value(HANDWRITTEN_PARSER["contact"])
-    episode = task.run()
+    episode = task.run()  # the starting parser, json.loads, reads the plain JSON
     assert episode.score == 2 / 4 and not episode.solved
     assert [t for _, t in episode.feedback] == [
         "email 'Ana.Silva@Example.com' is not in lowercase (expected 'ana.silva@example.com')",
         "phone '+33 6 12 34 56 78' is not digits only (expected '33612345678')",
     ]
+    tg.code_of(read_contact).set_value(HANDWRITTEN_PARSER["contact"])  # it normalizes both
+    assert task.run().score == 1.0
 
 
 class ByInput:
