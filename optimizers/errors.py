@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 
 from tracegraph.errors import TracegraphError
+from tracegraph.shorten import shorten
 
 __all__ = [
     "APIStatusError",
@@ -44,6 +45,8 @@ __all__ = [
     "ScriptExhausted",
     "ServerError",
     "redact",
+    "too_long",
+    "unanswered",
 ]
 
 # Key shapes worth hiding even when we were not told the key (a server echoing a header back).
@@ -246,3 +249,28 @@ def refuse_running_loop(call: str, fix: str) -> None:
 
 
 __all__ += ["DuplicateParameterName", "InsideEventLoop", "OptimizerError", "refuse_running_loop"]
+
+
+def too_long(exc: APIStatusError | ReplyParseError) -> bool:
+    """Whether the server refused the request for its length (llama.cpp: "exceeds the
+    available context size"; OpenAI: "maximum context length")."""
+    text = f"{exc} {getattr(exc, 'body', '')}".lower()
+    return isinstance(exc, APIStatusError) and any(
+        w in text for w in ("context size", "context length", "too long", "too many tokens")
+    )
+
+
+def unanswered(exc: APIStatusError | ReplyParseError) -> tuple[str, str]:
+    """Why a request got no usable reply: as the step's error (the first request), and as a
+    note (a re-ask, after which what was accepted before is applied)."""
+    kept = "the updates accepted before it are applied"
+    if isinstance(exc, APIStatusError):  # e.g. a request over the server's context
+        said = shorten(str(exc), 300)
+        return (
+            f"the server refused the request, nothing changed: {said}",
+            f"the server refused a re-ask ({said}); {kept}",
+        )
+    return (
+        f"the reply could not be read, nothing changed: {exc}",
+        f"a re-ask could not be read ({exc.problems[-1:]}); {kept}",
+    )

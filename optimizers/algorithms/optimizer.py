@@ -45,6 +45,8 @@ from optimizers.errors import (
     APIStatusError,
     LLMError,
     ReplyParseError,
+    too_long,
+    unanswered,
 )
 from optimizers.llm.types import LLMClient, Reply
 from optimizers.step.checks import halfway_past_bounds
@@ -192,15 +194,27 @@ class Optimizer(Memory):
 
     def propose(self, ctx: StepContext) -> Generator[Ask, Reply, dict[Node, Any]]:
         """Ask, check, and re-ask with the reasons of rejected updates (bounded)."""
-        messages = self.build_messages(ctx)
+        messages = base = self.build_messages(ctx)
         accepted: dict[Node, Any] = {}
-        for attempt in range(1 + self.max_reasks):
+        shorter = 0
+        attempt = 0
+        while attempt <= self.max_reasks:
             try:
                 reply = yield from self.ask(ctx, messages)
             except (APIStatusError, ReplyParseError) as exc:
                 if isinstance(exc, APIStatusError) and exc.status != 400:
                     raise
-                first, later = _unanswered(exc)
+                if attempt == 0 and shorter < 2 and too_long(exc):
+                    cut = self._shorter_messages(ctx, shorter + 1)
+                    if cut is not None:  # the problem again, in half the space: same attempt
+                        shorter += 1
+                        messages = base = cut
+                        ctx.report.notes.append(
+                            "the request was longer than the server's context: the problem is "
+                            f"shown again in 1/{2**shorter} of the space ({shorten(str(exc), 160)})"
+                        )
+                        continue
+                first, later = unanswered(exc)
                 if attempt == 0:  # nothing was accepted: the step fails and says why
                     ctx.report.error = first
                     return {}
@@ -226,12 +240,26 @@ class Optimizer(Memory):
                 )
             if not problems or attempt == self.max_reasks:
                 break
-            messages = [
-                *messages,
+            messages = [  # the problem and the last exchange only: re-asks do not pile up
+                *base,
                 {"role": "assistant", "content": reply.text},
                 {"role": "user", "content": self.reask_text(problems, accepted, ctx)},
             ]
+            attempt += 1
         return accepted
+
+    def _shorter_messages(self, ctx: StepContext, times: int) -> list[Message] | None:
+        """The step's messages with the problem in ``1 / 2**times`` of its budget, or None when
+        this optimizer has no problem budget (``self.problem``) or it is small already."""
+        config = getattr(self, "problem", None)
+        budget = getattr(config, "budget_chars", None)
+        if config is None or not isinstance(budget, int) or budget >> times < 1000:
+            return None
+        object.__setattr__(self, "problem", replace(config, budget_chars=budget >> times))
+        try:
+            return self.build_messages(ctx)
+        finally:
+            object.__setattr__(self, "problem", config)
 
     def ask(self, ctx: StepContext, messages: list[Message]) -> Generator[Ask, Reply, Reply]:
         """Send ``messages`` with this step's schema and options; record the exchange."""
@@ -363,22 +391,6 @@ class Optimizer(Memory):
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
         return options
-
-
-def _unanswered(exc: APIStatusError | ReplyParseError) -> tuple[str, str]:
-    """Why a request got no usable reply: as the step's error (the first request), and as a
-    note (a re-ask, after which what was accepted before is applied)."""
-    kept = "the updates accepted before it are applied"
-    if isinstance(exc, APIStatusError):  # e.g. a request over the server's context
-        said = shorten(str(exc), 300)
-        return (
-            f"the server refused the request, nothing changed: {said}",
-            f"the server refused a re-ask ({said}); {kept}",
-        )
-    return (
-        f"the reply could not be read, nothing changed: {exc}",
-        f"a re-ask could not be read ({exc.problems[-1:]}); {kept}",
-    )
 
 
 def _unchanged(

@@ -372,10 +372,13 @@ def test_a_refused_re_ask_keeps_what_was_accepted_and_says_why() -> None:
 
 
 def test_a_refused_first_request_is_a_failed_step_not_an_exception() -> None:
-    opt, params = opt_for([_too_long()])  # type: ignore[list-item]
+    opt, params = opt_for([_too_long()] * 3)  # type: ignore[list-item]
     report = opt.step()
     assert report.applied == {} and params["temperature"].value == 0.7
     assert report.error is not None and "refused the request" in report.error
+    # sent again twice, in half and a quarter of the space, before the step gives up
+    assert sum("longer than the server's context" in n for n in report.notes) == 2
+    assert len(report.prompts) == 3
 
 
 def test_other_server_errors_still_reach_the_caller() -> None:

@@ -108,3 +108,35 @@ def test_restore_best_ends_a_loop_on_the_best_scored_values() -> None:
     assert prompt.value == "b" and other.value == 1
     assert opt.history[-1].values == {"prompt": "b", "n": 1} and opt.history[-1].score == 0.9
     assert opt.restore_best() == {}  # already there
+
+
+def test_a_request_over_the_servers_context_is_sent_again_in_half_the_space() -> None:
+    import tracegraph as tg
+    from optimizers.errors import APIStatusError
+
+    text = tg.param("word " * 400, name="text", description="a long text")
+    refused = APIStatusError(
+        "bad request (HTTP 400): request (4149 tokens) exceeds the available context size",
+        status=400,
+    )
+    good = json.dumps({"reasoning": "", "updates": {"text": "short"}})
+    llm = ScriptedClient([refused, good])
+    opt = GraphOptimizer([text], llm=llm)
+    text.backward("too long")
+    report = opt.step()
+    assert report.error is None and text.value == "short", report.notes
+    first, second = (len(str(m)) for m in report.prompts)
+    assert second < first and any("longer than the server's context" in n for n in report.notes)
+    assert opt.problem.budget_chars == 6000  # the optimizer's own budget is left as it was
+
+
+def test_re_asks_send_the_problem_and_the_last_exchange_only() -> None:
+    import tracegraph as tg
+
+    n = tg.param(1, name="n", bounds=(0, 10))
+    bad = json.dumps({"reasoning": "", "updates": {"n": 50}})  # out of bounds: re-asked
+    good = json.dumps({"reasoning": "", "updates": {"n": 3}})
+    opt = GraphOptimizer([n], llm=ScriptedClient([bad, bad, good]), number_steps=False)
+    n.backward("too small")
+    report = opt.step()
+    assert n.value == 3 and [len(p) for p in report.prompts] == [2, 4, 4]
