@@ -208,13 +208,19 @@ def after_better(
 ) -> list[Probe]:
     """After a step that scored better: for a move of numbers only, the same move once more,
     longer (halfway from ``better`` to a bound it would pass); for a move that switched a
-    choice, the real numbers (rates, thresholds) x10 and /10, rounded to half powers of ten: another
-    choice often needs another scale."""
+    choice, each count it changed back alone (which change helped? a batch size the proposal
+    doubled with a better schedule), then the real numbers (rates, thresholds) x10 and /10,
+    rounded to half powers of ten: another choice often needs another scale."""
     nodes = {p.name: p for p in params}
     move = {k: v for k, v in _moves(before, better).items() if k in nodes}
     numeric = {k: v for k, v in move.items() if is_move(nodes[k], before[k], v)}
-    if len(numeric) < len(move):
-        return other_scales(before, better, params, tried)
+    if len(numeric) < len(move):  # counts have no scale: each one's change undone alone
+        undo = [
+            Probe(values={**better, k: before[k]}, origin=f"{k} back to {before[k]!r} alone")
+            for k in numeric
+            if nodes[k].spec is not None and nodes[k].spec.type is ParamType.INTEGER
+        ]
+        return undo + other_scales(before, better, params, tried)
     if not numeric:
         return []
     values = dict(better)

@@ -435,3 +435,13 @@ def test_other_scales_move_each_real_number_alone() -> None:
         {**after, "decay": 1.0},
         {**after, "decay": 0.01},
     ]
+
+
+def test_a_better_choice_switch_undoes_each_count_it_changed_first() -> None:
+    params = hyper()
+    before = {"lr": 0.01, "epochs": 10, "mode": "sgd"}
+    better = {"lr": 0.02, "epochs": 20, "mode": "momentum"}
+    found = after_better(before, better, params)
+    assert found[0]["values"] == {**better, "epochs": 10}
+    assert found[0]["origin"] == "epochs back to 10 alone"
+    assert [p["values"]["lr"] for p in found[1:3]] == [0.316228, 0.00316228]  # then scales
