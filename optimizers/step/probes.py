@@ -33,9 +33,12 @@ so on while the score improves: a line search whose direction the probes found. 
 that switched a choice and scored better, and after a probe of a choice that scored worse, the
 real numbers are probed **x10 and /10** with it, each alone (another optimizer or scaling of
 the features often needs another learning rate; past a value set already tried, x100 and so
-on). After a
-probe that scored better, the probes still queued go on from the new best values: one change
-at a time, each kept when it helps. A value set already tried is never probed again.
+on); after such a step, each count it changed is first **undone** alone (a batch size doubled
+along with a better schedule may be what holds the loss up). After a probe that scored
+better, the probes still queued go on from the new best values: one change at a time, each
+kept when it helps. A value set already tried is never probed again. When the values are the
+best and the model proposes them again (a plateau), the step **explores** from them instead:
+each choice switched alone, then each number far, then all far at once.
 """
 
 from __future__ import annotations
