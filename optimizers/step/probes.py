@@ -221,7 +221,7 @@ def after_better(
         undo = [
             Probe(values={**better, k: before[k]}, origin=f"{k} back to {before[k]!r} alone")
             for k in numeric
-            if nodes[k].spec is not None and nodes[k].spec.type is ParamType.INTEGER
+            if getattr(nodes[k].spec, "type", None) is ParamType.INTEGER
         ]
         return undo + other_scales(before, better, params, tried)
     if not numeric:
