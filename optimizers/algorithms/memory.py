@@ -237,8 +237,11 @@ class Memory:
             for k, v in self.best_values.items()
             if k in nodes and not same_value(now[k], v)
         }
-        if not back:  # at the best already: on a plateau, explore from it (no model call)
-            return plateau and self.gate is None and self._explore(report, score, now)
+        if not back:  # at the best already: on a plateau, explore from it (no model call),
+            # unless the feedback says which way to go ("too small": number steps steer)
+            steered = feedback_direction(self.history[-1].feedback) != 0
+            explore = plateau and self.gate is None and not steered
+            return explore and self._explore(report, score, now)
         (lone,) = back if len(back) == 1 else (None,)
         steered = feedback_direction(self.history[-1].feedback) != 0  # "too small"
         if last is None and lone is not None and self.number_steps and numeric(lone) and steered:
