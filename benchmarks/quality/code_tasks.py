@@ -78,9 +78,12 @@ def compile_source(
     return fn
 
 
-def passed_fraction(name: str, fn: Callable[..., Any]) -> float:
-    """The share of the unit tests ``fn`` passes, untraced."""
-    cases = specs.CODE_CASES[name]
+def passed_fraction(
+    name: str, fn: Callable[..., Any], cases: list[tuple[tuple[Any, ...], Any]] | None = None
+) -> float:
+    """The share of the unit tests (``cases``, else ``name``'s in ``specs``) ``fn`` passes,
+    untraced."""
+    cases = specs.CODE_CASES[name] if cases is None else cases
     passed = 0
     for args, want in cases:
         try:
@@ -103,9 +106,21 @@ def make_code_more(seed: int, student: LLMClient | None = None) -> Task:
 
 def _make(name: str, family: str) -> Task:
     fn, buggy = FUNCTIONS[name]
+    return code_task(family, name, fn, buggy, specs.CODE_CASES[name], globals())
+
+
+def code_task(
+    family: str,
+    name: str,
+    fn: Any,
+    buggy: str,
+    cases: list[tuple[tuple[Any, ...], Any]],
+    module_globals: dict[str, Any],
+) -> Task:
+    """A repair task: ``fn`` (a trainable function) reset to ``buggy``, judged by ``cases``;
+    candidates compile in ``module_globals`` (its module's, for the searches)."""
     code = tg.code_of(fn)
     code.set_value(buggy)  # every run starts from the bug, also after an earlier repair
-    cases = specs.CODE_CASES[name]
 
     def run() -> Episode:
         feedback: list[tuple[tg.Node, str]] = []
@@ -126,7 +141,8 @@ def _make(name: str, family: str) -> Task:
 
     def evaluate(values: dict[str, Any]) -> float:
         try:
-            return passed_fraction(name, compile_source(name, values[name]))
+            source = compile_source(name, values[name], module_globals)
+            return passed_fraction(name, source, cases)
         except Exception:  # the candidate does not even define the function
             return 0.0
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import tracegraph as tg
 from benchmarks.quality import heldout_specs as hs
-from benchmarks.quality import specs
-from benchmarks.quality.code_tasks import compile_source
+from benchmarks.quality.code_tasks import code_task, passed_fraction
 from benchmarks.quality.task import Episode, Family, Task
 from optimizers.llm.types import LLMClient
 
@@ -170,49 +169,14 @@ CODE_B_FUNCTIONS: dict[str, tuple[Any, str]] = {
 
 def passed_fraction_b(name: str, fn: Callable[..., Any]) -> float:
     """The share of ``name``'s unit tests ``fn`` passes, untraced."""
-    cases = hs.CODE_B_CASES[name]
-    passed = 0
-    for args, want in cases:
-        try:
-            ok = fn(*args) == want
-        except Exception:
-            ok = False
-        passed += ok
-    return passed / len(cases)
+    return passed_fraction(name, fn, hs.CODE_B_CASES[name])
 
 
 def make_code_b(seed: int, student: LLMClient | None = None) -> Task:
     """Repair one function until every unit test passes (seed ``i``: CODE_B_ORDER[i % 3])."""
     name = hs.CODE_B_ORDER[seed % len(hs.CODE_B_ORDER)]
     fn, buggy = CODE_B_FUNCTIONS[name]
-    code = tg.code_of(fn)
-    code.set_value(buggy)  # every run starts from the bug, also after an earlier repair
-    cases = hs.CODE_B_CASES[name]
-
-    def run() -> Episode:
-        feedback: list[tuple[tg.Node, str]] = []
-        passed = 0
-        for i, (args, want) in enumerate(cases):
-            inputs = [tg.node(a, name=f"case_{i}_{j}") for j, a in enumerate(args)]
-            try:
-                out = fn(*inputs)
-            except tg.OpError as exc:
-                assert exc.node is not None
-                error = f"{type(exc.__cause__ or exc).__name__}"
-                feedback.append((exc.node, specs.code_verdict(name, args, want, None, error)))
-                continue
-            passed += out.value == want
-            feedback.append((out, specs.code_verdict(name, args, want, out.value, None)))
-        score = passed / len(cases)
-        return Episode(feedback, score, score == 1.0)
-
-    def evaluate(values: dict[str, Any]) -> float:
-        try:
-            return passed_fraction_b(name, compile_source(name, values[name], globals()))
-        except Exception:  # the candidate does not even define the function
-            return 0.0
-
-    return Task("code_b", f"code_b/{name}", [code], run, evaluate, info={"function": name})
+    return code_task("code_b", name, fn, buggy, hs.CODE_B_CASES[name], globals())
 
 
 NUMBER_B = Family("number_b", "a", "one number, 'higher'/'lower' only (held out)", make_number_b)

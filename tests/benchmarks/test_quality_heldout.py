@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks.quality import code_tasks, heldout_tasks
 from benchmarks.quality import heldout_specs as hs
-from benchmarks.quality import heldout_tasks
 from benchmarks.quality.families import FAMILIES
 from tracegraph.graph import ancestors, check_graph
 
@@ -141,10 +141,10 @@ def test_pipeline_solves_only_in_a_band() -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_code_b_bug_fails_some_tests_and_a_fix_passes_all(seed: int) -> None:
     name = hs.CODE_B_ORDER[seed]
-    buggy = heldout_tasks.compile_source(name, FAMILIES["code_b"].make(seed, None).params[0].value)
+    buggy = code_tasks.compile_source(name, FAMILIES["code_b"].make(seed, None).params[0].value)
     assert 0 < heldout_tasks.passed_fraction_b(name, buggy) < 1
     fixed = SOLUTIONS["code_b"][seed][name]
-    fn = heldout_tasks.compile_source(name, fixed, vars(heldout_tasks))
+    fn = code_tasks.compile_source(name, fixed, vars(heldout_tasks))
     assert heldout_tasks.passed_fraction_b(name, fn) == 1.0
     assert FAMILIES["code_b"].make(seed, None).evaluate({name: "x = 1\n"}) == 0.0
 
