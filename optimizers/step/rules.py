@@ -159,10 +159,9 @@ def answer_set(param: Node, sub: SubgraphLike) -> tuple[list[str], bool]:
         call = _reader(output, param, (NodeKind.CALL,))
         if call is None:
             continue
-        found = list(_LABEL.finditer(str(feedback)[:2000]))
-        if not found:
+        want = _expected_label(str(feedback))
+        if want is None:
             continue
-        want = found[-1].group(2) or found[-1].group(3)
         if not want.strip() or "\n" in want:
             return [], False
         wanted.append(want)
@@ -186,11 +185,9 @@ def label_rule(param: Node, labels: list[str], max_length: int | None) -> tuple[
     plain = all(re.fullmatch(r"[\w-]+", label) for label in labels)
     shown = ", ".join(label if plain else repr(label) for label in labels)
     rule = f"Answer with exactly one of these and nothing else: {shown}."
-    new = f"{current} {rule}" if current else rule
-    if max_length is not None and len(new) > max_length:
-        if len(rule) > max_length:
-            return None, f"the rule naming the answers is longer than {max_length} characters"
-        new = rule
+    new = _with_rule(current, rule, max_length)
+    if new is None:
+        return None, f"the rule naming the answers is longer than {max_length} characters"
     return new, f"the feedback expects one of {len(labels)} exact answers: {shorten(shown, 120)}"
 
 
@@ -209,13 +206,13 @@ def example_rule(
     results: list[str] = []
     for output, feedback in sub.outputs:
         call = _reader(output, param, (NodeKind.CALL,))
-        found = list(_LABEL.finditer(str(feedback)[:2000]))
+        want = _expected_label(str(feedback))
         others = [] if call is None else [q for q in call.parents if q is not param]
-        if not found or len(others) != 1 or not isinstance(others[0].peek(), str):
+        if want is None or len(others) != 1 or not isinstance(others[0].peek(), str):
             continue
         results.append(str(output.peek()).strip())
         text = " ".join(str(others[0].peek()).split())
-        cases.append((shorten(text, 70), found[-1].group(2) or found[-1].group(3)))
+        cases.append((shorten(text, 70), want))
     current = str(param.peek()).rstrip()
     known = {want for _, want in cases}
     words = set(re.findall(r"[\w-]+", current))
@@ -273,11 +270,9 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
     current = str(param.peek()).rstrip()
     if add in current:
         return None, f"the text already says {shorten(add, 80)!r}"
-    new = f"{current} {add}" if current else add
-    if max_length is not None and len(new) > max_length:
-        if len(add) > max_length:
-            return None, f"the sentence to add is longer than {max_length} characters"
-        new = add  # the rule alone, rather than a text cut short
+    new = _with_rule(current, add, max_length)
+    if new is None:
+        return None, f"the sentence to add is longer than {max_length} characters"
     return new, problem
 
 
@@ -318,11 +313,9 @@ def read_target(
     current = str(param.peek()).rstrip()
     if rule in current:
         return None, "the text already shows that reply"
-    new = f"{current} {rule}" if current else rule
-    if max_length is not None and len(new) > max_length:
-        if len(rule) > max_length:
-            return None, f"the reply to show is longer than {max_length} characters"
-        new = rule
+    new = _with_rule(current, rule, max_length)
+    if new is None:
+        return None, f"the reply to show is longer than {max_length} characters"
     return new, f"the reply needed: {shorten(target, 120)}"
 
 
@@ -360,6 +353,21 @@ def read_code(param: Node, text: str) -> tuple[str | None, str]:
     if code.strip() == str(param.peek()).strip():
         return None, "the repair repeats the current code"
     return code, problem
+
+
+def _expected_label(feedback: str) -> str | None:
+    """The last label the feedback says is expected ("expected exactly 'NEG'"), or None."""
+    found = list(_LABEL.finditer(feedback[:2000]))
+    return (found[-1].group(2) or found[-1].group(3)) if found else None
+
+
+def _with_rule(current: str, rule: str, max_length: int | None) -> str | None:
+    """The text with ``rule`` appended; the rule alone, rather than a text cut short, when that
+    is longer than ``max_length``; None when the rule alone is."""
+    new = f"{current} {rule}" if current else rule
+    if max_length is not None and len(new) > max_length:
+        return None if len(rule) > max_length else rule
+    return new
 
 
 def _as_json(text: str) -> str:
