@@ -92,7 +92,8 @@ class Memory:
             self.probes = rebased(self.probes, was or {}, now) if self.probe is not None else []
             tried = [h.values for h in self.history]
             ungated = self.gate is None
-            further = after_better(was, now, self.params, tried) if was and ungated else []
+            grow = self.probe is not None and self.probe["origin"] == LONGER
+            further = after_better(was, now, self.params, tried, grow) if was and ungated else []
             # after a probe: its move again, longer, or other scales; after a proposal that
             # switched a choice: other scales (a proposal's numbers are number steps' to size)
             if further and (self.probe is not None or further[0]["origin"] != LONGER):

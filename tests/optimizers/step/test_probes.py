@@ -328,8 +328,23 @@ def test_far_moves_go_halfway_to_each_bound_the_farther_first() -> None:
     free = param(3.0, "x", ParamType.NUMBER)
     assert far_moves(top_k, 1) == [5]  # the lower bound is where it is
     assert far_moves(top_k, 7) == [4, 8]
-    assert far_moves(lr, 0.001) == [0.0447214, 0.0001]  # a range wider than 100x: factors
+    assert far_moves(lr, 0.001) == [0.0447214, 0.0001]  # a range 10x or wider: factors
     assert far_moves(free, 3.0) == [12.0, 0.75]
+    # a window of 1..31 samples at 2: x4 (halfway as a factor), not 16 (halfway in samples)
+    window = param(2, "window", ParamType.INTEGER, bounds=(1, 31))
+    assert far_moves(window, 2) == [8, 1]
+
+
+def test_a_line_search_doubles_its_step_while_it_keeps_improving() -> None:
+    params = hyper()
+    base = {"lr": 0.01, "epochs": 10, "mode": "sgd"}
+    # the first longer move repeats the step that helped; a longer move that helped again
+    # is followed by one twice as long (a line search must not crawl: 10, 12, 14, 18, 26)
+    assert after_better(base, {**base, "epochs": 12}, params)[0]["values"]["epochs"] == 14
+    grown = after_better({**base, "epochs": 12}, {**base, "epochs": 14}, params, grow=True)
+    assert grown[0]["values"]["epochs"] == 18
+    grown = after_better(base, {**base, "lr": 0.02}, params, grow=True)
+    assert grown[0]["values"]["lr"] == 0.08  # as factors: x2 then x4
 
 
 def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_moved_far() -> None:
