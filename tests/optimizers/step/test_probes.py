@@ -347,6 +347,17 @@ def test_a_line_search_doubles_its_step_while_it_keeps_improving() -> None:
     assert grown[0]["values"]["lr"] == 0.08  # as factors: x2 then x4
 
 
+def test_a_line_search_toward_a_bound_ends_on_it_within_a_thousandth_of_the_range() -> None:
+    decay = [param(0.01, "decay", ParamType.NUMBER, bounds=(0.0, 1.0))]
+    # /10 then /100 would be 1e-5: no score tells that from 0, the bound
+    assert after_better({"decay": 0.1}, {"decay": 0.01}, decay, grow=True)[0]["values"] == {
+        "decay": 0.0
+    }
+    assert after_better({"decay": 0.9}, {"decay": 0.5}, decay)[0]["values"] == {"decay": 0.1}
+    # at the bound already: no longer move
+    assert after_better({"decay": 0.01}, {"decay": 0.0}, decay, grow=True) == []
+
+
 def test_on_a_plateau_the_numbers_the_proposal_left_alone_are_moved_far() -> None:
     params = [
         param(1, "top_k", ParamType.INTEGER, bounds=(1, 9)),
