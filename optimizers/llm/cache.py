@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
+
 from optimizers.errors import ClientConfigError
 from optimizers.llm.types import RawReply, Request
 
@@ -63,6 +65,22 @@ def default_cache_path() -> Path:
     return Path(xdg) / "tracegraph" / "llm.sqlite"
 
 
+@retry(
+    retry=retry_if_exception(lambda e: "locked" in str(e)),
+    stop=stop_after_delay(30),
+    wait=wait_random(0.05, 0.5),
+    reraise=True,
+)
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the table. Switching to WAL takes a lock SQLite's busy timeout does not
+    wait for: two processes opening a new cache at once saw "database is locked" (measured
+    under load), so the switch is tried again for up to 30 s."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(_SCHEMA)
+    db.commit()
+
+
 class ResponseCache:
     """Replies on disk, addressed by :meth:`Request.key`.
 
@@ -85,10 +103,7 @@ class ResponseCache:
             # One connection per instance, shared by threads under a lock; other processes
             # coordinate through SQLite's own locking (busy timeout below).
             self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.commit()
+            _set_up(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise ClientConfigError(
                 f"cannot open the reply cache at {self.path}: {exc}",
