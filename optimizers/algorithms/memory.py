@@ -21,26 +21,21 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from optimizers.algorithms.probing import Probing
 from optimizers.errors import OptimizerError
 from optimizers.step.checks import checked_direction, lone_output, numeric
-from optimizers.step.direction import feedback_direction
-from optimizers.step.gate import Gate, Verdict, rejections, said_scores, short_values
+from optimizers.step.gate import Gate, Verdict, rejections, said_scores
 from optimizers.step.measure import implied_score
 from optimizers.step.numbers import NumberSteps, context_key
 from optimizers.step.probes import (
     LONGER,
     Probe,
     after_better,
-    after_worse,
-    bisections,
-    explorations,
-    other_scales,
     rebased,
-    untried_probe,
 )
 from optimizers.step.problem import show_value
 from optimizers.step.records import StepContext, StepReport, jsonable
-from optimizers.step.replies import HistoryEntry, Rejection, apply_updates, same_value
+from optimizers.step.replies import HistoryEntry, Rejection, same_value
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -50,7 +45,7 @@ __all__ = ["Memory"]
 Bracket = tuple[float | None, float | None]
 
 
-class Memory:
+class Memory(Probing):
     """The bookkeeping half of :class:`~optimizers.algorithms.optimizer.Optimizer`."""
 
     params: list[Node]
@@ -190,108 +185,6 @@ class Memory:
         return out
 
     # ------------------------------------------------------------------ used by the step
-
-    def _explore(self, report: StepReport, score: float, now: dict[str, Any]) -> bool:
-        """The values are the best and the score has not moved for steps (the model proposed
-        them again): probes from them, each choice switched, then each number far."""
-        assert self.best_values is not None
-        self.probes = explorations(self.best_values, self.params, self.untried(self.params))
-        probe = untried_probe(self.probes, [h.values for h in self.history] + [now])
-        if probe is None:
-            return False
-        why = f"the score has stayed at {score:g} for {self.stall} steps at the best values"
-        self.stall = max((self.patience or 1) - 1, 0)
-        return self._apply_probe(report, probe, why)
-
-    def _back_to_best(self, report: StepReport) -> bool:
-        """After ``patience`` steps without improvement, go back to the best values scored
-        (not when the current values differ from them in one number only, with number steps
-        on: a worse score there is evidence for its bracket, and going back would cut the
-        growth of its step and its bisection short). Without a gate, the step applies a probe
-        of the change that made it worse instead, and after a better probe the same move
-        again (:mod:`optimizers.step.probes`). True: this step needs no model call."""
-        last, follow, self.probe, self.follow = self.probe, self.follow, None, None
-        if self.patience is None or self.best_values is None:
-            return False
-        tried = [h.values for h in self.history]
-        if follow is not None and untried_probe([follow], tried) is not None:
-            return self._apply_probe(report, follow, "it scored best so far")
-        score = self.history[-1].score if self.history else None
-        flat = last is not None and last["origin"] == LONGER and score == self.best_score
-        if last is not None and (self.best_step == self.steps - 1 or flat):
-            # the probe made a new best, or its longer move only tied (the line is flat there)
-            probe = untried_probe(self.probes, tried)  # the rest of the queue, from the best
-            if probe is not None:
-                why = "the longer move only tied" if flat else "the last probe scored best so far"
-                return self._apply_probe(report, probe, why)
-        if self.stall < self.patience:
-            return False
-        now = self.values()
-        if score is None or self.best_score is None:
-            return False
-        plateau = score == self.best_score and last is None and self.stall >= 2
-        if score >= self.best_score and not (plateau and self.gate is None):
-            return False
-        nodes = {p.name: p for p in self.params}
-        back = {
-            nodes[k]: v
-            for k, v in self.best_values.items()
-            if k in nodes and not same_value(now[k], v)
-        }
-        if not back:  # at the best already: on a plateau, explore from it (no model call),
-            # unless the feedback says which way to go ("too small": number steps steer)
-            steered = feedback_direction(self.history[-1].feedback) != 0
-            explore = plateau and self.gate is None and not steered
-            return explore and self._explore(report, score, now)
-        (lone,) = back if len(back) == 1 else (None,)
-        steered = feedback_direction(self.history[-1].feedback) != 0  # "too small"
-        if last is None and lone is not None and self.number_steps and numeric(lone) and steered:
-            return False  # one number away from the best: its bracket and feedback steer it
-        worse = f"the current values score {score:g}, below the best {self.best_score:g}"
-        worse = f"the score has stayed at {score:g} for {self.stall} steps" if plateau else worse
-        if self.gate is None:
-            if last is None:  # the worse values came from a proposal: queue its probes
-                untried = self.untried(self.params)
-                self.probes = after_worse(self.best_values, now, self.params, untried, plateau)
-            elif last["origin"] == LONGER:  # too far: shorter, before the rest of the queue
-                self.probes = after_worse(self.best_values, now, self.params, {}) + self.probes
-            else:  # a choice switched by a probe may need another scale of the rates
-                scales = other_scales(self.best_values, now, self.params, [*tried, now])
-                self.probes = scales + self.probes
-            probe = untried_probe(self.probes, [*tried, now])
-            if probe is None and not plateau:  # bisect between the best and worse neighbours
-                scored = [(h.values, h.score) for h in self.history if h.score is not None]
-                halves = bisections(self.best_values, self.best_score, scored, self.params)
-                probe = untried_probe(halves, [*tried, now])
-            if probe is not None:
-                self.stall = max(self.patience - 1, 0)
-                return self._apply_probe(report, probe, worse)
-            if plateau:
-                return False  # nothing to probe: the model's turn
-        report.applied = apply_updates(back)
-        report.notes.append(
-            f"went back to the best values so far (scored {self.best_score:g} after step "
-            f"{self.best_step}): the last {self.stall} steps did not improve on it and the "
-            f"current values score {score:g}; no model call this step"
-        )
-        self.stall = max(self.patience - 1, 0)  # one more miss and it comes back here again
-        return True
-
-    def _apply_probe(self, report: StepReport, probe: Probe, why: str) -> bool:
-        nodes = {p.name: p for p in self.params}
-        now = self.values()
-        updates = {
-            nodes[k]: v
-            for k, v in probe["values"].items()
-            if k in nodes and not same_value(now[k], v)
-        }
-        report.applied = apply_updates(updates)
-        self.probe = probe
-        report.notes.append(
-            f"a probe, no model call this step: {why}; from the best values (after step "
-            f"{self.best_step}), {probe['origin']} is tried: {short_values(probe['values'])}"
-        )
-        return True
 
     def _step_size(self, node: Node, value: Any, ctx: StepContext) -> Any:
         """A proposed number as a direction: the size of the move comes from the history."""

@@ -379,6 +379,10 @@ class Optimizer(Memory):
         if not (report.applied or report.rejected or report.error or report.notes):
             said = f": {report.reasoning[:200]}" if report.reasoning.strip() else ""
             report.notes.append(f"the model proposed no change (empty updates){said}")
+        if not (report.applied or report.error) and self._nothing_new(report):
+            self._after(report, moved=False)
+            report.notes += [scored] if scored else []
+            return report
         if scored:  # after the check above: it says nothing about why nothing changed
             report.notes.append(scored)
         self._after(report)

@@ -55,7 +55,8 @@ def _note(record: dict[str, Any]) -> str:
         said += [str(n) for n in report.get("notes") or []]
         if said:
             return said[0].splitlines()[0][:120]
-    return ""
+    probes = [str(n) for n in report.get("notes") or [] if str(n).startswith("a probe")]
+    return probes[0].splitlines()[0][:120] if probes else ""  # where applied values came from
 
 
 def step_row(files: StepFiles) -> StepRow:

@@ -422,15 +422,12 @@ def test_at_the_best_with_the_model_proposing_no_change_a_plateau_explores_far()
     same = reply({"lr": 0.01, "epochs": 10})  # the model proposes the current values
     opt = GraphOptimizer(params, llm=ScriptedClient([same] * 12))
     opt.record_score(0.5)
-    report = step(opt, params)  # nothing changes, the score does not move
-    assert report.applied == {} and len(report.prompts) == 3  # asked again twice
-    opt.record_score(0.5)
-    report = step(opt, params)
-    assert report.prompts == [], report.notes  # no model call: a probe from the best values
-    assert "stayed at 0.5" in report.notes[0] and "at the best values" in report.notes[0]
+    report = step(opt, params)  # the model proposes no change, asked again twice
+    assert len(report.prompts) == 3 and "(no change)" in report.notes[0]
+    assert report.notes[-1].startswith("a probe in its place: the model proposed nothing new")
     assert values(params) != {"lr": 0.01, "epochs": 10}
     moved = [k for k, v in values(params).items() if v != {"lr": 0.01, "epochs": 10}[k]]
-    assert len(moved) == 1 and "moved far" in report.notes[0]  # one number, far
+    assert len(moved) == 1 and "moved far" in report.notes[-1]  # one number, far
 
 
 def test_explorations_switch_choices_before_moving_numbers_far() -> None:
@@ -471,3 +468,23 @@ def test_a_better_choice_switch_undoes_each_count_it_changed_first() -> None:
     assert found[0]["values"] == {**better, "epochs": 10}
     assert found[0]["origin"] == "epochs back to 10 alone"
     assert [p["values"]["lr"] for p in found[1:3]] == [0.316228, 0.00316228]  # then scales
+
+
+def test_a_step_whose_proposal_was_tried_before_explores_in_its_place() -> None:
+    params = [
+        param(5, "k", ParamType.INTEGER, bounds=(1, 9)),
+        param(0.5, "t", ParamType.NUMBER, bounds=(0.0, 1.0)),
+    ]
+    # a model with one idea, on a flat score: without a probe in its place, every other step
+    # was the same rejected proposal ("exactly these values were tried at step 1")
+    opt = GraphOptimizer(params, llm=ScriptedClient([reply({"k": 9, "t": 0.9})] * 40))
+    opt.record_score(0.5)
+    seen = [values(params)]
+    for _ in range(8):
+        report = step(opt, params)
+        opt.record_score(0.5)
+        assert report.applied, report.notes  # every step tries a new value set
+        seen.append(values(params))
+        if report.prompts and values(params) != {"k": 9, "t": 0.9}:  # asked, then a probe
+            assert any(n.startswith("a probe in its place") for n in report.notes), report.notes
+    assert len({json.dumps(v, sort_keys=True) for v in seen}) == len(seen)
