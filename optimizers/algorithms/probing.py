@@ -10,11 +10,11 @@ from typing import Any
 from optimizers.step.checks import numeric
 from optimizers.step.direction import feedback_direction
 from optimizers.step.gate import Gate, short_values
+from optimizers.step.lines import line_probes
 from optimizers.step.probes import (
     LONGER,
     Probe,
     after_worse,
-    bisections,
     explorations,
     other_scales,
     untried_probe,
@@ -149,9 +149,10 @@ class Probing:
                 scales = other_scales(self.best_values, now, self.params, [*tried, now])
                 self.probes = scales + self.probes
             probe = untried_probe(self.probes, [*tried, now])
-            if probe is None and not plateau:  # bisect between the best and worse neighbours
+            if probe is None and not plateau:  # line searches from the best
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
-                halves = bisections(self.best_values, self.best_score, scored, self.params)
+                turn = lone.name if lone is not None else None  # the lines take turns
+                halves = line_probes(self.best_values, self.best_score, scored, self.params, turn)
                 probe = untried_probe(halves, [*tried, now])
             if probe is not None:
                 self.stall = max(self.patience - 1, 0)

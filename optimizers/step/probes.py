@@ -61,7 +61,6 @@ from optimizers.step.gate import (
     values_key,
     variant,
 )
-from optimizers.step.numbers import finite_number
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -72,7 +71,6 @@ __all__ = [
     "Probe",
     "after_better",
     "after_worse",
-    "bisections",
     "explorations",
     "untried_probe",
 ]
@@ -293,68 +291,6 @@ def other_scales(
                 out.append(Probe(values=scaled, origin=origin))
                 break
     return out
-
-
-def bisections(
-    best: Mapping[str, Any],
-    best_score: float,
-    tried: Sequence[tuple[Mapping[str, Any], float]],
-    params: Sequence[Node],
-) -> list[Probe]:
-    """For each number, along its line (value sets equal to ``best`` but for that number):
-    on each side of the best value, the nearest value that scored worse and the farthest that
-    tied before it; the value halfway between those two (a tie is as good as the best: the
-    optimum may lie past it), on the side with the wider gap (a golden-section search, so one
-    side cannot be narrowed forever); halfway as a factor for positive numbers a factor of 2
-    or more apart. Widest gaps first."""
-    found: list[tuple[float, Probe]] = []
-    for node in params:
-        name, spec = node.name, node.spec
-        if spec is None or not numeric_value(node, best.get(name)):
-            continue
-        b = float(best[name])
-        line = [
-            (float(v[name]), s)
-            for v, s in tried
-            if finite_number(v.get(name))
-            and all(same_value(v.get(k), x) for k, x in best.items() if k != name)
-        ]
-        segments = _segments(b, line, best_score)
-        if not segments:
-            continue
-        ratio = b > 0 and all(v > 0 for _, v, _ in segments)
-        ratio = ratio and any(max(v / i, i / v) >= 2 for i, v, _ in segments)
-        gaps = [(_gap(i, v, b, ratio), v, i, score) for i, v, score in segments]
-        width, value, inner, score = max(gaps)  # a tie: the larger value's side
-        mid = math.sqrt(inner * value) if ratio else (inner + value) / 2
-        mid = rounded(spec.type, mid)
-        if width < 0.02 or spec.check(mid) or any(same_value(mid, x) for x in (b, inner, value)):
-            continue
-        origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
-        found.append((width, Probe(values={**best, name: mid}, origin=origin)))
-    return [p for _, p in sorted(found, key=lambda gp: -gp[0])]
-
-
-def _segments(
-    b: float, line: Sequence[tuple[float, float]], best_score: float
-) -> list[tuple[float, float, float]]:
-    """Per side of ``b``: (the farthest value that tied before the nearest worse one, that
-    worse value, its score)."""
-    out = []
-    for side in (-1, 1):
-        inner = b
-        for v, score in sorted((vs for vs in line if (vs[0] - b) * side > 0),
-                               key=lambda vs: abs(vs[0] - b)):  # fmt: skip
-            if score < best_score:
-                out.append((inner, v, score))
-                break
-            inner = v
-    return out
-
-
-def _gap(inner: float, outer: float, b: float, ratio: bool) -> float:
-    """How wide a segment is: as a log ratio, or relative to the best value's size."""
-    return abs(math.log(outer / inner)) if ratio else abs(outer - inner) / max(abs(b), 1e-12)
 
 
 def rebased(probes: Sequence[Probe], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Probe]:

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.lines import bisections
 from optimizers.step.probes import (
     after_better,
     after_worse,
-    bisections,
     far_moves,
     other_scales,
     untried_probe,

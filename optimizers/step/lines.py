@@ -1,0 +1,167 @@
+"""Line searches along one number at a time, from the best values, with no model call.
+
+A number's **line** is the value sets scored so far that equal the best values but for that
+number. Each side of the best value on it is either **bracketed** (some value there scored
+worse) or **open** (nothing there scored worse: never tried, or only ties). A bracketed side
+is bisected: halfway between the farthest tie and the first worse value (a golden-section
+search, so one side cannot be narrowed forever). An open side is moved far: halfway from the
+farthest tie to the bound (as a factor on a positive range 10x or wider), x4 or /4 without
+bounds. Bisections come first, widest first, then open sides, widest first, and the lines
+take turns: after a probe of one number, the other numbers' probes come before its own next
+one, so a number never moved alone from the best values is tried before a bracket is narrowed
+again. Measured on the local 1.5B model (the pipeline family, start window 2): a threshold
+was bisected for 6 steps at window 2 while window 8 at the same threshold scored better; and
+(start window 30) a threshold sat on ties at 0.95..0.98 while 0.47 solved it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from optimizers.step.gate import numeric_value, rounded
+from optimizers.step.numbers import finite_number
+from optimizers.step.probes import Probe, far_moves
+from optimizers.step.replies import same_value
+from tracegraph.node import Node
+
+__all__ = ["bisections", "line_probes", "open_sides"]
+
+MIN_WIDTH = 0.02  # a side narrower than this (log ratio, or relative to the value) is done
+
+Scored = Sequence[tuple[Mapping[str, Any], float]]
+
+
+def line_probes(
+    best: Mapping[str, Any],
+    best_score: float,
+    tried: Scored,
+    params: Sequence[Node],
+    last: str | None = None,
+) -> list[Probe]:
+    """Every bisection (widest first), then every open side's far move (widest first); a
+    probe of ``last`` (the number the previous probe moved) after those of the other numbers:
+    the lines take turns, so no bracket is narrowed twice while another number waits."""
+    found = [(0, w, p) for w, p in _bisections(best, best_score, tried, params)]
+    found += [(1, w, p) for w, p in _open(best, best_score, tried, params)]
+    found.sort(key=lambda kwp: (_moved(best, kwp[2]) == last, kwp[0], -kwp[1]))
+    return [p for _, _, p in found]
+
+
+def _moved(best: Mapping[str, Any], probe: Probe) -> str | None:
+    names = [k for k, v in probe["values"].items() if not same_value(best.get(k), v)]
+    return names[0] if len(names) == 1 else None
+
+
+def bisections(
+    best: Mapping[str, Any], best_score: float, tried: Scored, params: Sequence[Node]
+) -> list[Probe]:
+    """The bracketed sides' bisections, widest first (one per number: its wider side)."""
+    return [
+        p for _, p in sorted(_bisections(best, best_score, tried, params), key=lambda wp: -wp[0])
+    ]
+
+
+def open_sides(
+    best: Mapping[str, Any], best_score: float, tried: Scored, params: Sequence[Node]
+) -> list[Probe]:
+    """The open sides' far moves, widest first."""
+    return [p for _, p in sorted(_open(best, best_score, tried, params), key=lambda wp: -wp[0])]
+
+
+def _line(best: Mapping[str, Any], name: str, tried: Scored) -> list[tuple[float, float]]:
+    return [
+        (float(v[name]), s)
+        for v, s in tried
+        if finite_number(v.get(name))
+        and all(same_value(v.get(k), x) for k, x in best.items() if k != name)
+    ]
+
+
+def _bisections(
+    best: Mapping[str, Any], best_score: float, tried: Scored, params: Sequence[Node]
+) -> list[tuple[float, Probe]]:
+    """For each number: on each side of the best value, the nearest value that scored worse
+    and the farthest that tied before it; the value halfway between those two (a tie is as
+    good as the best: the optimum may lie past it), on the side with the wider gap; halfway as
+    a factor for positive numbers a factor of 2 or more apart."""
+    found: list[tuple[float, Probe]] = []
+    for node in params:
+        name, spec = node.name, node.spec
+        if spec is None or not numeric_value(node, best.get(name)):
+            continue
+        b = float(best[name])
+        segments = [
+            (i, v, score) for i, v, score in _sides(b, _line(best, name, tried), best_score)
+            if v is not None
+        ]  # fmt: skip
+        if not segments:
+            continue
+        ratio = b > 0 and all(v > 0 for _, v, _ in segments)
+        ratio = ratio and any(max(v / i, i / v) >= 2 for i, v, _ in segments)
+        gaps = [(_gap(i, v, b, ratio), v, i, score) for i, v, score in segments]
+        width, value, inner, score = max(gaps)  # a tie: the larger value's side
+        mid = math.sqrt(inner * value) if ratio else (inner + value) / 2
+        mid = rounded(spec.type, mid)
+        if (
+            width < MIN_WIDTH
+            or spec.check(mid)
+            or any(same_value(mid, x) for x in (b, inner, value))
+        ):
+            continue
+        origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
+        found.append((width, Probe(values={**best, name: mid}, origin=origin)))
+    return found
+
+
+def _open(
+    best: Mapping[str, Any], best_score: float, tried: Scored, params: Sequence[Node]
+) -> list[tuple[float, Probe]]:
+    """For each number and each side of its best value where nothing scored worse: the far
+    move from the farthest tie on that side (``far_moves``); its width is twice the move's."""
+    found: list[tuple[float, Probe]] = []
+    for node in params:
+        name = node.name
+        if node.spec is None or not numeric_value(node, best.get(name)):
+            continue
+        b = float(best[name])
+        for side, (inner, worse, _) in zip(
+            (-1, 1), _sides(b, _line(best, name, tried), best_score), strict=True
+        ):
+            if worse is not None:
+                continue
+            for value in far_moves(node, inner):
+                if (float(value) - inner) * side <= 0:
+                    continue
+                ratio = inner > 0 and value > 0 and max(value / inner, inner / value) >= 2
+                width = 2 * _gap(inner, float(value), b, ratio)
+                if width < MIN_WIDTH:
+                    continue
+                tie = "" if inner == b else f" past {inner:g} (it tied)"
+                origin = f"{name} moved far{tie}: nothing that way scored worse yet"
+                found.append((width, Probe(values={**best, name: value}, origin=origin)))
+    return found
+
+
+def _sides(
+    b: float, line: Sequence[tuple[float, float]], best_score: float
+) -> list[tuple[float, float | None, float]]:
+    """Per side of ``b`` (below, then above): the farthest value that tied before the nearest
+    worse one, that worse value and its score (None and nan: nothing there scored worse)."""
+    out: list[tuple[float, float | None, float]] = []
+    for side in (-1, 1):
+        inner, worse, score = b, None, math.nan
+        for v, s in sorted((vs for vs in line if (vs[0] - b) * side > 0),
+                           key=lambda vs: abs(vs[0] - b)):  # fmt: skip
+            if s < best_score:
+                worse, score = v, s
+                break
+            inner = v
+        out.append((inner, worse, score))
+    return out
+
+
+def _gap(inner: float, outer: float, b: float, ratio: bool) -> float:
+    """How wide a segment is: as a log ratio, or relative to the best value's size."""
+    return abs(math.log(outer / inner)) if ratio else abs(outer - inner) / max(abs(b), 1e-12)

@@ -1,0 +1,77 @@
+"""Line searches (optimizers/step/lines.py): each side of a number's best value is bisected
+when something there scored worse, moved far when nothing did; the lines take turns."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optimizers.step.lines import bisections, line_probes, open_sides
+from tests.optimizers.graphs import param
+from tracegraph.node import Node
+from tracegraph.params import ParamType
+
+
+def pipeline() -> list[Node]:
+    return [
+        param(2, "window", ParamType.INTEGER, bounds=(1, 31)),
+        param(0.5, "threshold", ParamType.NUMBER, bounds=(0.0, 2.0)),
+    ]
+
+
+BEST = {"window": 2, "threshold": 0.5}
+# the threshold's line is bracketed on both sides; window was never moved alone
+THRESHOLD_LINE = [
+    ({"window": 2, "threshold": 0.2}, 0.66),
+    ({"window": 2, "threshold": 0.8}, 0.63),
+    ({"window": 30, "threshold": 0.8}, 0.0),  # not on either line
+]
+
+
+def test_a_number_never_moved_alone_is_moved_far_both_ways_the_wider_side_first() -> None:
+    probes = open_sides(BEST, 0.75, THRESHOLD_LINE, pipeline())
+    # window 1..31 is a positive range 31x wide: far moves are factors (sqrt(2*31), sqrt(2*1))
+    assert [p["values"] for p in probes] == [{**BEST, "window": 8}, {**BEST, "window": 1}]
+    assert all("nothing that way scored worse" in p["origin"] for p in probes)
+
+
+def test_an_open_side_starts_past_the_farthest_tie() -> None:
+    params = pipeline()
+    best = {"window": 10, "threshold": 0.95}
+    tied = [({"window": 10, "threshold": t}, 0.33) for t in (0.97, 0.98)]
+    probes = {p["values"]["threshold"]: p for p in open_sides(best, 0.33, tied, params)}
+    assert 1.49 in probes and "past 0.98 (it tied)" in probes[1.49]["origin"]
+    assert 0.475 in probes  # nothing tried below: from the best value itself
+    assert bisections(best, 0.33, tied, params) == []  # ties bracket nothing
+
+
+def test_a_bracketed_side_is_bisected_not_moved_far() -> None:
+    probes = open_sides(BEST, 0.75, THRESHOLD_LINE, pipeline())
+    assert all(p["values"]["threshold"] == 0.5 for p in probes)
+
+
+def test_the_lines_take_turns_after_a_probe_of_one_number() -> None:
+    params = pipeline()
+    first = line_probes(BEST, 0.75, THRESHOLD_LINE, params)
+    assert "a bisection" in first[0]["origin"]  # bisections first
+    assert first[0]["values"]["window"] == 2
+    turned = line_probes(BEST, 0.75, THRESHOLD_LINE, params, last="threshold")
+    assert turned[0]["values"] == {**BEST, "window": 8}  # window's turn
+    assert sorted(map(str, first)) == sorted(map(str, turned))  # the same probes, reordered
+
+
+@given(
+    best=st.floats(0.05, 1.95),
+    scored=st.lists(st.tuples(st.floats(0.0, 2.0), st.floats(0.0, 1.0)), max_size=6),
+)
+def test_every_line_probe_is_in_bounds_and_moves_one_number(
+    best: float, scored: list[tuple[float, float]]
+) -> None:
+    params = pipeline()
+    start = {"window": 5, "threshold": round(best, 3)}
+    tried = [({"window": 5, "threshold": t}, s) for t, s in scored]
+    for probe in line_probes(start, 0.5, tried, params):
+        t = probe["values"]["threshold"]
+        moved = [k for k, v in probe["values"].items() if v != start[k]]
+        assert len(moved) == 1
+        assert 0.0 <= t <= 2.0 and 1 <= probe["values"]["window"] <= 31
