@@ -143,6 +143,8 @@ class Probing:
             if last is None:  # the worse values came from a proposal: queue its probes
                 untried = self.untried(self.params)
                 self.probes = after_worse(self.best_values, now, self.params, untried, plateau)
+                if not plateau:  # its choices may be right, at another scale of the rates
+                    self.probes[1:1] = other_scales(self.best_values, now, self.params, tried)
             elif last["origin"] == LONGER:  # too far: shorter, before the rest of the queue
                 self.probes = after_worse(self.best_values, now, self.params, {}) + self.probes
             else:  # a choice switched by a probe may need another scale of the rates
@@ -151,8 +153,7 @@ class Probing:
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # line searches from the best
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
-                turn = lone.name if lone is not None else None  # the lines take turns
-                halves = line_probes(self.best_values, self.best_score, scored, self.params, turn)
+                halves = line_probes(self.best_values, self.best_score, scored, self.params)
                 probe = untried_probe(halves, [*tried, now])
             if probe is not None:
                 self.stall = max(self.patience - 1, 0)
