@@ -13,6 +13,7 @@ from optimizers.step.gate import Gate, short_values
 from optimizers.step.lines import line_probes
 from optimizers.step.probes import (
     LONGER,
+    SCALE,
     Probe,
     after_worse,
     explorations,
@@ -143,12 +144,14 @@ class Probing:
             if last is None:  # the worse values came from a proposal: queue its probes
                 untried = self.untried(self.params)
                 self.probes = after_worse(self.best_values, now, self.params, untried, plateau)
-                if not plateau:  # its choices may be right, at another scale of the rates
-                    self.probes[1:1] = other_scales(self.best_values, now, self.params, tried)
             elif last["origin"] == LONGER:  # too far: shorter, before the rest of the queue
                 self.probes = after_worse(self.best_values, now, self.params, {}) + self.probes
             else:  # a choice switched by a probe may need another scale of the rates
-                scales = other_scales(self.best_values, now, self.params, [*tried, now])
+                low = min(h.score for h in self.history if h.score is not None)
+                worst = [h.values for h in self.history if h.score == low]  # diverged there
+                scales = other_scales(self.best_values, now, self.params, [*tried, now], worst)
+                if SCALE in last["origin"] and score <= low:
+                    scales = []  # a scale that scored the worst yet: not further that way
                 self.probes = scales + self.probes
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # line searches from the best

@@ -68,6 +68,7 @@ from tracegraph.params import ParamType
 __all__ = [
     "LONGER",
     "MAX_PROBES",
+    "SCALE",
     "Probe",
     "after_better",
     "after_worse",
@@ -77,6 +78,7 @@ __all__ = [
 
 MAX_PROBES = 4  # probes queued from one worse proposal
 LONGER = "the same move again, longer"
+SCALE = "(another choice often needs another scale)"
 
 
 class Probe(TypedDict):
@@ -266,15 +268,18 @@ def other_scales(
     after: Mapping[str, Any],
     params: Sequence[Node],
     tried: Sequence[Mapping[str, Any]] = (),
+    worst: Sequence[Mapping[str, Any]] = (),
 ) -> list[Probe]:
     """When the change from ``before`` to ``after`` switched a choice: ``after`` with each real
     number (a rate, a threshold) alone x10 and /10, rounded to half powers of ten; else []. A value
     set in ``tried`` is scaled again the same way (its score is known: the next one along the
-    line is what is new; a proposal that already went x10 made x100 the probe to try)."""
+    line is what is new; a proposal that already went x10 made x100 the probe to try), but not
+    past one in ``worst`` (the worst score yet: a rate that diverged there diverges beyond)."""
     nodes = {p.name: p for p in params}
     if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
         return []
     seen = {values_key(t) for t in tried}
+    stop = {values_key(t) for t in worst}
     out = []
     for name, node in nodes.items():  # each alone: a rate x10 must not take a decay with it
         for factor in (10.0, 0.1):
@@ -284,10 +289,12 @@ def other_scales(
                 if not more or not _moves(scaled, more):
                     break
                 scaled = more
+                if values_key(scaled) in stop:
+                    break
                 if values_key(scaled) in seen:
                     continue
                 how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
-                origin = f"{name} {how} (another choice often needs another scale)"
+                origin = f"{name} {how} {SCALE}"
                 out.append(Probe(values=scaled, origin=origin))
                 break
     return out
