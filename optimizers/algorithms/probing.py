@@ -156,7 +156,10 @@ class Probing:
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # line searches from the best
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
-                halves = line_probes(self.best_values, self.best_score, scored, self.params)
+                bisected = lone.name if lone and last and "a bisection" in last["origin"] else None
+                halves = line_probes(
+                    self.best_values, self.best_score, scored, self.params, bisected
+                )
                 probe = untried_probe(halves, [*tried, now])
             if probe is not None:
                 self.stall = max(self.patience - 1, 0)

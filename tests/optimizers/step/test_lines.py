@@ -71,3 +71,16 @@ def test_every_line_probe_is_in_bounds_and_moves_one_number(
         moved = [k for k, v in probe["values"].items() if v != start[k]]
         assert len(moved) == 1
         assert 0.0 <= t <= 2.0 and 1 <= probe["values"]["window"] <= 31
+
+
+def test_after_a_worse_bisection_a_narrow_next_one_waits_for_the_open_sides() -> None:
+    params = pipeline()
+    best = {"window": 3, "threshold": 0.95}
+    # the upper side was bisected down to 1.08 (0.95..1.08 is 1/16 of the range 0..2 away)
+    tried = [({"window": 3, "threshold": t}, 0.33) for t in (1.475, 1.2125, 1.08)]
+    probes = line_probes(best, 0.57, tried, params, bisected="threshold")
+    assert "a bisection" in probes[-1]["origin"]  # halfway to 1.08: narrow, so last
+    assert probes[-1]["values"]["threshold"] == 1.015
+    assert probes[0]["values"] == {**best, "window": 10}  # an open side first
+    wide = [({"window": 3, "threshold": 1.475}, 0.33)]  # a wide bracket is bisected first
+    assert "a bisection" in line_probes(best, 0.57, wide, params, bisected="threshold")[0]["origin"]
