@@ -12,7 +12,9 @@ So when a proposal made the score worse, the step that goes back to the best val
 from them, one **probe** of that change instead, the next step another (no model call for
 either; each says so in its report):
 
-* each change **alone**, when the proposal changed several parameters;
+* each change **alone**, when the proposal changed several parameters (choices first: a
+  number moved with the wrong choice tells little; replayed on the local model's recorded
+  proposals, `benchmarks/replay_probes.py`, 29 -> 32 of 42 runs solved);
 * the numbers' **opposite** move, then a **shorter** one;
 * a choice option **never tried**, then each other option alone (one tried only together
   with other changes may still be right on its own);
@@ -110,10 +112,9 @@ def after_worse(
         far = variant(numeric, numeric, best, nodes, far_opposite)
         blocked = {k for k in numeric if same_value(far.get(k), best[k])}
         found.append((far, "a far opposite move"))
-    elif len(move) > 1:
-        found += [
-            ({k: v}, f"{k} changed alone (of the {len(move)} changes)") for k, v in move.items()
-        ]
+    elif len(move) > 1:  # choices first: a number's change is worth little with the wrong one
+        order = sorted(move, key=lambda k: not alternatives(nodes[k], best[k]))
+        found += [({k: move[k]}, f"{k} changed alone (of the {len(move)} changes)") for k in order]
     if plateau:  # the numbers moved do not bind here: move the others, far
         for name, node in nodes.items():
             tested = name in move and name not in blocked
