@@ -10,7 +10,7 @@ from typing import Any
 from optimizers.step.checks import numeric
 from optimizers.step.direction import feedback_direction
 from optimizers.step.gate import Gate, short_values
-from optimizers.step.lines import line_probes
+from optimizers.step.lines import count_gap, line_probes
 from optimizers.step.probes import (
     LONGER,
     SCALE,
@@ -157,8 +157,13 @@ class Probing:
             if probe is None and not plateau:  # line searches from the best
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
                 bisected = lone.name if lone and last and "a bisection" in last["origin"] else None
+                gaps = [
+                    (h.values, float(g))
+                    for h in self.history
+                    if (g := count_gap(h.feedback)) is not None
+                ]
                 halves = line_probes(
-                    self.best_values, self.best_score, scored, self.params, bisected
+                    self.best_values, self.best_score, scored, self.params, bisected, gaps
                 )
                 probe = untried_probe(halves, [*tried, now])
             if probe is not None:

@@ -17,11 +17,18 @@ of the range) of the number whose bisection just scored worse waits for the open
 model's pipeline runs halved a threshold's bracket 0.95..1.475 four times over while the
 other side and the window were never tried (offline 229 / 181 -> 230 / 186; retrieval and the
 model's replayed proposals, ``benchmarks/replay_probes.py``, unchanged).
+
+Where the feedback states a count and the count it expects ("found 3 events, expected 5"),
+the way each number moved that count along its line so far says which way closes the gap; a
+probe the other way comes after all the rest (the model's pipeline runs bisected towards
+higher thresholds, fewer events, with too few found already: replayed 7 -> 9 of 15 solved).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,7 +38,7 @@ from optimizers.step.probes import Probe, far_moves
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 
-__all__ = ["bisections", "line_probes", "open_sides"]
+__all__ = ["bisections", "count_gap", "line_probes", "open_sides"]
 
 MIN_WIDTH = 0.02  # a side narrower than this (log ratio, or relative to the value) is done
 
@@ -44,15 +51,64 @@ def line_probes(
     tried: Scored,
     params: Sequence[Node],
     bisected: str | None = None,
+    gaps: Scored = (),
 ) -> list[Probe]:
     """Every bisection (widest first), then every open side's far move (widest first); after
-    a bisection of ``bisected`` that scored worse, its next one after all the rest."""
+    a bisection of ``bisected`` that scored worse, its next one after all the rest. ``gaps``:
+    value sets with the count their feedback states minus the count it expects ("found 3
+    events, expected 5": -2); a probe that moves a number the way its line says makes the gap
+    wider comes after all the others."""
     nodes = {p.name: p for p in params}
     halves = sorted(_bisections(best, best_score, tried, params), key=lambda wp: -wp[0])
     narrow = [p for _, p in halves if _moved(best, p) == bisected and _narrow(nodes, best, p)]
     found = [p for _, p in halves if p not in narrow]
     found += [p for _, p in sorted(_open(best, best_score, tried, params), key=lambda wp: -wp[0])]
-    return found + narrow
+    found += narrow
+    ways = {p.name: _count_way(best, p.name, gaps) for p in params}
+    return sorted(found, key=lambda p: _against(best, p, ways))  # stable: the order above
+
+
+COUNT_GAP = re.compile(
+    r"\b(?:found|got|returned|detected|retrieved|kept|selected|produced)\s+(\d+)\b[^;.]{0,40}?"
+    r"\b(?:expected|wanted|needed|target(?:ed)?|should be)\s+(\d+)\b",
+    re.IGNORECASE,
+)
+
+
+def count_gap(feedback: str) -> int | None:
+    """The count a feedback states minus the one it expects, or None.
+
+    >>> count_gap("precision 0.75, recall 0.60, F1 0.67; found 4 events, expected 5")
+    -1
+    >>> count_gap("F1 = 0.50 (1 of 3 relevant passages found)") is None
+    True
+    """
+    found = COUNT_GAP.findall(feedback[:2000])
+    return int(found[0][0]) - int(found[0][1]) if len(found) == 1 else None
+
+
+def _count_way(best: Mapping[str, Any], name: str, gaps: Scored) -> int:
+    """Which way ``name`` should move to close the count gap at ``best`` (+1, -1; 0: unknown),
+    from how the gap moved along its line (every step between neighbours must agree)."""
+    at_best = [g for v, g in gaps if all(same_value(v.get(k), x) for k, x in best.items())]
+    if not at_best or at_best[0] == 0:
+        return 0
+    line = sorted(set(_line(best, name, gaps)) | {(float(best[name]), at_best[0])})
+    signs = {
+        math.copysign(1, (g2 - g1) / (x2 - x1))
+        for (x1, g1), (x2, g2) in itertools.pairwise(line)
+        if x2 != x1 and g2 != g1
+    }
+    if len(signs) != 1:
+        return 0
+    return int(-math.copysign(1, at_best[0]) * signs.pop())
+
+
+def _against(best: Mapping[str, Any], probe: Probe, ways: Mapping[str, int]) -> bool:
+    name = _moved(best, probe)
+    if name is None or not ways.get(name):
+        return False
+    return (float(probe["values"][name]) - float(best[name])) * ways[name] < 0
 
 
 def _narrow(nodes: Mapping[str, Node], best: Mapping[str, Any], probe: Probe) -> bool:

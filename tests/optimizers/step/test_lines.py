@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optimizers.step.lines import bisections, line_probes, open_sides
+from optimizers.step.lines import bisections, count_gap, line_probes, open_sides
 from tests.optimizers.graphs import param
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -84,3 +84,27 @@ def test_after_a_worse_bisection_a_narrow_next_one_waits_for_the_open_sides() ->
     assert probes[0]["values"] == {**best, "window": 10}  # an open side first
     wide = [({"window": 3, "threshold": 1.475}, 0.33)]  # a wide bracket is bisected first
     assert "a bisection" in line_probes(best, 0.57, wide, params, bisected="threshold")[0]["origin"]
+
+
+def test_count_gap_reads_found_against_expected_and_nothing_else() -> None:
+    assert count_gap("precision 1.00, recall 0.40, F1 0.57; found 2 events, expected 5") == -3
+    assert count_gap("returned 7 rows but 4 were expected") is None  # the order it reads
+    assert count_gap("kept 6 passages, target 3") == 3
+    assert count_gap("found 1, expected 2; found 3, expected 2") is None  # two: ambiguous
+    assert count_gap("loss 0.3") is None
+
+
+def test_a_probe_that_would_widen_the_count_gap_comes_last() -> None:
+    params = pipeline()
+    best = {"window": 3, "threshold": 0.95}
+    tried = [({"window": 3, "threshold": 1.475}, 0.0)]  # higher: fewer events (0 of 5)
+    gaps = [(best, -2.0), (tried[0][0], -5.0)]
+    plain = line_probes(best, 0.57, tried, params)
+    assert "a bisection" in plain[0]["origin"]  # 0.95..1.475: towards fewer events
+    steered = line_probes(best, 0.57, tried, params, gaps=gaps)
+    assert steered[-1] == plain[0]  # too few already: raising the threshold waits
+    assert sorted(map(str, plain)) == sorted(map(str, steered))
+    lower = [p for p in steered if p["values"]["threshold"] < 0.95]
+    assert lower and steered.index(lower[0]) < steered.index(plain[0])
+    # no evidence of the way (one point, or neighbours that disagree): the plain order
+    assert line_probes(best, 0.57, tried, params, gaps=[(best, -2.0)]) == plain
