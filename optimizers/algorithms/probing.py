@@ -10,7 +10,7 @@ from typing import Any
 from optimizers.step.checks import numeric
 from optimizers.step.direction import feedback_direction
 from optimizers.step.gate import Gate, short_values
-from optimizers.step.lines import count_gap, line_probes
+from optimizers.step.lines import BISECTION, count_gap, line_probes
 from optimizers.step.probes import (
     LONGER,
     SCALE,
@@ -156,7 +156,7 @@ class Probing:
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # line searches from the best
                 scored = [(h.values, h.score) for h in self.history if h.score is not None]
-                bisected = lone.name if lone and last and "a bisection" in last["origin"] else None
+                bisected = lone.name if lone and last and BISECTION in last["origin"] else None
                 gaps = [
                     (h.values, float(g))
                     for h in self.history

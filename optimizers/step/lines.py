@@ -38,8 +38,9 @@ from optimizers.step.probes import Probe, far_moves
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 
-__all__ = ["bisections", "count_gap", "line_probes", "open_sides"]
+__all__ = ["BISECTION", "bisections", "count_gap", "line_probes", "open_sides"]
 
+BISECTION = "a bisection"  # the end of a bisection's origin
 MIN_WIDTH = 0.02  # a side narrower than this (log ratio, or relative to the value) is done
 
 Scored = Sequence[tuple[Mapping[str, Any], float]]
@@ -182,7 +183,7 @@ def _bisections(
             or any(same_value(mid, x) for x in (b, inner, value))
         ):
             continue
-        origin = f"{name} halfway to {value:g} (scored {score:g}): a bisection"
+        origin = f"{name} halfway to {value:g} (scored {score:g}): {BISECTION}"
         found.append((width, Probe(values={**best, name: mid}, origin=origin)))
     return found
 
