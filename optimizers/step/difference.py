@@ -17,6 +17,14 @@ None when there is nothing to say.
 "extra '-' at character 6"
 >>> expected_in("f('a') returned 'A', expected 'a'")
 (True, 'a')
+
+:func:`expected_for` reads it for one result: when the result is a dict and the feedback is
+about one of its fields (it names the key, quotes the field's value and the value expected),
+the expected result is the dict with that field replaced:
+
+>>> expected_for({"name": "Jo", "phone": "030 12"},
+...     "phone '030 12' is not digits only (expected '03012')")
+(True, {'name': 'Jo', 'phone': '03012'})
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import re
 from collections import Counter
 from typing import Any
 
-__all__ = ["difference", "expected_in"]
+__all__ = ["difference", "expected_for", "expected_in"]
 
 MAX_PARTS = 3  # differences said at most, per level
 MAX_CHARS = 300
@@ -49,6 +57,48 @@ def expected_in(feedback: str) -> tuple[bool, Any]:
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 continue
     return False, None
+
+
+def expected_for(result: Any, feedback: str) -> tuple[bool, Any]:
+    """:func:`expected_in` for one call's ``result``; for a dict result, the feedback on one
+    field ("date 'March 3' does not have the format YYYY-MM-DD (expected '2024-03-03')") is
+    read as the dict with that field expected: the field's key named as a word, its value
+    quoted as a literal, the expected value a literal of another value. Other fields may be
+    wrong too (a checker says the first problem only): the expectation is what the feedback
+    states, no more."""
+    found, want = expected_in(feedback)
+    if not isinstance(result, dict) or (found and isinstance(want, dict)):
+        return found, want
+    field = _field(result, feedback[:4000])
+    return (True, field) if field is not None else (found, want)
+
+
+def _field(result: dict[Any, Any], text: str) -> dict[Any, Any] | None:
+    """The result with the one field the feedback names replaced by the value it expects."""
+    match = list(_EXPECTED.finditer(text))
+    if not match:
+        return None
+    head, rest = text[: match[-1].start()], text[match[-1].end() :].strip()
+    ends = [m.start() for m in re.finditer(r"\)|[,;.]\s|\n", rest)][:12]
+    want, found = None, False
+    for end in [len(rest.rstrip(" .;")), *ends]:
+        try:
+            want, found = ast.literal_eval(rest[:end]), True
+            break
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    if not found or isinstance(want, dict):
+        return None
+    keys = [
+        k
+        for k, v in result.items()
+        if isinstance(k, str)
+        and re.search(rf"(?<![\w'\"]){re.escape(k)}(?![\w'\"])", head)
+        and len(repr(v)) >= 3
+        and repr(v) in head
+        and not _same(v, want)
+    ]
+    return {**result, keys[0]: want} if len(keys) == 1 else None
 
 
 def _ends(rest: str) -> list[int]:

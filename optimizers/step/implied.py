@@ -12,7 +12,9 @@ placeholder that hides the error). A call whose feedback only says it is right (
 correct", "passed") is a test too, with the result it returned as the expected one: a rewrite
 that fixes the failing case and breaks a passing one does not count as a fix (the local model's
 invert_mapping repairs did exactly that, step after step). The graph optimizer also uses the
-counts to sample another repair when one does not help.
+counts to sample another repair when one does not help. Feedback on one field of a dict result
+("phone '030 1234' is not digits only (expected '0301234')") is a test too: the dict with that
+field as expected (:func:`optimizers.step.difference.expected_for`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from optimizers.step.difference import expected_in
+from optimizers.step.difference import expected_for
 from optimizers.step.trial import TrialResult, returned
 from tracegraph.node import Node, NodeKind
 
@@ -51,7 +53,7 @@ def implied_tests(code_param: Node, outputs: Sequence[tuple[Node, Any]]) -> list
             continue
         if output.kind not in (NodeKind.CALL, NodeKind.EXCEPTION):
             continue
-        found, want = expected_in(str(feedback))
+        found, want = expected_for(output.peek(), str(feedback))
         if found:
             tests.append((output, want))
         elif output.kind is NodeKind.CALL and passed(str(feedback)):

@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from optimizers.step.difference import difference, expected_in
+from optimizers.step.difference import difference, expected_for
 from optimizers.step.listing import show_value
 from optimizers.step.replies import SubgraphLike
 from tracegraph.node import Node, NodeKind
@@ -124,7 +124,7 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
             returned += f" (then the program's output: {show_value(output.peek(), 120)})"
         doc = " ".join(str(call.doc or "").split())
         after = _reader(output, call)
-        found, want = expected_in(str(feedback))
+        found, want = expected_for(output.peek(), str(feedback))
         raised = output.kind is NodeKind.EXCEPTION
         differs = difference(output.peek(), want) if found and not raised else None
         out.append(

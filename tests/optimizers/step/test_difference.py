@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from optimizers.step.difference import difference, expected_in
+from optimizers.step.difference import difference, expected_for, expected_in
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=False)
@@ -93,3 +93,34 @@ def test_long_texts_are_compared_by_size_and_first_difference() -> None:
         difference(got, want)
         == "5001 characters where 7000 expected; the first difference at character 5000"
     )
+
+
+keys = st.text(alphabet="abcdefghij_", min_size=2, max_size=8)
+field_values = st.text(alphabet="ABCdef 0123()+-.@", min_size=1, max_size=12)
+
+
+@given(st.dictionaries(keys, field_values, min_size=1, max_size=4), st.data())
+def test_feedback_on_one_field_expects_the_dict_with_that_field_replaced(
+    result: dict[str, str], data: st.DataObject
+) -> None:
+    key = data.draw(st.sampled_from(sorted(result)))
+    want = data.draw(field_values.filter(lambda w: w != result[key]))
+    # no other field quoted in the same words, the key nowhere inside a value
+    assume(all(repr(v) not in repr(result[key]) for k, v in result.items() if k != key))
+    assume(all(key not in repr(v) for v in result.values()))
+    said = f"{key} {result[key]!r} is not in the format asked (expected {want!r})"
+    assert expected_for(result, said) == (True, {**result, key: want})
+    unnamed = f"the value {result[key]!r} is wrong (expected {want!r})"
+    assert expected_for(result, unnamed) != (True, {**result, key: want})
+
+
+def test_field_feedback_needs_the_key_named_and_the_value_quoted() -> None:
+    got = {"name": "Jonas Berg", "phone": "030 1234 5678"}
+    said = "phone '030 1234 5678' is not digits only (expected '03012345678')"
+    assert expected_for(got, said) == (True, {"name": "Jonas Berg", "phone": "03012345678"})
+    assert expected_in(said) == (False, None)  # a bare ")" after it: no whole-result literal
+    assert expected_for(got, "phone is not digits only (expected '03012345678')") == (False, None)
+    # a whole dict expected wins over any field; a non-dict result is read as before
+    whole = "expected {'name': 'J', 'phone': '1'}, got {'name': 'Jonas Berg'}"
+    assert expected_for(got, whole) == (True, {"name": "J", "phone": "1"})
+    assert expected_for("030 1234", "returned '030 1234', expected '0301234'") == (True, "0301234")

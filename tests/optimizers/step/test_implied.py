@@ -151,3 +151,26 @@ def test_only_a_plain_verdict_that_the_result_is_right_is_a_passing_case(
     feedback: str, right: bool
 ) -> None:
     assert passed(feedback) is right
+
+
+@tg.trainable
+def read_phone(reply: str) -> dict[str, str]:
+    """The reply as a dict with a digits-only "phone"."""
+    return dict(json.loads(reply))
+
+
+def test_feedback_on_one_field_of_a_dict_is_a_test_a_normalizing_repair_passes() -> None:
+    code = tg.code_of(read_phone)
+    code.set_value("def read_phone(reply):\n    return dict(json.loads(reply))\n")
+    GraphOptimizer([code], llm=ScriptedClient([])).zero_feedback()
+    outs = [read_phone('{"name": "Jo", "phone": "030 12"}'), read_phone('{"name": "Al"}')]
+    outs[0].backward("phone '030 12' is not digits only (expected '03012')")
+    outs[1].backward("expected exactly the keys 'name' and 'phone'")  # no expected value
+    tests = implied_tests(code, relevant_subgraph([code]).outputs)
+    assert [w for _, w in tests] == [{"name": "Jo", "phone": "03012"}]
+    fixed = (
+        "def read_phone(reply):\n    d = dict(json.loads(reply))\n"
+        "    d['phone'] = ''.join(c for c in d['phone'] if c.isdigit())\n    return d\n"
+    )
+    result = code_trial(code, fixed, outs[:1], TrialConfig(), tests)
+    assert (result.reasons, result.passed, result.baseline) == ([], 1, 0)
