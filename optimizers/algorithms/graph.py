@@ -38,11 +38,11 @@ from optimizers.step.rules import (
     label_rule,
     read_code,
     read_rule,
-    read_target,
     repair_messages,
     rule_messages,
-    target_messages,
 )
+from optimizers.step.targets import read_target, target_messages
+from optimizers.step.trial import turns_into
 from tracegraph.node import Node
 from tracegraph.params import ParamType
 
@@ -288,7 +288,12 @@ class GraphOptimizer(Optimizer):
         except LLMError as exc:
             return None, f"the question failed: {str(exc)[:200]}"
         assert p.spec is not None
-        return read_target(p, example, reply.text, p.spec.max_length)
+        reader, (_, want) = example.reader, example.expected
+
+        def works(text: str) -> bool:
+            return reader is not None and turns_into(reader, text, want, self.trial)
+
+        return read_target(p, example, reply.text, p.spec.max_length, works)
 
     def validate(
         self, raw: Mapping[str, Any], ctx: StepContext

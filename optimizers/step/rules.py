@@ -15,14 +15,13 @@ returned or raised, the feedback) go into a repair question, answered the way co
 best: a sentence on what is wrong, then the whole function in a fenced block
 (:func:`repair_messages`, :func:`read_code`). When a text's result is read by more code on the
 way to the output (a model's reply read by a parser), the model is asked for the exact reply
-that code needs (:func:`target_messages`); the text then shows it as an example
-(:func:`read_target`): asked to describe the format, the local model wrote rules about "the
-program" returning a dict; asked for the reply, it wrote the JSON.
+that code needs (:mod:`optimizers.step.targets`); the text then shows it as an example,
+checked by running that code on it: asked to describe the format, the local model wrote rules
+about "the program" returning a dict; asked for the reply, it wrote the JSON.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass
@@ -45,10 +44,9 @@ __all__ = [
     "label_rule",
     "read_code",
     "read_rule",
-    "read_target",
     "repair_messages",
     "rule_messages",
-    "target_messages",
+    "with_rule",
 ]
 
 MAX_EXAMPLES = 6
@@ -72,6 +70,8 @@ class Example:
     after: str = ""  # the call that reads what ``op`` returned, on the way to the output
     after_code: str = ""  # its code, when it runs a trainable function
     difference: str = ""  # what differs between the output and the value the feedback expects
+    reader: Node | None = None  # the code parameter of ``after`` when it is the output itself
+    expected: tuple[bool, Any] = (False, None)  # the output the feedback expects, if it says
 
 
 class RuleReply(BaseModel):
@@ -127,6 +127,8 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
         found, want = expected_for(output.peek(), str(feedback))
         raised = output.kind is NodeKind.EXCEPTION
         differs = difference(output.peek(), want) if found and not raised else None
+        args = [] if after is None else [q for q in after.parents if q is not after.code_param]
+        reader = after.code_param if after is output and len(args) == 1 else None
         out.append(
             Example(
                 call.op or call.name,
@@ -137,6 +139,8 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
                 "" if after is None else (after.op or after.name),
                 "" if after is None or after.code_param is None else str(after.code_param.peek()),
                 differs or "",
+                reader if found else None,
+                (found, want),
             )
         )
         if len(out) >= MAX_EXAMPLES:
@@ -185,7 +189,7 @@ def label_rule(param: Node, labels: list[str], max_length: int | None) -> tuple[
     plain = all(re.fullmatch(r"[\w-]+", label) for label in labels)
     shown = ", ".join(label if plain else repr(label) for label in labels)
     rule = f"Answer with exactly one of these and nothing else: {shown}."
-    new = _with_rule(current, rule, max_length)
+    new = with_rule(current, rule, max_length)
     if new is None:
         return None, f"the rule naming the answers is longer than {max_length} characters"
     return new, f"the feedback expects one of {len(labels)} exact answers: {shorten(shown, 120)}"
@@ -270,53 +274,10 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
     current = str(param.peek()).rstrip()
     if add in current:
         return None, f"the text already says {shorten(add, 80)!r}"
-    new = _with_rule(current, add, max_length)
+    new = with_rule(current, add, max_length)
     if new is None:
         return None, f"the sentence to add is longer than {max_length} characters"
     return new, problem
-
-
-def target_messages(param: Node, example: Example) -> list[dict[str, str]]:
-    """The question when what reads the text's result is more code: the exact result needed.
-
-    A text read by a model whose reply goes through code (a parser) to the output: the model
-    is not asked to phrase a rule about "the output" but to write one reply that the code
-    turns into what the feedback expects (a coder model writes ``{"name": ...}`` for
-    ``json.loads`` at once); that reply becomes the example in the rule (:func:`read_target`)."""
-    e = example
-    about = f" ({shorten(e.doc, 160)})" if e.doc else ""
-    code = f":\n```python\n{e.after_code.rstrip()}\n```" if e.after_code else "."
-    text = (
-        f"The program gives the text {param.name!r} to {e.op}{about}. What {e.op} returns is "
-        f"read by {e.after}{code}\n\n"
-        f"One call: {e.op}({e.inputs or ''}) returned {e.returned}\n"
-        f"Feedback on the program's output: {e.feedback}\n\n"
-        f"Write the exact text that {e.op} should have returned here, so that {e.after} turns "
-        "it into exactly what the feedback expects. Reply with that text only."
-    )
-    return [{"role": "user", "content": text}]
-
-
-def read_target(
-    param: Node, example: Example, text: str, max_length: int | None
-) -> tuple[str | None, str]:
-    """The text with a rule that shows the needed reply as an example (or None), and what it
-    says / why not."""
-    blocks = re.findall(r"```[\w-]*[ \t]*\n(.*?)```", text, flags=re.DOTALL)
-    target = " ".join((blocks[0] if blocks else text).split())
-    if not target:
-        return None, "the model wrote no reply to show"
-    if example.after_code and "json" in example.after_code:
-        target = _as_json(target)  # the feedback shows {'k': 'v'}: JSON readers need "k"
-    rule = "Reply in exactly this form and nothing else (no code fences, no other text), like: "
-    rule += target
-    current = str(param.peek()).rstrip()
-    if rule in current:
-        return None, "the text already shows that reply"
-    new = _with_rule(current, rule, max_length)
-    if new is None:
-        return None, f"the reply to show is longer than {max_length} characters"
-    return new, f"the reply needed: {shorten(target, 120)}"
 
 
 def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
@@ -361,27 +322,13 @@ def _expected_label(feedback: str) -> str | None:
     return (found[-1].group(2) or found[-1].group(3)) if found else None
 
 
-def _with_rule(current: str, rule: str, max_length: int | None) -> str | None:
+def with_rule(current: str, rule: str, max_length: int | None) -> str | None:
     """The text with ``rule`` appended; the rule alone, rather than a text cut short, when that
     is longer than ``max_length``; None when the rule alone is."""
     new = f"{current} {rule}" if current else rule
     if max_length is not None and len(new) > max_length:
         return None if len(rule) > max_length else rule
     return new
-
-
-def _as_json(text: str) -> str:
-    """A Python literal of a dict or list (as feedback prints them) written as JSON; else as is."""
-    try:
-        json.loads(text)
-        return text
-    except ValueError:
-        pass
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-    return json.dumps(value) if isinstance(value, (dict, list)) else text
 
 
 def _function_name(source: str) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "static_problems",
     "trial_calls",
     "trial_run",
+    "turns_into",
 ]
 
 
@@ -305,6 +306,16 @@ def code_trial(
     result = _trial(source, name, [c for _, c in replay], at, config, fn_globals, outer)
     right = sum(returned(replay[i][0], at[i]) for i in result.compared)
     return replace(result, baseline=right)
+
+
+def turns_into(code_param: Node, arg: Any, want: Any, config: TrialConfig) -> bool:
+    """Whether the code parameter's current function, called on ``arg`` alone, returns ``want``
+    (run as a trial, in the sandbox: the code may be the model's)."""
+    source = str(code_param.peek())
+    name = _function_name(source) or code_param.name
+    fn_globals, outer = _fn_globals(code_param), _outer_names(source)
+    result = _trial(source, name, [((arg,), {})], {0: want}, config, fn_globals, outer)
+    return not result.reasons and result.compared == (0,) and result.passed == 1
 
 
 def _is_async(source: str, name: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
 from optimizers.step.rules import examples_for, read_rule
@@ -253,6 +255,44 @@ def test_without_a_score_the_example_reply_is_applied_alone_when_stuck() -> None
     ), report.notes
     assert code.value == start and len(llm.requests) == 4  # no rule question, no repair
     assert any("applied alone, in place of this step's proposal" in n for n in report.notes)
+
+
+@pytest.mark.parametrize(
+    ("parser", "shown"),
+    [
+        # json.loads: the model's prose does not parse; the expected dict as JSON does
+        ("def read_json(reply):\n    return json.loads(reply)\n", '{"name": "Ann"}'),
+        # a parser that reads "name: X": the model's reply is the one that works
+        (
+            "def read_json(reply):\n    return {'name': reply.split(': ')[1]}\n",
+            "name: Ann",
+        ),
+        # nothing turns into the expected dict: the model's reply, said to be unchecked
+        ("def read_json(reply):\n    return json.loads(reply) and {}\n", "Ann came on Monday."),
+    ],
+)
+def test_the_example_reply_is_one_the_parser_is_run_on_and_turns_into_the_expected(
+    parser: str, shown: str
+) -> None:
+    instruction = tg.param("Find the name.", name="instruction")
+    code = tg.code_of(read_json)
+    code.set_value(parser)
+    prose = "name: Ann" if "split" in parser else "Ann came on Monday."
+    more = json.dumps({"reasoning": "", "updates": {"instruction": "Find the full name."}})
+    llm = ScriptedClient([more, "no repair", more, prose])
+    opt = GraphOptimizer([instruction, code], llm=llm, max_reasks=0)
+    for _ in range(2):  # the second step is stuck: the score did not improve
+        opt.record_score(0.0)
+        opt.zero_feedback()
+        try:
+            read_json(extractor(instruction, "Ann came."))
+        except tg.OpError as exc:
+            assert exc.node is not None
+            exc.node.backward("read_json raised an error; expected {'name': 'Ann'}")
+        report = opt.step()
+    assert instruction.value.endswith(f"like: {shown}"), report.notes
+    checked = [n for n in report.notes if "an example reply" in n]
+    assert ("(unchecked" in checked[0]) == ("and {}" in parser), checked
 
 
 def test_a_rule_that_contradicts_the_text_is_tried_in_its_place() -> None:
