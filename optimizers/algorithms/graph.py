@@ -25,6 +25,7 @@ from optimizers.algorithms.optimizer import Message, Optimizer, StepContext
 from optimizers.errors import LLMError
 from optimizers.llm.structured import JSONNotFound, extract_json
 from optimizers.llm.types import Reply
+from optimizers.step.formats import format_repair
 from optimizers.step.implied import any_failing, implied_tests, improves
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
@@ -149,6 +150,12 @@ class GraphOptimizer(Optimizer):
                             "as it is: the reply was written for it)"
                         )
                         return now
+            if kind is ParamType.CODE:  # fields in the wrong form: standard conversions first
+                fixed, how = format_repair(p, implied_tests(p, ctx.sub.outputs))
+                if fixed is not None:
+                    ctx.report.notes.append(f"{p.name}: format repair, {how}")
+                    edits[p.name] = fixed
+                    continue
             value, said = yield from self._easier(p, kind, examples, ctx)
             if value is None:
                 ctx.report.notes.append(f"{p.name}: no {_EDIT[kind]} ({said})")

@@ -1,0 +1,102 @@
+"""Format repairs: fields with the right content in the wrong form, fixed by standard
+conversions chosen from the tests the feedback implies, without a model call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tracegraph as tg
+from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.formats import CONVERSIONS, conversions, format_repair
+from tracegraph.node import Node, NodeKind
+
+PEOPLE = [
+    ("Jonas Berg", "jonas@berg.de", "030 1234 5678"),
+    ("Ana Silva", "Ana.Silva@Example.com", "+1 (555) 010-2030"),
+    ("Leo Martin", "leo@shop.fr", "33612345678"),
+]
+
+
+def right(person: tuple[str, str, str]) -> dict[str, str]:
+    name, email, phone = person
+    return {"name": name, "email": email.lower(), "phone": "".join(c for c in phone if c.isdigit())}
+
+
+@tg.trainable
+def read_contact(reply: str) -> dict[str, Any]:
+    """The reply as a dict: "name", "email" (lowercase), "phone" (digits only)."""
+    return dict(json.loads(reply))
+
+
+def verdict(got: dict[str, Any], want: dict[str, str]) -> str | None:
+    """The first problem only, as an extraction checker says it."""
+    if got["email"] != got["email"].lower():
+        return f"email {got['email']!r} is not in lowercase (expected {want['email']!r})"
+    if not got["phone"].isdigit():
+        return f"phone {got['phone']!r} is not digits only (expected {want['phone']!r})"
+    return None if got == want else f"expected {want!r}, got {got!r}"
+
+
+def run(code: tg.Node) -> int:
+    correct = 0
+    for person in PEOPLE:
+        name, email, phone = person
+        out = read_contact(json.dumps({"name": name, "email": email, "phone": phone}))
+        said = verdict(out.value, right(person))
+        correct += said is None
+        out.backward(said or f"{out.value!r}: correct")
+    return correct
+
+
+def test_a_parser_with_fields_in_the_wrong_form_is_repaired_without_a_model_call() -> None:
+    code = tg.code_of(read_contact)
+    llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {}})])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+    opt.zero_feedback()
+    assert run(code) == 1
+    report = opt.step()
+    assert len(llm.requests) == 1, report.notes  # the proposal only: no repair question
+    assert any("format repair" in n and "phone: digits" in n for n in report.notes), report.notes
+    opt.zero_feedback()
+    assert run(code) == 3, code.value  # the e-mail too: the one right result keeps it right
+
+
+def test_a_conversion_that_would_change_a_right_result_is_not_chosen() -> None:
+    def call(value: dict[str, str]) -> Node:
+        return Node(value, NodeKind.CALL, "c", op="read")
+
+    done = {"name": "Ann Lee", "code": "ab-12"}
+    tests = [(call({"name": "Bo", "code": "CD-34"}), {"name": "Bo", "code": "cd-34"})]
+    assert conversions(tests) == {"code": "lowercase"}
+    assert conversions([*tests, (call(done), done)]) == {"code": "lowercase"}
+    upper = {"name": "Cy", "code": "EF-56"}  # right as it is: lowercase would break it
+    assert conversions([*tests, (call(upper), upper)]) == {}
+    assert (
+        format_repair(Node("def read(r):\n    return r\n", NodeKind.PARAMETER, "read"), [])[0]
+        is None
+    )
+
+
+@given(st.sampled_from(sorted(CONVERSIONS)), st.text(min_size=1, max_size=12))
+def test_the_repaired_source_computes_what_the_conversion_was_chosen_for(
+    name: str, value: str
+) -> None:
+    """Differential: the written function against the conversion run here."""
+    from optimizers.step import formats
+
+    want = formats._RUN[name](value)
+    if want == value or not isinstance(want, (str, int, float)):
+        return
+    got = Node({"k": value}, NodeKind.CALL, "c", op="read")
+    chosen = conversions([(got, {"k": want})])
+    source, _ = format_repair(
+        Node("def read(r):\n    return dict(r)\n", NodeKind.PARAMETER, "read"), [(got, {"k": want})]
+    )
+    assert source is not None and chosen
+    space: dict[str, Any] = {}
+    exec(source, space)
+    assert space["read"]({"k": value}) == {"k": want}
