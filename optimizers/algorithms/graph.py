@@ -152,7 +152,9 @@ class GraphOptimizer(Optimizer):
                         return now
             if kind is ParamType.CODE:  # fields in the wrong form: standard conversions first
                 fixed, how = format_repair(p, implied_tests(p, ctx.sub.outputs))
-                if fixed is not None:
+                tried = [h.values.get(p.name) for h in self.history]
+                tried += [r.value for r in self.rejected if r.param == p.name]
+                if fixed is not None and fixed not in tried:  # once: then the model's repairs
                     ctx.report.notes.append(f"{p.name}: format repair, {how}")
                     edits[p.name] = fixed
                     continue

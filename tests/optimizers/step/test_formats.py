@@ -32,6 +32,13 @@ def read_contact(reply: str) -> dict[str, Any]:
     return dict(json.loads(reply))
 
 
+PARSER = (  # the parser as written above: each test starts from it (the code parameter is shared)
+    "def read_contact(reply: str) -> dict[str, Any]:\n"
+    '    """The reply as a dict: "name", "email" (lowercase), "phone" (digits only)."""\n'
+    "    return dict(json.loads(reply))\n"
+)
+
+
 def verdict(got: dict[str, Any], want: dict[str, str]) -> str | None:
     """The first problem only, as an extraction checker says it."""
     if got["email"] != got["email"].lower():
@@ -54,6 +61,7 @@ def run(code: tg.Node) -> int:
 
 def test_a_parser_with_fields_in_the_wrong_form_is_repaired_without_a_model_call() -> None:
     code = tg.code_of(read_contact)
+    code.set_value(PARSER)
     llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {}})])
     opt = GraphOptimizer([code], llm=llm, max_reasks=0)
     opt.zero_feedback()
@@ -100,3 +108,23 @@ def test_the_repaired_source_computes_what_the_conversion_was_chosen_for(
     space: dict[str, Any] = {}
     exec(source, space)
     assert space["read"]({"k": value}) == {"k": want}
+
+
+def test_a_format_repair_tried_before_is_not_proposed_again() -> None:
+    code = tg.code_of(read_contact)
+    code.set_value(PARSER)
+    start = code.value
+    none = json.dumps({"reasoning": "", "updates": {}})
+    llm = ScriptedClient([none, none, "no repair", "no repair", "no repair"])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+    opt.zero_feedback()
+    run(code)
+    opt.step()
+    repaired = code.value
+    assert repaired != start
+    code.set_value(start)  # back to the parser before the repair (as a user might)
+    opt.zero_feedback()
+    run(code)
+    report = opt.step()
+    assert code.value != repaired and len(llm.requests) > 2, report.notes  # the model's repairs
+    assert not any("format repair" in n for n in report.notes)
