@@ -23,6 +23,7 @@ code (:func:`optimizers.step.implied.improves`).
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,6 +46,19 @@ HELPERS: dict[str, str] = {
         except ValueError:
             pass
     return text
+''',
+    "_json_part": '''def _json_part(text):
+    """The JSON in a reply: a fenced block's content, else from the first { or [ to the last."""
+    text = str(text)
+    fenced = re.search(r"```[\\w-]*[ \\t]*\\n?(.*?)```", text, flags=re.DOTALL)
+    if fenced:
+        return fenced.group(1).strip()
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return text
+    start = min(starts)
+    end = text.rfind("}" if text[start] == "{" else "]")
+    return text[start : end + 1] if end > start else text
 ''',
     "_number": '''def _number(text):
     """A number written with thousands separators, a currency or words around it."""
@@ -70,16 +84,39 @@ CONVERSIONS: dict[str, str] = {
 }
 
 
-def _compile() -> dict[str, Callable[[str], Any]]:
+def _compile() -> tuple[dict[str, Callable[[str], Any]], Callable[[str], str]]:
     import datetime
 
     space: dict[str, Any] = {"re": re, "datetime": datetime}
     for helper in HELPERS.values():
         exec(helper, space)  # our own source, the one written into repairs
-    return {k: eval(f"lambda v: {e}", space) for k, e in CONVERSIONS.items()}
+    runs = {k: eval(f"lambda v: {e}", space) for k, e in CONVERSIONS.items()}
+    return runs, space["_json_part"]
 
 
-_RUN = _compile()
+_RUN, _JSON_PART = _compile()
+
+
+def _argument(call: Node) -> Any:
+    """The one argument a call received other than the code (or None)."""
+    args = [q.peek() for q in call.parents if q is not call.code_param]
+    return args[0] if len(args) == 1 else None
+
+
+def json_in(call: Node) -> Any:
+    """For a call that raised on a string with JSON inside (fenced, or with words around it):
+    that JSON, parsed (None when there is none, or the string is JSON already)."""
+    arg = _argument(call)
+    if call.kind is not NodeKind.EXCEPTION or not isinstance(arg, str):
+        return None
+    part = _JSON_PART(arg)
+    if part == arg.strip():
+        return None
+    try:
+        value = json.loads(part)
+    except ValueError:
+        return None
+    return value if isinstance(value, (dict, list)) else None
 
 
 def _converts(name: str, got: Any, want: Any) -> bool:
@@ -93,15 +130,16 @@ def _converts(name: str, got: Any, want: Any) -> bool:
     return bool(out == want) and (type(out) is type(want) or numbers)
 
 
-def conversions(tests: Sequence[tuple[Node, Any]]) -> dict[str, str]:
+def conversions(tests: Sequence[tuple[Node, Any]], unwrap: bool = False) -> dict[str, str]:
     """For each field some test expects in another form: the conversion that turns the most of
     the returned values into the expected ones and changes no value of a result that is right
     as a whole (a test read from feedback on one field expects the other fields as they were
-    returned, right or not: a checker names the first problem only)."""
+    returned, right or not: a checker names the first problem only). ``unwrap``: a call that
+    raised on a reply with JSON inside counts as having returned that JSON."""
     wrong: dict[str, list[tuple[str, Any]]] = {}  # field -> (returned, expected) that differ
     right: dict[str, list[str]] = {}  # field -> values of results that are right as a whole
     for call, want in tests:
-        got = call.peek() if call.kind is NodeKind.CALL else None
+        got = call.peek() if call.kind is NodeKind.CALL else json_in(call) if unwrap else None
         if not (isinstance(got, dict) and isinstance(want, dict)) or set(got) != set(want):
             continue
         for key, value in got.items():
@@ -135,8 +173,9 @@ def _changes(name: str, value: str) -> bool:
 def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[str | None, str]:
     """The function written again with the conversions of :func:`conversions` applied to the
     dict it returns (or None), and what it does / why not."""
-    chosen = conversions(tests)
-    if not chosen:
+    unwrap = any(json_in(call) is not None for call, _ in tests)
+    chosen = conversions(tests, unwrap)
+    if not chosen and not unwrap:
         return None, "no standard conversion turns the returned fields into the expected ones"
     source = str(code_param.peek())
     try:
@@ -155,6 +194,11 @@ def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[
     passed += [f"*{args.vararg.arg}"] if args.vararg else []
     passed += [f"{a.arg}={a.arg}" for a in args.kwonlyargs]
     passed += [f"**{args.kwarg.arg}"] if args.kwarg else []
+    unwrap = unwrap and bool(args.posonlyargs + args.args)
+    if unwrap:  # the reply's JSON, not the words or fences around it
+        passed[0] = f"_json_part({passed[0]})"
+    if not chosen and not unwrap:
+        return None, "the function takes no argument to take the JSON from"
     doc = ast.get_docstring(fn)
     lines = [f"def {name}({ast.unparse(args)}):"]
     if doc:
@@ -170,12 +214,13 @@ def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[
         ]
     lines += ["    return data"]
     renamed = _renamed(source, fn, inner).strip()
-    used = " ".join(CONVERSIONS[c] for c in chosen.values())
+    used = " ".join([CONVERSIONS[c] for c in chosen.values()] + passed[:1])
     helpers = [h for k, h in HELPERS.items() if f"{k}(" in used and f"def {k}(" not in renamed]
     head = "import datetime\nimport re" if "_iso_date" in used else "import re"
     new = "\n\n\n".join([head, "\n".join(lines), renamed, *(h.strip() for h in helpers)]) + "\n"
-    said = ", ".join(f"{k}: {v}" for k, v in chosen.items())
-    return new, f"the fields in the expected form by standard conversions ({said}), no model call"
+    said = [f"{k}: {v}" for k, v in chosen.items()]
+    said = (["the JSON inside the reply read"] if unwrap else []) + said
+    return new, f"standard conversions ({', '.join(said)}), no model call"
 
 
 def _name(tree: ast.Module, code_param: Node) -> str | None:

@@ -128,3 +128,34 @@ def test_a_format_repair_tried_before_is_not_proposed_again() -> None:
     report = opt.step()
     assert code.value != repaired and len(llm.requests) > 2, report.notes  # the model's repairs
     assert not any("format repair" in n for n in report.notes)
+
+
+def test_json_inside_a_fenced_reply_is_read_and_its_fields_converted() -> None:
+    code = tg.code_of(read_contact)
+    code.set_value(PARSER)
+    llm = ScriptedClient([json.dumps({"reasoning": "", "updates": {}})])
+    opt = GraphOptimizer([code], llm=llm, max_reasks=0)
+
+    def feedback() -> int:
+        correct = 0
+        for person in PEOPLE:
+            name, email, phone = person
+            reply = json.dumps({"name": name, "email": email, "phone": phone})
+            want = right(person)
+            try:
+                out = read_contact(f"Sure! Here it is:\n```json\n{reply}\n```")
+            except tg.OpError as exc:
+                assert exc.node is not None
+                exc.node.backward(f"read_contact raised JSONDecodeError; expected {want!r}")
+                continue
+            said = verdict(out.value, want)
+            correct += said is None
+            out.backward(said or "correct")
+        return correct
+
+    opt.zero_feedback()
+    assert feedback() == 0
+    report = opt.step()
+    assert any("the JSON inside the reply read" in n for n in report.notes), report.notes
+    opt.zero_feedback()
+    assert feedback() == 3, code.value
