@@ -10,7 +10,8 @@ into the ones the feedback expects is a question answered by trying them, not by
 :func:`format_repair` reads the tests the feedback implies (call, expected dict), finds for each
 field the conversion that maps the most returned values to the expected ones (lowercase,
 digits only, a number, an ISO date, ...), and writes the function again as the old one, renamed,
-followed by those conversions. The result is an ordinary proposal: it goes through the same
+followed by those conversions; when the parser raised on replies with JSON inside (in code
+fences, or with words around it), it is given that JSON. The result is an ordinary proposal: it goes through the same
 trial as any repair and is kept only when it returns more expected results than the current
 code (:func:`optimizers.step.implied.improves`).
 
