@@ -11,9 +11,9 @@ into the ones the feedback expects is a question answered by trying them, not by
 field the conversion that maps the most returned values to the expected ones (lowercase,
 digits only, a number, an ISO date, ...), and writes the function again as the old one, renamed,
 followed by those conversions; when the parser raised on replies with JSON inside (in code
-fences, or with words around it), it is given that JSON. The result is an ordinary proposal: it goes through the same
-trial as any repair and is kept only when it returns more expected results than the current
-code (:func:`optimizers.step.implied.improves`).
+fences, or with words around it), it is given that JSON. The result is an ordinary proposal:
+it goes through the same trial as any repair and is kept only when it returns more expected
+results than the current code (:func:`optimizers.step.implied.improves`).
 
 >>> from tracegraph.node import Node, NodeKind
 >>> call = Node({"name": "Jo", "phone": "030 12"}, NodeKind.CALL, "read_1", op="read")
