@@ -10,7 +10,7 @@ from typing import Any
 from optimizers.step.checks import numeric
 from optimizers.step.direction import feedback_direction
 from optimizers.step.gate import Gate, short_values
-from optimizers.step.lines import BISECTION, count_gap, line_probes
+from optimizers.step.lines import BISECTION, count_gap, line_probes, widens_gap
 from optimizers.step.probes import (
     LONGER,
     SCALE,
@@ -106,7 +106,20 @@ class Probing:
             return False
         tried = [h.values for h in self.history]
         if follow is not None and untried_probe([follow], tried) is not None:
-            return self._apply_probe(report, follow, "it scored best so far")
+            if not widens_gap(self.best_values, follow, self.params, self._gaps()):
+                return self._apply_probe(report, follow, "it scored best so far")
+            halves = line_probes(
+                self.best_values,
+                self.best_score or 0.0,
+                self._scored(),
+                self.params,
+                None,
+                self._gaps(),
+            )
+            probe = untried_probe(halves, tried)
+            if probe is not None:
+                why = "it scored best so far, and moving on that way widens the count gap"
+                return self._apply_probe(report, probe, why)
         score = self.history[-1].score if self.history else None
         flat = last is not None and last["origin"] == LONGER and score == self.best_score
         if last is not None and (self.best_step == self.steps - 1 or flat):
@@ -155,15 +168,14 @@ class Probing:
                 self.probes = scales + self.probes
             probe = untried_probe(self.probes, [*tried, now])
             if probe is None and not plateau:  # line searches from the best
-                scored = [(h.values, h.score) for h in self.history if h.score is not None]
                 bisected = lone.name if lone and last and BISECTION in last["origin"] else None
-                gaps = [
-                    (h.values, float(g))
-                    for h in self.history
-                    if (g := count_gap(h.feedback)) is not None
-                ]
                 halves = line_probes(
-                    self.best_values, self.best_score, scored, self.params, bisected, gaps
+                    self.best_values,
+                    self.best_score,
+                    self._scored(),
+                    self.params,
+                    bisected,
+                    self._gaps(),
                 )
                 probe = untried_probe(halves, [*tried, now])
             if probe is not None:
@@ -179,6 +191,15 @@ class Probing:
         )
         self.stall = max(self.patience - 1, 0)  # one more miss and it comes back here again
         return True
+
+    def _scored(self) -> list[tuple[dict[str, Any], float]]:
+        return [(h.values, h.score) for h in self.history if h.score is not None]
+
+    def _gaps(self) -> list[tuple[dict[str, Any], float]]:
+        """Value sets with the count gap their feedback states ("found 3, expected 5": -2)."""
+        return [
+            (h.values, float(g)) for h in self.history if (g := count_gap(h.feedback)) is not None
+        ]
 
     def _apply_probe(self, report: StepReport, probe: Probe, why: str, lead: str = NO_CALL) -> bool:
         nodes = {p.name: p for p in self.params}

@@ -38,7 +38,7 @@ from optimizers.step.probes import Probe, far_moves
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 
-__all__ = ["BISECTION", "bisections", "count_gap", "line_probes", "open_sides"]
+__all__ = ["BISECTION", "bisections", "count_gap", "line_probes", "open_sides", "widens_gap"]
 
 BISECTION = "a bisection"  # the end of a bisection's origin
 MIN_WIDTH = 0.02  # a side narrower than this (log ratio, or relative to the value) is done
@@ -103,6 +103,11 @@ def _count_way(best: Mapping[str, Any], name: str, gaps: Scored) -> int:
     if len(signs) != 1:
         return 0
     return int(-math.copysign(1, at_best[0]) * signs.pop())
+
+
+def widens_gap(best: Mapping[str, Any], probe: Probe, params: Sequence[Node], gaps: Scored) -> bool:
+    """Whether ``probe`` moves one number the way its line says widens the count gap."""
+    return _against(best, probe, {p.name: _count_way(best, p.name, gaps) for p in params})
 
 
 def _against(best: Mapping[str, Any], probe: Probe, ways: Mapping[str, int]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optimizers.step.lines import bisections, count_gap, line_probes, open_sides
+from optimizers.step.lines import bisections, count_gap, line_probes, open_sides, widens_gap
 from tests.optimizers.graphs import param
 from tracegraph.node import Node
 from tracegraph.params import ParamType
@@ -108,3 +108,17 @@ def test_a_probe_that_would_widen_the_count_gap_comes_last() -> None:
     assert lower and steered.index(lower[0]) < steered.index(plain[0])
     # no evidence of the way (one point, or neighbours that disagree): the plain order
     assert line_probes(best, 0.57, tried, params, gaps=[(best, -2.0)]) == plain
+
+
+def test_a_move_widens_the_gap_when_its_line_says_so_and_only_then() -> None:
+    params = pipeline()
+    best = {"window": 8, "threshold": 0.5}  # found 4 of 5: more events wanted
+    gaps = [({"window": 2, "threshold": 0.5}, 5.0), (best, -1.0)]  # a wider window: fewer
+
+    def probe(**values: float) -> dict[str, object]:
+        return {"values": {**best, **values}, "origin": "test"}
+
+    assert widens_gap(best, probe(window=20), params, gaps)  # fewer still
+    assert not widens_gap(best, probe(window=5), params, gaps)
+    assert not widens_gap(best, probe(threshold=0.3), params, gaps)  # its way is unknown
+    assert not widens_gap(best, probe(window=20), params, gaps[1:])  # one point: no line
