@@ -87,13 +87,13 @@ def _field(result: dict[Any, Any], text: str) -> dict[Any, Any] | None:
             break
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
-    if not found or isinstance(want, dict):
-        return None
+    if not found or isinstance(want, dict) or repr(result) in head:
+        return None  # the whole result printed: the expected value is the whole result's
     keys = [
         k
         for k, v in result.items()
         if isinstance(k, str)
-        and re.search(rf"(?<![\w'\"]){re.escape(k)}(?![\w'\"])", head)
+        and re.search(rf"(?<!\w){re.escape(k)}(?!\w)", head)
         and len(repr(v)) >= 3
         and repr(v) in head
         and not _same(v, want)

@@ -120,6 +120,10 @@ def test_field_feedback_needs_the_key_named_and_the_value_quoted() -> None:
     assert expected_for(got, said) == (True, {"name": "Jonas Berg", "phone": "03012345678"})
     assert expected_in(said) == (False, None)  # a bare ")" after it: no whole-result literal
     assert expected_for(got, "phone is not digits only (expected '03012345678')") == (False, None)
+    quoted = "field 'phone': got '030 1234 5678', expected '03012345678'"  # the key quoted
+    assert expected_for(got, quoted) == (True, {"name": "Jonas Berg", "phone": "03012345678"})
+    printed = f"read returned {got!r}, expected '03012345678'"  # the whole result printed
+    assert expected_for(got, printed) == (True, "03012345678")
     # a whole dict expected wins over any field; a non-dict result is read as before
     whole = "expected {'name': 'J', 'phone': '1'}, got {'name': 'Jonas Berg'}"
     assert expected_for(got, whole) == (True, {"name": "J", "phone": "1"})
