@@ -36,6 +36,7 @@ from tracegraph.node import Node, NodeKind
 from tracegraph.shorten import shorten
 
 __all__ = [
+    "EXAMPLE",
     "Example",
     "RuleReply",
     "answer_set",
@@ -49,6 +50,8 @@ __all__ = [
     "with_rule",
 ]
 
+#: How an example reply is shown in a text (:mod:`optimizers.step.targets`).
+EXAMPLE = "Reply in exactly this form and nothing else (no code fences, no other text), like: "
 MAX_EXAMPLES = 6
 RULE_CHARS = 300
 MAX_LABELS = 8  # distinct expected answers that still read as a fixed set of labels
@@ -323,12 +326,16 @@ def _expected_label(feedback: str) -> str | None:
 
 
 def with_rule(current: str, rule: str, max_length: int | None) -> str | None:
-    """The text with ``rule`` appended; the rule alone, rather than a text cut short, when that
-    is longer than ``max_length``; None when the rule alone is."""
+    """The text with ``rule`` appended; when that is longer than ``max_length``, the rule and
+    the text's example reply (:data:`EXAMPLE` on), else the rule alone, rather than a text cut
+    short; None when the rule alone is too long."""
     new = f"{current} {rule}" if current else rule
-    if max_length is not None and len(new) > max_length:
-        return None if len(rule) > max_length else rule
-    return new
+    if max_length is None or len(new) <= max_length:
+        return new
+    at = current.find(EXAMPLE)
+    if at > 0 and rule and len(rule) + 1 + len(current) - at <= max_length:
+        return f"{rule} {current[at:]}"  # the example the parser was checked to read, kept
+    return None if len(rule) > max_length else rule
 
 
 def _function_name(source: str) -> str:

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 
-from optimizers.step.rules import Example, with_rule
+from optimizers.step.rules import EXAMPLE, Example, with_rule
 from tracegraph.node import Node
 from tracegraph.shorten import shorten
 
@@ -65,8 +65,7 @@ def read_target(
     checked = ""
     if works is not None and example.expected[0]:
         target, checked = _checked(target, example, works)
-    rule = "Reply in exactly this form and nothing else (no code fences, no other text), like: "
-    rule += target
+    rule = EXAMPLE + target
     current = str(param.peek()).rstrip()
     if rule in current:
         return None, "the text already shows that reply"

@@ -9,7 +9,7 @@ import pytest
 
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
-from optimizers.step.rules import examples_for, read_rule
+from optimizers.step.rules import EXAMPLE, examples_for, read_rule
 
 REVIEWS = [("Great value.", "POS"), ("It broke.", "NEG")]
 
@@ -92,6 +92,12 @@ def test_without_a_score_the_rule_edit_comes_once_steps_stop_improving() -> None
 def test_a_rule_that_does_not_fit_replaces_the_text_and_a_known_one_is_skipped() -> None:
     p = tg.param("x" * 55, name="p", max_length=60)
     assert read_rule(p, {"add": "Say POS."}, 60) == ("Say POS.", "")
+    # the example reply a parser was checked to read stays when the rest gives way
+    shown = EXAMPLE + '{"name": "Ann"}'
+    r = tg.param("Find the person named in the text. " + shown, name="r", max_length=140)
+    assert read_rule(r, {"add": "Use the full name."}, 140) == (f"Use the full name. {shown}", "")
+    long = ("Use the full name. " * 3).strip()  # with the example: too long, so alone
+    assert read_rule(r, {"add": long}, 140)[0] == long
     q = tg.param("Say POS.", name="q")
     assert read_rule(q, {"add": "Say POS."}, None)[0] is None
     assert read_rule(q, {"problem": "?"}, None) == (None, "the model named no sentence to add")
