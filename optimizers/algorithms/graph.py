@@ -133,8 +133,9 @@ class GraphOptimizer(Optimizer):
                 continue
             if kind is ParamType.CODE:
                 repairs.append((p, examples))
-            if kind is ParamType.TEXT and examples[0].after:
-                form, said = yield from self._target(p, examples[0], ctx)
+            if kind is ParamType.TEXT and examples[0].after:  # one whose whole result is known
+                known = next((e for e in examples if e.expected[0]), examples[0])
+                form, said = yield from self._target(p, known, ctx)
                 ctx.report.notes.append(
                     f"{p.name}: {'an example reply' if form else 'no example reply'} ({said[:200]})"
                 )

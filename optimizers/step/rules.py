@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from optimizers.step.difference import difference, expected_for
+from optimizers.step.difference import difference, expected_for, expected_in
 from optimizers.step.listing import show_value
 from optimizers.step.replies import SubgraphLike
 from tracegraph.node import Node, NodeKind
@@ -74,7 +74,7 @@ class Example:
     after_code: str = ""  # its code, when it runs a trainable function
     difference: str = ""  # what differs between the output and the value the feedback expects
     reader: Node | None = None  # the code parameter of ``after`` when it is the output itself
-    expected: tuple[bool, Any] = (False, None)  # the output the feedback expects, if it says
+    expected: tuple[bool, Any] = (False, None)  # the whole output the feedback expects, if said
 
 
 class RuleReply(BaseModel):
@@ -132,6 +132,8 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
         differs = difference(output.peek(), want) if found and not raised else None
         args = [] if after is None else [q for q in after.parents if q is not after.code_param]
         reader = after.code_param if after is output and len(args) == 1 else None
+        # the whole output the feedback expects (one field's feedback leaves the rest unknown)
+        whole = (found, want) if found and expected_in(str(feedback)) == (True, want) else None
         out.append(
             Example(
                 call.op or call.name,
@@ -142,8 +144,8 @@ def examples_for(param: Node, sub: SubgraphLike) -> list[Example]:
                 "" if after is None else (after.op or after.name),
                 "" if after is None or after.code_param is None else str(after.code_param.peek()),
                 differs or "",
-                reader if found else None,
-                (found, want),
+                reader if whole else None,
+                whole or (False, None),
             )
         )
         if len(out) >= MAX_EXAMPLES:

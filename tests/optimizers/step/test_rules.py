@@ -528,3 +528,22 @@ def test_results_in_other_words_than_the_answers_get_no_examples() -> None:
     run(instruction)  # 'Positive' where 'POS' is expected: the form is off, not the inputs
     value, said = example_rule(instruction, relevant_subgraph([instruction]), None, set())
     assert value is None and "form is off" in said
+
+
+def test_only_feedback_on_the_whole_result_gives_the_example_reply_its_target() -> None:
+    from tracegraph.graph import relevant_subgraph
+
+    instruction = tg.param('Reply like: {"name": "Ann"}', name="instruction")
+    code = tg.code_of(read_json)
+    code.set_value("def read_json(reply):\n    return json.loads(reply)\n")
+    out = read_json(extractor(instruction, "Ann Lee came."))  # '{"name": "Ann"}'
+    out.backward("name 'Ann' is not the full name (expected 'Ann Lee')")  # one field only
+    assert out.value == {"name": "Ann"}
+    examples = examples_for(instruction, relevant_subgraph([instruction]))
+    assert examples[0].expected == (False, None) and examples[0].reader is None
+    assert "at key 'name'" in examples[0].difference  # still said to the model
+    GraphOptimizer([instruction], llm=ScriptedClient([])).zero_feedback()
+    out = read_json(extractor(instruction, "Ann Lee came."))
+    out.backward("expected {'name': 'Ann Lee'}, got {'name': 'Ann'}")
+    (example,) = examples_for(instruction, relevant_subgraph([instruction]))
+    assert example.expected == (True, {"name": "Ann Lee"}) and example.reader is code
