@@ -76,7 +76,10 @@ class GraphOptimizer(Optimizer):
             and feedback: which sentences to add to the text, or the repaired function
             (:mod:`optimizers.step.rules`). For a text whose result more code reads (a reply
             a parser reads), first the exact reply that code needs, shown in the text as an
-            example; without ``evaluate`` that text is applied alone, the code left as it is.
+            example (one the code was run on and turned into the expected result, when it
+            can be checked); without ``evaluate`` that text is applied alone, the code left as
+            it is. A function whose dict results have fields in the wrong form is first
+            repaired by standard conversions, no model call (:mod:`optimizers.step.formats`).
         repair_samples: with ``evaluate``, how many repairs of a stuck function to ask for
             and score, one after another until one scores better (sampled hotter each time:
             the local model wrote a passing repair in about 3 of 4 samples, not every time).
