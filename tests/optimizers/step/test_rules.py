@@ -198,6 +198,17 @@ def extractor(instruction: str, text: str) -> str:
     return json_model(instruction)
 
 
+def parser_raised(instruction: tg.Node, feedback: str) -> None:
+    """Run extractor -> read_json; the parser must raise, and its exception gets ``feedback``."""
+    try:
+        read_json(extractor(instruction, "Ann came."))
+    except tg.OpError as exc:
+        assert exc.node is not None
+        exc.node.backward(feedback)
+    else:
+        raise AssertionError("read_json was expected to raise")
+
+
 def test_the_reply_the_code_downstream_needs_is_shown_as_an_example() -> None:
     instruction = tg.param("Find the name.", name="instruction")
     code = tg.code_of(read_json)
@@ -218,11 +229,7 @@ def test_the_reply_the_code_downstream_needs_is_shown_as_an_example() -> None:
     target = "It needs:\n```python\n{'name': 'Ann'}\n```"  # as the feedback prints it
     llm = ScriptedClient([no_change, target, rule, f"Fix.\n```python\n{swallow}```"])
     opt = GraphOptimizer([instruction, code], llm=llm, evaluate=score, max_reasks=0)
-    try:
-        read_json(extractor(instruction, "Ann came."))
-    except tg.OpError as exc:
-        assert exc.node is not None
-        exc.node.backward("read_json raised JSONDecodeError; expected {'name': 'Ann'}")
+    parser_raised(instruction, "read_json raised JSONDecodeError; expected {'name': 'Ann'}")
     report = opt.step()
     assert instruction.value.startswith("Find the name. Reply in exactly this form")
     assert instruction.value.endswith('like: {"name": "Ann"}'), report.notes
@@ -237,11 +244,7 @@ def test_without_a_score_the_example_reply_is_applied_alone_when_stuck() -> None
     start = code.value
 
     def feedback() -> None:
-        try:
-            read_json(extractor(instruction, "Ann came."))
-        except tg.OpError as exc:
-            assert exc.node is not None
-            exc.node.backward("read_json raised JSONDecodeError; expected {'name': 'Ann'}")
+        parser_raised(instruction, "read_json raised JSONDecodeError; expected {'name': 'Ann'}")
 
     more = json.dumps({"reasoning": "", "updates": {"instruction": "Find the full name."}})
     target = "It needs:\n```python\n{'name': 'Ann'}\n```"
@@ -290,11 +293,7 @@ def test_the_example_reply_is_one_the_parser_is_run_on_and_turns_into_the_expect
     for _ in range(2):  # the second step is stuck: the score did not improve
         opt.record_score(0.0)
         opt.zero_feedback()
-        try:
-            read_json(extractor(instruction, "Ann came."))
-        except tg.OpError as exc:
-            assert exc.node is not None
-            exc.node.backward("read_json raised an error; expected {'name': 'Ann'}")
+        parser_raised(instruction, "read_json raised an error; expected {'name': 'Ann'}")
         report = opt.step()
     assert instruction.value.endswith(f"like: {shown}"), report.notes
     checked = [n for n in report.notes if "an example reply" in n]
