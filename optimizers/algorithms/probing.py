@@ -9,7 +9,7 @@ from typing import Any
 
 from optimizers.step.checks import numeric
 from optimizers.step.direction import feedback_direction
-from optimizers.step.gate import Gate, short_values
+from optimizers.step.gate import Gate, short_values, values_key
 from optimizers.step.lines import BISECTION, count_gap, line_probes, widens_gap
 from optimizers.step.probes import (
     LONGER,
@@ -162,7 +162,10 @@ class Probing:
             else:  # a choice switched by a probe may need another scale of the rates
                 low = min(h.score for h in self.history if h.score is not None)
                 worst = [h.values for h in self.history if h.score == low]  # diverged there
-                scales = other_scales(self.best_values, now, self.params, [*tried, now], worst)
+                scored = {values_key(v): x for v, x in self._scored()}
+                scales = other_scales(
+                    self.best_values, now, self.params, [*tried, now], worst, scored
+                )
                 if SCALE in last["origin"] and score <= low:
                     scales = []  # a scale that scored the worst yet: not further that way
                 self.probes = scales + self.probes

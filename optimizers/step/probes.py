@@ -270,12 +270,15 @@ def other_scales(
     params: Sequence[Node],
     tried: Sequence[Mapping[str, Any]] = (),
     worst: Sequence[Mapping[str, Any]] = (),
+    scores: Mapping[str, float] | None = None,
 ) -> list[Probe]:
     """When the change from ``before`` to ``after`` switched a choice: ``after`` with each real
     number (a rate, a threshold) alone x10 and /10, rounded to half powers of ten; else []. A value
     set in ``tried`` is scaled again the same way (its score is known: the next one along the
     line is what is new; a proposal that already went x10 made x100 the probe to try), but not
-    past one in ``worst`` (the worst score yet: a rate that diverged there diverges beyond)."""
+    past one in ``worst`` (the worst score yet: a rate that diverged there diverges beyond),
+    nor past one that scored below the value set before it on the way (``scores``, by
+    ``values_key``: the line turns down there; a rate walked /10 four times on a falling loss)."""
     nodes = {p.name: p for p in params}
     if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
         return []
@@ -285,6 +288,11 @@ def other_scales(
     for name, node in nodes.items():  # each alone: a rate x10 must not take a decay with it
         for factor in (10.0, 0.1):
             scaled: dict[str, Any] = dict(after)
+            last = (scores or {}).get(values_key(after))
+            back = rescaled(after, after, {name: node}, 1 / factor)
+            behind = (scores or {}).get(values_key(back)) if back else None
+            if behind is not None and last is not None and behind > last:
+                continue  # the step before this way scored better: further on is downhill
             for times in range(1, MAX_PROBES + 1):
                 more = rescaled(scaled, scaled, {name: node}, factor)
                 if not more or not _moves(scaled, more):
@@ -293,6 +301,10 @@ def other_scales(
                 if values_key(scaled) in stop:
                     break
                 if values_key(scaled) in seen:
+                    score = (scores or {}).get(values_key(scaled))
+                    if score is not None and last is not None and score < last:
+                        break
+                    last = score if score is not None else last
                     continue
                 how = f"x{factor**times:g}" if factor > 1 else f"/{factor**-times:g}"
                 origin = f"{name} {how} {SCALE}"

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optimizers import GraphOptimizer, ScriptedClient
+from optimizers.step.gate import values_key
 from optimizers.step.lines import bisections
 from optimizers.step.probes import (
     after_better,
@@ -245,6 +246,24 @@ def test_other_scales_skip_a_value_set_already_tried_to_the_next_along_the_line(
     assert [p["values"]["lr"] for p in probes] == [0.01, 1e-5]
     assert "lr x100" in probes[0]["origin"]
     assert other_scales(base, {**base, "lr": 0.01}, params, tried) == []  # no choice switched
+
+
+def test_other_scales_stop_where_the_line_turns_down() -> None:
+    params = hyper()
+    base = {"lr": 1.0, "epochs": 50, "mode": "sgd"}
+    walked = {**base, "mode": "momentum", "lr": 0.001}  # walked /10 from 0.01 with the choice
+    before = {**walked, "lr": 0.01}
+    tried = [base, before, walked]
+    scores = {values_key(before): -0.57, values_key(walked): -0.61}  # worse the further down
+    lrs = [p["values"]["lr"] for p in other_scales(base, walked, params, tried, (), scores)]
+    assert 0.0001 not in lrs  # /10 again is downhill
+    assert lrs and all(v > 0.001 for v in lrs)
+    # without the scores (or when the walk still improves), /10 goes on
+    assert 0.0001 in [p["values"]["lr"] for p in other_scales(base, walked, params, tried)]
+    better = {values_key(before): -0.65, values_key(walked): -0.61}
+    assert 0.0001 in [
+        p["values"]["lr"] for p in other_scales(base, walked, params, tried, (), better)
+    ]
 
 
 def test_a_better_probe_without_a_longer_move_goes_on_with_the_queue() -> None:
