@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,20 +44,10 @@ from benchmarks.quality.prompt_data import (  # the very data our families use
     answer_verdict,
     raised_feedback,
 )
+from benchmarks.quality.trace_tasks import HELD_OUT, Rows, Setup, code_setup, failed
 from benchmarks.vs_trace_runner import CountingLLM, one_step, rerank, retrieve
 
 _ = re  # the trained parsers run in this module's globals: `re` and `json` are there to use
-Rows = list[tuple[Any, str, float, bool]]
-
-
-@dataclass
-class Setup:
-    """One task instance: its trainable nodes, its traced workflow, its held-out figures."""
-
-    params: list[Any]
-    forward: Callable[[], Rows]
-    held_out: Callable[[], dict[str, float]] | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------- the task model
@@ -211,9 +200,7 @@ def training(seed: int) -> Setup:
         try:
             out = train(*params)
         except Exception as exc:  # a proposal of the wrong type breaks the program
-            return [
-                (getattr(exc, "exception_node", None), f"the program failed: {exc}", -1e12, False)
-            ]
+            return failed(exc, -1e12)
         text, score, solved = specs.loss_judge(float(out.data))
         return [(out, text, score, solved)]
 
@@ -222,26 +209,7 @@ def training(seed: int) -> Setup:
 
 def code(seed: int) -> Setup:
     name = specs.CODE_ORDER[seed % len(specs.CODE_ORDER)]
-    fn = CODE[name]
-    cases = specs.CODE_CASES[name]
-
-    def forward() -> Rows:
-        rows: list[tuple[Any, str, float]] = []
-        passed = 0
-        for i, (args, want) in enumerate(cases):
-            try:
-                out = fn(*[node(a, name=f"case_{i}_{j}") for j, a in enumerate(args)])
-                got = out.data
-            except Exception as exc:  # Trace raises with the exception as a node
-                text = specs.code_verdict(name, args, want, None, type(exc).__name__)
-                rows.append((getattr(exc, "exception_node", None), text, 0.0))
-                continue
-            passed += got == want
-            rows.append((out, specs.code_verdict(name, args, want, got, None), 0.0))
-        score = passed / len(cases)
-        return [(o, t, score, score == 1.0) for o, t, _ in rows]
-
-    return Setup([fn.parameter], forward)
+    return code_setup(name, CODE[name], specs.CODE_CASES[name])
 
 
 def retrieval(seed: int) -> Setup:
@@ -253,9 +221,7 @@ def retrieval(seed: int) -> Setup:
         try:
             found = rerank(retrieve(top_k, threshold))
         except Exception as exc:
-            return [
-                (getattr(exc, "exception_node", None), f"the program failed: {exc}", 0.0, False)
-            ]
+            return failed(exc, 0.0)
         text, score = retrieval_judge(list(found.data))
         return [(found, text, score, score == 1.0)]
 
@@ -343,6 +309,7 @@ TASKS: dict[str, Callable[[int], Setup]] = {
 }
 TASKS.update({name: partial(prompt, name) for name in ("labels", "digits", "topics")})
 TASKS.update({name: partial(extraction, name) for name in ("extract", "invoice", "contact")})
+TASKS.update(HELD_OUT)
 
 
 def main() -> int:

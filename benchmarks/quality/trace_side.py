@@ -26,6 +26,10 @@ TRACE_FAMILIES = (
     "extract",
     "invoice",
     "contact",
+    "number_b",
+    "training_b",
+    "pipeline",
+    "code_b",
 )
 
 

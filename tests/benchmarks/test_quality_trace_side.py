@@ -36,6 +36,8 @@ OURS = {
     "benchmarks.quality": ROOT / "benchmarks" / "quality" / "__init__.py",
     "benchmarks.quality.specs": ROOT / "benchmarks" / "quality" / "specs.py",
     "benchmarks.quality.prompt_data": ROOT / "benchmarks" / "quality" / "prompt_data.py",
+    "benchmarks.quality.heldout_specs": ROOT / "benchmarks" / "quality" / "heldout_specs.py",
+    "benchmarks.quality.trace_tasks": ROOT / "benchmarks" / "quality" / "trace_tasks.py",
     "benchmarks.vs_trace_runner": ROOT / "benchmarks" / "vs_trace_runner.py",
     "_retrieval_task": ROOT / "examples" / "_retrieval_task.py",
 }
@@ -151,6 +153,26 @@ def test_runner_reads_the_very_data_our_families_use(runner: types.ModuleType) -
     assert set(MODEL_FAMILIES) <= set(runner.TASKS)
 
 
+@pytest.mark.parametrize("family", ["number_b", "training_b", "pipeline"])
+def test_runner_starts_the_held_out_families_as_ours(runner: types.ModuleType, family: str) -> None:
+    for seed in range(3):
+        theirs, ours = runner.TASKS[family](seed).info, FAMILIES[family].make(seed, None).info
+        assert theirs == ({"start": list(ours.values())} if family == "training_b" else ours)
+
+
+def test_runner_reads_the_held_out_programs_as_ours(runner: types.ModuleType) -> None:
+    """Ops and functions with our names and docstrings (the program the optimizer reads)."""
+    from benchmarks.quality import heldout_specs, heldout_tasks
+
+    tasks = sys.modules["benchmarks.quality.trace_tasks"]
+    for op in ("submit", "fit", "smooth", "detect"):
+        assert getattr(tasks, op).__doc__ == getattr(heldout_tasks, op).__doc__, op
+    assert list(tasks.CODE_B) == heldout_specs.CODE_B_ORDER
+    for name, fn in tasks.CODE_B.items():
+        assert fn.__doc__ == getattr(heldout_tasks, name).__doc__, name
+    assert tasks.PIPELINE_STARTS == heldout_tasks.PIPELINE_STARTS
+
+
 @pytest.mark.parametrize(("family", "seed"), [("labels", 1), ("digits", 2)])
 def test_our_prompt_families_ask_that_data(family: str, seed: int) -> None:
     data = prompt_data.PROMPTS[family]
@@ -211,9 +233,9 @@ def _student(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in bodies if "#Variables" not in b["messages"][0]["content"]]
 
 
-def _trace_run(family: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _trace_run(family: str, responder: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One step of the runner on ``family``, seed 0: its record and the requests it made."""
-    with FakeOpenAIServer(responder=_responder(family)) as server:
+    with FakeOpenAIServer(responder=responder or _responder(family)) as server:
         env = {
             "TRACE_CUSTOMLLM_MODEL": "fake-model",
             "TRACE_CUSTOMLLM_URL": server.url,
@@ -271,3 +293,24 @@ def test_trace_runner_on_a_fake_server(
         ours = _student(server.requests)
     start = data.starts[0]
     assert {_asked(b) for b in ours} == {_asked(b) for b in theirs if _asked(b)[0] == start}
+
+
+def test_trace_runner_on_a_held_out_workflow() -> None:
+    """pipeline: OptoPrime reads both parameters of the two-op workflow and its feedback."""
+    if not TRACE_PYTHON.exists():
+        pytest.skip(f"no Trace environment at {TRACE_PYTHON} (pip install trace-opt openai)")
+
+    def reply(body: dict[str, Any]) -> str:
+        user = body["messages"][-1]["content"]
+        variables = user[user.index("\n#Variables\n") :].split("\n\n#")[0]
+        names = [re.search(rf"\b({n}\w*)\s*=", variables) for n in ("window", "threshold")]
+        assert all(names), user
+        suggestion = dict(zip([m.group(1) for m in names if m], (8, 0.3), strict=True))
+        return json.dumps({"reasoning": "smooth more, a lower level", "suggestion": suggestion})
+
+    record, bodies = _trace_run("pipeline", reply)
+    assert "error" not in record, record.get("error")
+    assert record["info"] == {"window": 1, "threshold": 0.2}
+    assert record["solved"] and record["steps"] == 1 and record["score_after"] == 1.0
+    assert record["score_before"] < 1.0 and record["optimizer_calls"] == len(bodies) == 1
+    assert "found 11 events, expected 5" in bodies[0]["messages"][-1]["content"]
