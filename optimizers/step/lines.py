@@ -13,10 +13,11 @@ it). Measured offline (``benchmarks/numeric_probes.py``, ``benchmarks/hyper_step
 neutral to slightly better (227 / 179 -> 227 / 180; 28 of 30 retrieval runs either way);
 taking turns between numbers instead (another number's open side before a second bisection)
 was worse: 28 -> 25 of 30 retrieval runs. Only a **narrow** next bisection (a move under 1/16
-of the range) of the number whose bisection just scored worse waits for the open sides: the
-model's pipeline runs halved a threshold's bracket 0.95..1.475 four times over while the
-other side and the window were never tried (offline 229 / 181 -> 230 / 186; retrieval and the
-model's replayed proposals, ``benchmarks/replay_probes.py``, unchanged).
+of the range, as factors on a scale: ``probes.small_move``) of the number whose bisection
+just scored worse waits for the open sides: the model's pipeline runs halved a threshold's
+bracket 0.95..1.475 four times over while the other side and the window were never tried
+(offline 229 / 181 -> 230 / 186; retrieval and the model's replayed proposals,
+``benchmarks/replay_probes.py``, unchanged).
 
 Where the feedback states a count and the count it expects ("found 3 events, expected 5"),
 the way each number moved that count along its line so far says which way closes the gap; a
@@ -34,7 +35,7 @@ from typing import Any
 
 from optimizers.step.gate import numeric_value, rounded
 from optimizers.step.numbers import finite_number
-from optimizers.step.probes import Probe, far_moves
+from optimizers.step.probes import Probe, far_moves, small_move
 from optimizers.step.replies import same_value
 from tracegraph.node import Node
 
@@ -118,13 +119,11 @@ def _against(best: Mapping[str, Any], probe: Probe, ways: Mapping[str, int]) -> 
 
 
 def _narrow(nodes: Mapping[str, Node], best: Mapping[str, Any], probe: Probe) -> bool:
-    """A bisection that moves its number by less than 1/16 of its range (a bracket 1/8 wide)."""
+    """A bisection that moves its number by a sliver of its range (``small_move``)."""
     name = _moved(best, probe)
-    spec = nodes[name].spec if name is not None and name in nodes else None
-    lo, hi = (spec.bounds or (None, None)) if spec is not None else (None, None)
-    if name is None or lo is None or hi is None or hi <= lo:
+    if name is None or name not in nodes:
         return False
-    return abs(float(probe["values"][name]) - float(best[name])) < (hi - lo) / 16
+    return small_move(nodes[name], best[name], probe["values"][name])
 
 
 def _moved(best: Mapping[str, Any], probe: Probe) -> str | None:

@@ -17,6 +17,7 @@ from optimizers.step.probes import (
     after_worse,
     far_moves,
     other_scales,
+    small_move,
     untried_probe,
 )
 from optimizers.step.replies import apply_updates
@@ -398,9 +399,33 @@ def test_on_a_plateau_a_number_its_far_opposite_cannot_move_is_moved_far() -> No
     ]
     best = {"top_k": 1, "threshold": 0.95}
     probes = after_worse(best, {"top_k": 7, "threshold": 0.965}, params, {}, plateau=True)
-    # top_k's far opposite is below its bound: it stays 1, so its own move was never tested
-    assert probes[0]["values"] == {"top_k": 1, "threshold": 0.89}
+    # top_k's far opposite is below its bound: it stays 1, so its own move was never tested;
+    # the threshold moved by a sliver of its range (0.015 of 1): moved far as well
+    assert probes[0]["values"] == {"top_k": 5, "threshold": 0.95}
+    assert [p["values"]["threshold"] for p in probes[1:3]] == [0.475, 0.975]
+    # moved by more, the threshold's far opposite comes first (four times the step back)
+    probes = after_worse(best, {"top_k": 7, "threshold": 0.85}, params, {}, plateau=True)
+    assert probes[0] == {
+        "values": {"top_k": 1, "threshold": 0.975},
+        "origin": "a far opposite move",
+    }
     assert probes[1]["values"] == {"top_k": 5, "threshold": 0.95}
+
+
+def test_a_small_move_of_a_number_is_not_probed_alone_but_searched_along_its_line() -> None:
+    params = [
+        param(10, "window", ParamType.INTEGER, bounds=(1, 31)),
+        param(0.95, "threshold", ParamType.NUMBER, bounds=(0.0, 2.0)),
+    ]
+    best = {"window": 10, "threshold": 0.95}
+    probes = after_worse(best, {"window": 15, "threshold": 0.98}, params, {})
+    moved = [{k for k, v in p["values"].items() if v != best[k]} for p in probes]
+    assert moved and all(m == {"window"} for m in moved), probes  # not the threshold's 0.03
+    assert small_move(params[1], 0.95, 0.98) and not small_move(params[1], 0.95, 0.5)
+    # a scale (a positive range 10x or wider) moves by factors: x10 is not small, x1.1 is
+    lr = param(0.01, "lr", ParamType.NUMBER, bounds=(1e-5, 2.0))
+    assert not small_move(lr, 0.01, 0.001) and small_move(lr, 0.01, 0.011)
+    assert not small_move(param(5.0, "x", ParamType.NUMBER), 5.0, 5.01)  # no bounds: no range
 
 
 def test_a_longer_move_that_only_ties_hands_over_to_the_rest_of_the_queue() -> None:
@@ -414,16 +439,18 @@ def test_a_longer_move_that_only_ties_hands_over_to_the_rest_of_the_queue() -> N
             return 0.0
         return 1.0 if v["top_k"] >= 4 and v["threshold"] <= 0.76 else 0.5
 
-    proposals = [{"top_k": 5, "threshold": 0.98}, {"threshold": 1.0}]
+    proposals = [{"top_k": 5, "threshold": 0.98}, {"threshold": 1.0}, {"threshold": 0.97}]
     opt = GraphOptimizer(params, llm=ScriptedClient([reply(u) for u in proposals]))
     opt.record_score(0.0)
     notes = []
-    for _ in range(5):
+    for _ in range(8):
         notes.append(step(opt, params, "F1").notes)
         opt.record_score(f1(values(params)))
-    # 3: the far opposite (0.5, best), 4: longer (ties), 5: top_k moved far, from the best
-    assert "the longer move only tied" in notes[4][0], notes
-    assert values(params) == {"top_k": 5, "threshold": 0.75}
+    # the threshold's slivers (0.95 -> 0.98, 1.0) are not probed: top_k far (3), the model
+    # (4), the threshold far (5: 0.5, best), longer (6: ties), the rest of the queue from the
+    # best: the threshold's other side (7), both far at once (8)
+    assert "the longer move only tied" in notes[6][0], notes
+    assert values(params) == {"top_k": 5, "threshold": 0.475}
     assert f1(values(params)) == 1.0
 
 
