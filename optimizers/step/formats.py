@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from optimizers.step.replay import find_def
+from optimizers.step.replay import find_def, function_name
 from tracegraph.node import Node, NodeKind
 
 __all__ = ["CONVERSIONS", "conversions", "format_repair"]
@@ -183,7 +183,7 @@ def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[
         tree = ast.parse(source)
     except SyntaxError:
         return None, "the current code does not parse"
-    name = _name(tree, code_param)
+    name = function_name(source)
     fn = find_def(tree, name) if name else None
     if fn is None or isinstance(fn, ast.AsyncFunctionDef) or fn.decorator_list:
         return None, "the function could not be found as a plain def"
@@ -222,15 +222,6 @@ def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[
     said = [f"{k}: {v}" for k, v in chosen.items()]
     said = (["the JSON inside the reply read"] if unwrap else []) + said
     return new, f"standard conversions ({', '.join(said)}), no model call"
-
-
-def _name(tree: ast.Module, code_param: Node) -> str | None:
-    fn = code_param.meta.get("function")
-    name = getattr(fn, "__name__", None)
-    if isinstance(name, str) and find_def(tree, name) is not None:
-        return name
-    defs = [s.name for s in tree.body if isinstance(s, ast.FunctionDef)]
-    return defs[0] if len(defs) == 1 else None
 
 
 def _renamed(source: str, fn: ast.FunctionDef, inner: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tracegraph.node import Node
 
-__all__ = ["Call", "find_def", "replayable", "trial_calls"]
+__all__ = ["Call", "find_def", "function_name", "replayable", "trial_calls"]
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -23,6 +23,17 @@ def find_def(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunction
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
             return stmt
     return None
+
+
+def function_name(source: str) -> str | None:
+    """The name of the first function ``source`` defines at its top level (the one a code
+    parameter's trial runs, its repair prompt names and its format repair wraps), or None."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    defs = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return defs[0].name if defs else None
 
 
 def trial_calls(

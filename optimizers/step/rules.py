@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 
 from optimizers.step.difference import difference, expected_for, expected_in
 from optimizers.step.listing import show_value
+from optimizers.step.replay import function_name
 from optimizers.step.replies import SubgraphLike
 from tracegraph.node import Node, NodeKind
 from tracegraph.shorten import shorten
@@ -287,7 +288,7 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
 
 def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
     """The repair question for a code parameter: its calls, their results and feedback."""
-    name = _function_name(str(param.peek())) or param.name
+    name = function_name(str(param.peek())) or param.name
     rows = "\n".join(
         f"- {name}({e.inputs}) returned {e.returned}; feedback: {e.feedback}"
         + (f"\n  what differs: {e.difference}" if e.difference else "")
@@ -306,7 +307,7 @@ def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]
 def read_code(param: Node, text: str) -> tuple[str | None, str]:
     """The fenced block of the reply that defines the function (or None), and the sentence on
     what is wrong (or why nothing could be read)."""
-    name = _function_name(str(param.peek()))
+    name = function_name(str(param.peek()))
     blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", text, flags=re.DOTALL)
     if not blocks and text.lstrip().startswith(("def ", "import ", "from ")):
         blocks = [text]
@@ -338,8 +339,3 @@ def with_rule(current: str, rule: str, max_length: int | None) -> str | None:
     if at > 0 and rule and len(rule) + 1 + len(current) - at <= max_length:
         return f"{rule} {current[at:]}"  # the example the parser was checked to read, kept
     return None if len(rule) > max_length else rule
-
-
-def _function_name(source: str) -> str:
-    match = re.search(r"^\s*(?:async\s+)?def\s+(\w+)", source, flags=re.MULTILINE)
-    return match.group(1) if match else ""

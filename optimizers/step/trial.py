@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from optimizers.step.replay import Call, find_def, replayable, trial_calls
+from optimizers.step.replay import Call, find_def, function_name, replayable, trial_calls
 from tracegraph.node import Node, NodeKind
 from tracegraph.sandbox import Limits, Sandbox, describe_status
 from tracegraph.sandbox.isolated import globals_for
@@ -288,7 +288,7 @@ def code_trial(
     """:func:`code_check`, and for the calls in ``expect`` (call node, the result the feedback
     expects) whether the proposal returns that result (those calls are replayed first)."""
     original = code_param.peek()
-    name = _function_name(original) or code_param.name
+    name = function_name(original) or code_param.name
     problems = static_problems(source, name, original)
     if problems:
         return TrialResult(problems)
@@ -312,7 +312,7 @@ def turns_into(code_param: Node, arg: Any, want: Any, config: TrialConfig) -> bo
     """Whether the code parameter's current function, called on ``arg`` alone, returns ``want``
     (run as a trial, in the sandbox: the code may be the model's)."""
     source = str(code_param.peek())
-    name = _function_name(source) or code_param.name
+    name = function_name(source) or code_param.name
     fn_globals, outer = _fn_globals(code_param), _outer_names(source)
     result = _trial(source, name, [((arg,), {})], {0: want}, config, fn_globals, outer)
     return not result.reasons and result.compared == (0,) and result.passed == 1
@@ -336,15 +336,6 @@ def _outer_names(source: str) -> set[str]:
         if isinstance(child, symtable.Function):
             out.update(child.get_globals(), child.get_frees())
     return out - set(dir(builtins))
-
-
-def _function_name(source: str) -> str | None:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    defs = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return defs[0].name if defs else None
 
 
 def _fn_globals(code_param: Node) -> Mapping[str, Any]:
