@@ -183,7 +183,7 @@ def format_repair(code_param: Node, tests: Sequence[tuple[Node, Any]]) -> tuple[
         tree = ast.parse(source)
     except SyntaxError:
         return None, "the current code does not parse"
-    name = function_name(source)
+    name = function_name(source, code_param)
     fn = find_def(tree, name) if name else None
     if fn is None or isinstance(fn, ast.AsyncFunctionDef) or fn.decorator_list:
         return None, "the function could not be found as a plain def"

@@ -25,13 +25,19 @@ def find_def(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunction
     return None
 
 
-def function_name(source: str) -> str | None:
-    """The name of the first function ``source`` defines at its top level (the one a code
-    parameter's trial runs, its repair prompt names and its format repair wraps), or None."""
+def function_name(source: str, code_param: Node | None = None) -> str | None:
+    """The function ``source`` is called by: the name ``code_param``'s spec keeps
+    (``@tg.trainable``'s function) when ``source`` defines it at its top level, else its first
+    top-level function (a helper may come first); None when it defines none or does not parse.
+    The trial runs it, the repair prompt names it and the format repair wraps it."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return None
+    spec = code_param.spec if code_param is not None else None
+    kept = getattr(getattr(spec, "predicate", None), "fn_name", None)
+    if isinstance(kept, str) and find_def(tree, kept) is not None:
+        return kept
     defs = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
     return defs[0].name if defs else None
 

@@ -288,7 +288,7 @@ def read_rule(param: Node, reply: Any, max_length: int | None) -> tuple[str | No
 
 def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]]:
     """The repair question for a code parameter: its calls, their results and feedback."""
-    name = function_name(str(param.peek())) or param.name
+    name = function_name(str(param.peek()), param) or param.name
     rows = "\n".join(
         f"- {name}({e.inputs}) returned {e.returned}; feedback: {e.feedback}"
         + (f"\n  what differs: {e.difference}" if e.difference else "")
@@ -307,7 +307,7 @@ def repair_messages(param: Node, examples: list[Example]) -> list[dict[str, str]
 def read_code(param: Node, text: str) -> tuple[str | None, str]:
     """The fenced block of the reply that defines the function (or None), and the sentence on
     what is wrong (or why nothing could be read)."""
-    name = function_name(str(param.peek()))
+    name = function_name(str(param.peek()), param)
     blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", text, flags=re.DOTALL)
     if not blocks and text.lstrip().startswith(("def ", "import ", "from ")):
         blocks = [text]

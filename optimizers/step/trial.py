@@ -288,7 +288,7 @@ def code_trial(
     """:func:`code_check`, and for the calls in ``expect`` (call node, the result the feedback
     expects) whether the proposal returns that result (those calls are replayed first)."""
     original = code_param.peek()
-    name = function_name(original) or code_param.name
+    name = function_name(original, code_param) or code_param.name
     problems = static_problems(source, name, original)
     if problems:
         return TrialResult(problems)
@@ -312,7 +312,7 @@ def turns_into(code_param: Node, arg: Any, want: Any, config: TrialConfig) -> bo
     """Whether the code parameter's current function, called on ``arg`` alone, returns ``want``
     (run as a trial, in the sandbox: the code may be the model's)."""
     source = str(code_param.peek())
-    name = function_name(source) or code_param.name
+    name = function_name(source, code_param) or code_param.name
     fn_globals, outer = _fn_globals(code_param), _outer_names(source)
     result = _trial(source, name, [((arg,), {})], {0: want}, config, fn_globals, outer)
     return not result.reasons and result.compared == (0,) and result.passed == 1

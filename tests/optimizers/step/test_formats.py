@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import tracegraph as tg
 from optimizers import GraphOptimizer, ScriptedClient
 from optimizers.step.formats import CONVERSIONS, conversions, format_repair
+from optimizers.step.replay import function_name
 from tracegraph.node import Node, NodeKind
 
 PEOPLE = [
@@ -71,6 +72,25 @@ def test_a_parser_with_fields_in_the_wrong_form_is_repaired_without_a_model_call
     assert any("format repair" in n and "phone: digits" in n for n in report.notes), report.notes
     opt.zero_feedback()
     assert run(code) == 3, code.value  # the e-mail too: the one right result keeps it right
+
+
+def test_a_parser_with_a_helper_before_it_is_repaired_where_it_is_called() -> None:
+    """The format repair wraps the function the program calls (the one ``@tg.trainable`` keeps),
+    not the helper defined first, and the trial checks that one."""
+    code = tg.code_of(read_contact)
+    helper = "def _fields(data: dict[str, Any]) -> dict[str, Any]:\n    return dict(data)\n\n\n"
+    code.set_value(helper + PARSER.replace("dict(json.loads(reply))", "_fields(json.loads(reply))"))
+    assert function_name(code.value, code) == "read_contact"
+    assert function_name(code.value) == "_fields"  # without the parameter: the first def
+    opt = GraphOptimizer([code], llm=ScriptedClient([json.dumps({"updates": {}})]), max_reasks=0)
+    opt.zero_feedback()
+    assert run(code) == 1
+    report = opt.step()
+    assert any("format repair" in n for n in report.notes), report.notes
+    assert "def _read_contact_before_formats(" in code.value and "def _fields(" in code.value
+    opt.zero_feedback()
+    assert run(code) == 3, code.value
+    code.set_value(PARSER)
 
 
 def test_a_conversion_that_would_change_a_right_result_is_not_chosen() -> None:
