@@ -26,7 +26,7 @@ from optimizers.errors import LLMError
 from optimizers.llm.structured import JSONNotFound, extract_json
 from optimizers.llm.types import Reply
 from optimizers.step.formats import format_repair
-from optimizers.step.implied import any_failing, implied_tests, improves
+from optimizers.step.implied import any_failing, improves
 from optimizers.step.problem import ProblemConfig, render_problem
 from optimizers.step.records import Ask
 from optimizers.step.replies import Rejection, same_value
@@ -155,7 +155,7 @@ class GraphOptimizer(Optimizer):
                         )
                         return now
             if kind is ParamType.CODE:  # fields in the wrong form: standard conversions first
-                fixed, how = format_repair(p, implied_tests(p, ctx.sub.outputs))
+                fixed, how = format_repair(p, ctx.implied(p))
                 tried = [h.values.get(p.name) for h in self.history]
                 tried += [r.value for r in self.rejected if r.param == p.name]
                 if fixed is not None and fixed not in tried:  # once: then the model's repairs
@@ -232,8 +232,7 @@ class GraphOptimizer(Optimizer):
             first = edits.get(p.name)
             tried = {first}
             if self.gate is None and (
-                improves(ctx.trials.get(first))
-                or not any_failing(implied_tests(p, ctx.sub.outputs))
+                improves(ctx.trials.get(first)) or not any_failing(ctx.implied(p))
             ):
                 continue  # without a score: only while the tests the feedback implies fail
             for i, temperature in enumerate(SAMPLE_TEMPERATURES[: self.repair_samples - 1]):
@@ -257,7 +256,7 @@ class GraphOptimizer(Optimizer):
         proposal did not fix more of them."""
         if self.gate is not None or improves(ctx.trials.get(accepted.get(p))):
             return False
-        return any_failing(implied_tests(p, ctx.sub.outputs))
+        return any_failing(ctx.implied(p))
 
     def _won(self) -> bool:
         """Whether the gate's last verdict scored better than the current values."""

@@ -51,7 +51,7 @@ from optimizers.errors import (
 from optimizers.llm.types import LLMClient, Reply
 from optimizers.step.checks import halfway_past_bounds
 from optimizers.step.gate import Evaluate, Gate
-from optimizers.step.implied import implied_tests, regression
+from optimizers.step.implied import regression
 from optimizers.step.problem import show_value
 from optimizers.step.records import Ask, Message, StepContext, StepReport
 from optimizers.step.replies import (
@@ -290,7 +290,7 @@ class Optimizer(Memory):
             if node.spec is None or node.spec.type is not ParamType.CODE:
                 return []
             # without a score, the feedback's expected results are the tests (step/implied.py)
-            tests = implied_tests(node, ctx.sub.outputs) if self.gate is None else []
+            tests = ctx.implied(node) if self.gate is None else []
             result = code_trial(node, value, ctx.sub.nodes, self.trial, tests)
             ctx.trials[value] = result
             return result.reasons or regression(result, tests)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from optimizers.llm.types import Usage
+from optimizers.step.implied import implied_tests
 from optimizers.step.replies import Rejection
 from tracegraph.graph import Subgraph
 from tracegraph.node import Node
@@ -119,3 +120,11 @@ class StepContext:
     options: dict[str, Any]
     readonly: dict[str, str] = field(default_factory=dict)
     trials: dict[Any, Any] = field(default_factory=dict)  # proposed code -> its TrialResult
+    tests: dict[int, list[tuple[Node, Any]]] = field(default_factory=dict)  # by id(code param)
+
+    def implied(self, code_param: Node) -> list[tuple[Node, Any]]:
+        """The tests this step's feedback implies for ``code_param`` (step/implied.py), worked
+        out once a step: the trial, the format repair and the repair checks all read them."""
+        if id(code_param) not in self.tests:
+            self.tests[id(code_param)] = implied_tests(code_param, self.sub.outputs)
+        return self.tests[id(code_param)]
