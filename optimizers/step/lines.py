@@ -19,6 +19,12 @@ bracket 0.95..1.475 four times over while the other side and the window were nev
 (offline 229 / 181 -> 230 / 186; retrieval and the model's replayed proposals,
 ``benchmarks/replay_probes.py``, unchanged).
 
+A number whose open side is four times as wide as its bracketed one or more (a rate that
+scored worse at 0.0001 and best at 0.001, never tried above) is moved far that way before its
+bracket is bisected: the model's training_b run bisected 0.001..0.00032 five times while 0.1
+was never tried (offline 249 / 209 -> 253 / 212, the pipeline stand-ins 55 / 46 -> 59 / 49; the
+model's replayed proposals, retrieval and the rest unchanged).
+
 Where the feedback states a count and the count it expects ("found 3 events, expected 5"),
 the way each number moved that count along its line so far says which way closes the gap; a
 probe the other way comes after all the rest (the model's pipeline runs bisected towards
@@ -43,6 +49,7 @@ __all__ = ["BISECTION", "bisections", "count_gap", "line_probes", "open_sides", 
 
 BISECTION = "a bisection"  # the end of a bisection's origin
 MIN_WIDTH = 0.02  # a side narrower than this (log ratio, or relative to the value) is done
+OPEN_FIRST = 4  # an open side this many times as wide as the number's bisection goes first
 
 Scored = Sequence[tuple[Mapping[str, Any], float]]
 
@@ -55,17 +62,29 @@ def line_probes(
     bisected: str | None = None,
     gaps: Scored = (),
 ) -> list[Probe]:
-    """Every bisection (widest first), then every open side's far move (widest first); after
-    a bisection of ``bisected`` that scored worse, its next one after all the rest. ``gaps``:
+    """Every bisection (widest first), then every open side's far move (widest first); a
+    number whose open side is :data:`OPEN_FIRST` times as wide as its bisection or more is
+    moved far first, its bisection after the other open sides; after a bisection of
+    ``bisected`` that scored worse, its next one after all the rest. ``gaps``:
     value sets with the count their feedback states minus the count it expects ("found 3
     events, expected 5": -2); a probe that moves a number the way its line says makes the gap
     wider comes after all the others."""
     nodes = {p.name: p for p in params}
     halves = sorted(_bisections(best, best_score, tried, params), key=lambda wp: -wp[0])
     narrow = [p for _, p in halves if _moved(best, p) == bisected and _narrow(nodes, best, p)]
-    found = [p for _, p in halves if p not in narrow]
-    found += [p for _, p in sorted(_open(best, best_score, tried, params), key=lambda wp: -wp[0])]
-    found += narrow
+    opens = sorted(_open(best, best_score, tried, params), key=lambda wp: -wp[0])
+    wide: dict[str | None, float] = {}  # each number's widest open side
+    for width, p in opens:
+        wide.setdefault(_moved(best, p), width)
+    later = [
+        p
+        for width, p in halves
+        if p not in narrow and wide.get(_moved(best, p), 0.0) >= OPEN_FIRST * width
+    ]
+    first = {_moved(best, p) for p in later}
+    lead = [p for _, p in opens if _moved(best, p) in first]
+    found = lead + [p for _, p in halves if p not in narrow and p not in later]
+    found += [p for _, p in opens if p not in lead] + later + narrow
     ways = {p.name: _count_way(best, p.name, gaps) for p in params}
     return sorted(found, key=lambda p: _against(best, p, ways))  # stable: the order above
 

@@ -56,6 +56,19 @@ def test_bisections_come_before_open_sides() -> None:
     assert [p["values"]["window"] for p in probes[1:]] == [8, 1]
 
 
+def test_an_open_side_far_wider_than_the_bracket_is_moved_far_before_the_bisection() -> None:
+    params = [param(0.001, "lr", ParamType.NUMBER, bounds=(1e-5, 10.0))]
+    best = {"lr": 0.001}
+    below = [({"lr": 0.0001}, -0.69), ({"lr": 0.00032}, -0.656)]  # worse below, nothing above
+    probes = line_probes(best, -0.6155, below, params)
+    assert [p["values"]["lr"] for p in probes] == [0.1, 0.000565685]  # far up, then the bracket
+    assert "nothing that way scored worse" in probes[0]["origin"]
+    # a bracket about as wide as the open side: the bisection first, as before
+    wide = [({"lr": 1e-5}, -0.9)]
+    probes = line_probes(best, -0.6155, wide, params)
+    assert "a bisection" in probes[0]["origin"] and probes[1]["values"]["lr"] == 0.1
+
+
 @given(
     best=st.floats(0.05, 1.95),
     scored=st.lists(st.tuples(st.floats(0.0, 2.0), st.floats(0.0, 1.0)), max_size=6),
