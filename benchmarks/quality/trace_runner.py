@@ -44,7 +44,7 @@ from benchmarks.quality.prompt_data import (  # the very data our families use
     answer_verdict,
     raised_feedback,
 )
-from benchmarks.quality.trace_tasks import HELD_OUT, Rows, Setup, code_setup, failed
+from benchmarks.quality.trace_tasks import HELD_OUT, Rows, Setup, code_setup, failed, judged_setup
 from benchmarks.vs_trace_runner import CountingLLM, one_step, rerank, retrieve
 
 _ = re  # the trained parsers run in this module's globals: `re` and `json` are there to use
@@ -188,23 +188,9 @@ def number(seed: int) -> Setup:
 
 
 def training(seed: int) -> Setup:
-    lr, epochs, optimizer, normalize = specs.TRAIN_STARTS[seed % len(specs.TRAIN_STARTS)]
-    params = [
-        node(lr, trainable=True, name="learning_rate"),
-        node(epochs, trainable=True, name="epochs"),
-        node(optimizer, trainable=True, name="optimizer"),
-        node(normalize, trainable=True, name="normalize"),
-    ]
-
-    def forward() -> Rows:
-        try:
-            out = train(*params)
-        except Exception as exc:  # a proposal of the wrong type breaks the program
-            return failed(exc, -1e12)
-        text, score, solved = specs.loss_judge(float(out.data))
-        return [(out, text, score, solved)]
-
-    return Setup(params, forward)
+    start = list(specs.TRAIN_STARTS[seed % len(specs.TRAIN_STARTS)])
+    names = ["learning_rate", "epochs", "optimizer", "normalize"]
+    return judged_setup(train, names, start, specs.loss_judge, {})
 
 
 def code(seed: int) -> Setup:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from opto.trace import bundle, node
@@ -34,6 +35,24 @@ class Setup:
 def failed(exc: Exception, score: float) -> Rows:
     """The row for a workflow a proposal broke (a value of the wrong type, say)."""
     return [(getattr(exc, "exception_node", None), f"the program failed: {exc}", score, False)]
+
+
+def judged_setup(
+    op: Any, names: list[str], values: list[Any], judge: Any, info: dict[str, Any]
+) -> Setup:
+    """One traced op over trainable nodes ``names`` (started at ``values``), its float output
+    judged by ``judge`` -> (text, score, solved); a proposal that breaks the op scores -1e12."""
+    params = [node(v, trainable=True, name=n) for n, v in zip(names, values, strict=True)]
+
+    def forward() -> Rows:
+        try:
+            out = op(*params)
+        except Exception as exc:  # a proposal of the wrong type breaks the program
+            return failed(exc, -1e12)
+        text, score, solved = judge(float(out.data))
+        return [(out, text, score, solved)]
+
+    return Setup(params, forward, None, info)
 
 
 def code_setup(name: str, fn: Any, cases: list[tuple[tuple[Any, ...], Any]]) -> Setup:
@@ -116,37 +135,14 @@ CODE_B = {"roman_to_int": roman_to_int, "chunk": chunk, "camel_to_snake": camel_
 
 def number_b(seed: int) -> Setup:
     target, start = hs.number_b_case(seed)
-    x = node(start, trainable=True, name="x")
-
-    def forward() -> Rows:
-        try:
-            out = submit(x)
-        except Exception as exc:
-            return failed(exc, -1e12)
-        text, score, solved = hs.number_b_judge(float(out.data), target)
-        return [(out, text, score, solved)]
-
-    return Setup([x], forward, None, {"target": target, "start": start})
+    judge = partial(hs.number_b_judge, target=target)
+    return judged_setup(submit, ["x"], [start], judge, {"target": target, "start": start})
 
 
 def training_b(seed: int) -> Setup:
-    lr, batch, decay, schedule = hs.TRAIN_B_STARTS[seed % len(hs.TRAIN_B_STARTS)]
-    params = [
-        node(lr, trainable=True, name="learning_rate"),
-        node(batch, trainable=True, name="batch_size"),
-        node(decay, trainable=True, name="weight_decay"),
-        node(schedule, trainable=True, name="schedule"),
-    ]
-
-    def forward() -> Rows:
-        try:
-            out = fit(*params)
-        except Exception as exc:
-            return failed(exc, -1e12)
-        text, score, solved = hs.val_loss_judge(float(out.data))
-        return [(out, text, score, solved)]
-
-    return Setup(params, forward, None, {"start": [lr, batch, decay, schedule]})
+    start = list(hs.TRAIN_B_STARTS[seed % len(hs.TRAIN_B_STARTS)])
+    names = ["learning_rate", "batch_size", "weight_decay", "schedule"]
+    return judged_setup(fit, names, start, hs.val_loss_judge, {"start": start})
 
 
 PIPELINE_STARTS = [(1, 0.2), (30, 0.9), (2, 1.1)]  # as heldout_tasks.PIPELINE_STARTS
