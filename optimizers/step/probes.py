@@ -159,9 +159,9 @@ def after_worse(
 
 def small_move(node: Node, old: Any, new: Any) -> bool:
     """A move of a bounded number by less than 1/16 of its range, as factors on a positive
-    range 10x or wider (a threshold of 0..2 from
-    0.95 to 0.98: the local model's pipeline runs spent their steps on such moves' probes,
-    each alone, its opposite, a shorter one, while 0.47 solved it)."""
+    range 10x or wider (a threshold of 0..2 from 0.95 to 0.98: the local model's pipeline runs
+    spent their steps on such moves' probes, each alone, its opposite, a shorter one, while
+    0.47 solved it)."""
     spec = node.spec
     lo, hi = (spec.bounds or (None, None)) if spec is not None else (None, None)
     if lo is None or hi is None or hi <= lo or not is_move(node, old, new):
@@ -310,15 +310,16 @@ def other_scales(
     nodes = {p.name: p for p in params}
     if not any(alternatives(nodes[k], v) for k, v in _moves(before, after).items() if k in nodes):
         return []
+    scores = scores or {}
     seen = {values_key(t) for t in tried}
     stop = {values_key(t) for t in worst}
     out = []
     for name, node in nodes.items():  # each alone: a rate x10 must not take a decay with it
         for factor in (10.0, 0.1):
             scaled: dict[str, Any] = dict(after)
-            last = (scores or {}).get(values_key(after))
+            last = scores.get(values_key(after))
             back = rescaled(after, after, {name: node}, 1 / factor)
-            behind = (scores or {}).get(values_key(back)) if back else None
+            behind = scores.get(values_key(back)) if back else None
             if behind is not None and last is not None and behind > last:
                 continue  # the step before this way scored better: further on is downhill
             for times in range(1, MAX_PROBES + 1):
@@ -329,7 +330,7 @@ def other_scales(
                 if values_key(scaled) in stop:
                     break
                 if values_key(scaled) in seen:
-                    score = (scores or {}).get(values_key(scaled))
+                    score = scores.get(values_key(scaled))
                     if score is not None and last is not None and score < last:
                         break
                     last = score if score is not None else last
